@@ -1,0 +1,476 @@
+/* attr.c - see attr.h. */
+#include "attr.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/xattr.h>
+
+#include "json.h"
+#include "log.h"
+#include "object.h"
+#include "tree.h"
+#include "volume.h"
+
+#define META_PREFIX "user.meta."
+#define KIND(k) (1u << (k))
+#define ANY_OBJECT (KIND(OBJ_TENANT) | KIND(OBJ_VOLUME))
+
+/* A getter returns a malloc'd NUL-terminated string, or NULL with *err set
+ * (-ENODATA when the object lacks the attribute). */
+typedef char *(*attr_getter)(struct catalog_txn *txn, const struct object *obj, int *err);
+/* A setter gets the NUL-terminated value. */
+typedef int (*attr_setter)(struct snapfs *fs, const struct cred *cred, uint64_t ino,
+			   const char *value, int flags);
+
+struct attr_def {
+	const char *name;
+	unsigned kinds;
+	attr_getter get;
+	attr_setter set;      /* NULL: read-only (-EPERM) */
+	bool removable;       /* user.description */
+};
+
+static char *dup_or_enomem(const char *s, int *err)
+{
+	char *d = strdup(s);
+
+	if (!d)
+		*err = -ENOMEM;
+	return d;
+}
+
+static char *get_id(struct catalog_txn *txn, const struct object *o, int *err)
+{
+	return dup_or_enomem(o->id, err);
+}
+
+static char *get_status(struct catalog_txn *txn, const struct object *o, int *err)
+{
+	return dup_or_enomem(o->status, err);
+}
+
+static char *get_created_at(struct catalog_txn *txn, const struct object *o, int *err)
+{
+	char t[40];
+
+	api_time(o->created_at, t, sizeof(t));
+	return dup_or_enomem(t, err);
+}
+
+static char *get_size(struct catalog_txn *txn, const struct object *o, int *err)
+{
+	char s[32];
+
+	snprintf(s, sizeof(s), "%" PRIu64, o->size / GIB);
+	return dup_or_enomem(s, err);
+}
+
+static char *get_project_id(struct catalog_txn *txn, const struct object *o, int *err)
+{
+	struct object tenant;
+	char *s;
+
+	*err = catalog_object_get(txn, o->tenant, &tenant);
+	s = *err ? NULL : dup_or_enomem(tenant.id, err);
+	object_clear(&tenant);
+	return s;
+}
+
+static char *get_active_file(struct catalog_txn *txn, const struct object *o, int *err)
+{
+	return dup_or_enomem(o->file, err);
+}
+
+static char *get_group_id(struct catalog_txn *txn, const struct object *o, int *err)
+{
+	if (!o->link_id[0]) {
+		*err = -ENODATA;
+		return NULL;
+	}
+	return dup_or_enomem(o->link_id, err);
+}
+
+static char *get_description(struct catalog_txn *txn, const struct object *o, int *err)
+{
+	if (!o->has_description) {
+		*err = -ENODATA;
+		return NULL;
+	}
+	return dup_or_enomem(o->description, err);
+}
+
+static char *get_json(struct catalog_txn *txn, const struct object *o, int *err)
+{
+	json_t *j = api_json_build(txn, o);
+	char *s = j ? json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+
+	json_decref(j);
+	if (!s)
+		*err = -ENOMEM;
+	return s;
+}
+
+static char *get_nothing(struct catalog_txn *txn, const struct object *o, int *err)
+{
+	*err = -ENODATA;
+	return NULL;
+}
+
+static int value_is_text(const char *value)
+{
+	return utf8_is_valid(value, strlen(value)) ? 0 : -EINVAL;
+}
+
+struct text_change {
+	const char *value;
+	int flags;
+};
+
+static int apply_description(struct catalog_txn *txn, struct object *o, void *arg)
+{
+	const struct text_change *c = arg;
+
+	if ((c->flags & XATTR_CREATE) && o->has_description)
+		return -EEXIST;
+	if ((c->flags & XATTR_REPLACE) && !o->has_description)
+		return -ENODATA;
+	if (!c->value) {
+		if (!o->has_description)
+			return -ENODATA;
+		o->has_description = false;
+		o->description[0] = '\0';
+		return 0;
+	}
+	o->has_description = true;
+	snprintf(o->description, sizeof(o->description), "%s", c->value);
+	return 0;
+}
+
+static int set_description(struct snapfs *fs, const struct cred *cred, uint64_t ino,
+			   const char *value, int flags)
+{
+	struct text_change c = {value, flags};
+	int rc = value_is_text(value);
+
+	if (rc)
+		return rc;
+	if (strlen(value) > ATTR_VALUE_MAX)
+		return -E2BIG;
+	return object_modify(fs, ino, apply_description, &c);
+}
+
+static int apply_status(struct catalog_txn *txn, struct object *o, void *arg)
+{
+	const char *status = arg;
+
+	if (o->kind == OBJ_VOLUME && !volume_status_is_valid(status))
+		return -EINVAL;
+	log_info("reset-state of %s (%s): %s -> %s", o->name, o->id, o->status, status);
+	snprintf(o->status, sizeof(o->status), "%s", status);
+	return 0;
+}
+
+static int set_status(struct snapfs *fs, const struct cred *cred, uint64_t ino,
+		      const char *value, int flags)
+{
+	if (!cred_is_admin(fs, cred)) {
+		log_info("uid %u may not reset state (admins only)", (unsigned)cred->uid);
+		return -EPERM;
+	}
+	return object_modify(fs, ino, apply_status, (void *)value);
+}
+
+static int set_size(struct snapfs *fs, const struct cred *cred, uint64_t ino, const char *value,
+		    int flags)
+{
+	uint64_t bytes;
+
+	if (size_parse_bytes(value, &bytes) || bytes == 0 || bytes % GIB)
+		return -EINVAL;
+	return volume_extend(fs, cred, ino, bytes);
+}
+
+static int set_force_delete(struct snapfs *fs, const struct cred *cred, uint64_t ino,
+			    const char *value, int flags)
+{
+	if (!cred_is_admin(fs, cred))
+		return -EPERM;
+	if (strcmp(value, "1") && strcmp(value, "true"))
+		return -EINVAL;
+	return volume_delete(fs, cred, ino, true);
+}
+
+static const struct attr_def attrs[] = {
+	{"user.id", ANY_OBJECT, get_id, NULL, false},
+	{"user.status", KIND(OBJ_VOLUME), get_status, set_status, false},
+	{"user.created_at", ANY_OBJECT, get_created_at, NULL, false},
+	{"user.size", KIND(OBJ_VOLUME), get_size, set_size, false},
+	{"user.project_id", KIND(OBJ_VOLUME), get_project_id, NULL, false},
+	{"user.active_file", KIND(OBJ_VOLUME), get_active_file, NULL, false},
+	{"user.consistency_group_id", KIND(OBJ_VOLUME), get_group_id, NULL, false},
+	{"user.description", ANY_OBJECT, get_description, set_description, true},
+	{"user.json", ANY_OBJECT, get_json, NULL, false},
+	{"user.force_delete", KIND(OBJ_VOLUME), get_nothing, set_force_delete, false},
+};
+
+static const struct attr_def *attr_find(const char *name, enum object_kind kind)
+{
+	for (size_t i = 0; i < sizeof(attrs) / sizeof(attrs[0]); i++)
+		if (!strcmp(attrs[i].name, name) && (attrs[i].kinds & KIND(kind)))
+			return &attrs[i];
+	return NULL;
+}
+
+bool attr_meta_key_is_valid(const char *key)
+{
+	size_t n = strlen(key);
+
+	if (n == 0 || n > 255)
+		return false;
+	for (; *key; key++) {
+		char c = *key;
+
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+		      c == '-' || c == '_' || c == ':' || c == '.' || c == ' '))
+			return false;
+	}
+	return true;
+}
+
+/* Load the object that ino is; attributes live on object directories only. */
+static int load_object(struct snapfs *fs, struct catalog_txn *txn, uint64_t ino,
+		       struct node *node)
+{
+	int rc = tree_node_load(fs, txn, ino, node);
+
+	if (!rc && node->type != NODE_OBJECT)
+		rc = -ENOTSUP;
+	return rc;
+}
+
+int attr_get(struct snapfs *fs, uint64_t ino, const char *name, char **value, size_t *len)
+{
+	struct catalog_txn *txn;
+	struct node node;
+	char *v = NULL;
+	int rc = catalog_txn_begin(fs->cat, false, &txn);
+
+	if (rc)
+		return rc;
+	rc = load_object(fs, txn, ino, &node);
+	if (rc)
+		goto out;
+	if (!strncmp(name, META_PREFIX, strlen(META_PREFIX)) &&
+	    (KIND(node.obj.kind) & ANY_OBJECT)) {
+		const char *s = json_string_value(
+			json_object_get(node.obj.metadata, name + strlen(META_PREFIX)));
+
+		if (!s)
+			rc = -ENODATA;
+		else if (!(v = strdup(s)))
+			rc = -ENOMEM;
+	} else {
+		const struct attr_def *a = attr_find(name, node.obj.kind);
+
+		if (!a)
+			rc = -ENOTSUP;
+		else
+			v = a->get(txn, &node.obj, &rc);
+	}
+	if (v) {
+		*value = v;
+		*len = strlen(v);
+	}
+out:
+	tree_node_clear(&node);
+	catalog_txn_abort(txn);
+	return rc;
+}
+
+struct name_buf {
+	char *data;
+	size_t len, cap;
+};
+
+static int name_add(struct name_buf *b, const char *prefix, const char *name)
+{
+	size_t n = strlen(prefix) + strlen(name) + 1;
+
+	if (b->len + n > b->cap) {
+		size_t cap = (b->cap + n) * 2;
+		char *d = realloc(b->data, cap);
+
+		if (!d)
+			return -ENOMEM;
+		b->data = d;
+		b->cap = cap;
+	}
+	memcpy(b->data + b->len, prefix, strlen(prefix));
+	memcpy(b->data + b->len + strlen(prefix), name, strlen(name) + 1);
+	b->len += n;
+	return 0;
+}
+
+int attr_list(struct snapfs *fs, uint64_t ino, char **names, size_t *len)
+{
+	struct name_buf b = {NULL, 0, 0};
+	struct catalog_txn *txn;
+	struct node node;
+	int rc = catalog_txn_begin(fs->cat, false, &txn);
+
+	if (rc)
+		return rc;
+	rc = tree_node_load(fs, txn, ino, &node);
+	if (rc || node.type != NODE_OBJECT)
+		goto out;
+	for (size_t i = 0; i < sizeof(attrs) / sizeof(attrs[0]) && !rc; i++) {
+		int err = 0;
+		char *v;
+
+		if (!(attrs[i].kinds & KIND(node.obj.kind)))
+			continue;
+		v = attrs[i].get(txn, &node.obj, &err);
+		if (v)
+			rc = name_add(&b, "", attrs[i].name);
+		else if (err != -ENODATA)
+			rc = err;
+		free(v);
+	}
+	if (!rc) {
+		const char *key;
+		json_t *val;
+
+		json_object_foreach(node.obj.metadata, key, val) {
+			rc = name_add(&b, META_PREFIX, key);
+			if (rc)
+				break;
+		}
+	}
+out:
+	tree_node_clear(&node);
+	catalog_txn_abort(txn);
+	if (rc) {
+		free(b.data);
+		return rc;
+	}
+	*names = b.data;
+	*len = b.len;
+	return 0;
+}
+
+struct meta_change {
+	const char *key;
+	const char *value; /* NULL: remove */
+	int flags;
+};
+
+static int apply_meta(struct catalog_txn *txn, struct object *o, void *arg)
+{
+	const struct meta_change *c = arg;
+	bool exists = json_object_get(o->metadata, c->key) != NULL;
+
+	if (!c->value) {
+		if (!exists)
+			return -ENODATA;
+		return json_object_del(o->metadata, c->key) ? -EIO : 0;
+	}
+	if ((c->flags & XATTR_CREATE) && exists)
+		return -EEXIST;
+	if ((c->flags & XATTR_REPLACE) && !exists)
+		return -ENODATA;
+	return json_object_set_new(o->metadata, c->key, json_string(c->value)) ? -ENOMEM : 0;
+}
+
+static int object_kind_of(struct snapfs *fs, uint64_t ino, enum object_kind *kind)
+{
+	struct node node;
+	int rc = tree_node_get(fs, ino, &node);
+
+	if (rc)
+		return rc;
+	*kind = node.type == NODE_OBJECT ? node.obj.kind : OBJ_NONE;
+	tree_node_clear(&node);
+	return 0;
+}
+
+int attr_set(struct snapfs *fs, const struct cred *cred, uint64_t ino, const char *name,
+	     const char *value, size_t size, int flags)
+{
+	enum object_kind kind;
+	const struct attr_def *a;
+	char *v;
+	int rc = object_kind_of(fs, ino, &kind);
+
+	if (rc)
+		return rc;
+	if (kind == OBJ_NONE)
+		return -ENOTSUP;
+	if (!strncmp(name, META_PREFIX, strlen(META_PREFIX)) && (KIND(kind) & ANY_OBJECT)) {
+		struct meta_change c = {name + strlen(META_PREFIX), NULL, flags};
+
+		if (!attr_meta_key_is_valid(c.key))
+			return -EINVAL;
+		if (size > ATTR_VALUE_MAX)
+			return -E2BIG;
+		if (memchr(value, '\0', size))
+			return -EINVAL;
+		v = strndup(value, size);
+		if (!v)
+			return -ENOMEM;
+		rc = value_is_text(v);
+		c.value = v;
+		if (!rc)
+			rc = object_modify(fs, ino, apply_meta, &c);
+		free(v);
+		return rc;
+	}
+	a = attr_find(name, kind);
+	if (!a)
+		return -ENOTSUP;
+	if (!a->set) {
+		log_info("%s is read-only", name);
+		return -EPERM;
+	}
+	if (memchr(value, '\0', size)) {
+		/* setfattr never sends a NUL; a trailing one is tolerated */
+		if (size == 0 || memchr(value, '\0', size) != value + size - 1)
+			return -EINVAL;
+		size--;
+	}
+	v = strndup(value, size);
+	if (!v)
+		return -ENOMEM;
+	rc = a->set(fs, cred, ino, v, flags);
+	free(v);
+	return rc;
+}
+
+int attr_remove(struct snapfs *fs, const struct cred *cred, uint64_t ino, const char *name)
+{
+	enum object_kind kind;
+	const struct attr_def *a;
+	int rc = object_kind_of(fs, ino, &kind);
+
+	if (rc)
+		return rc;
+	if (kind == OBJ_NONE)
+		return -ENOTSUP;
+	if (!strncmp(name, META_PREFIX, strlen(META_PREFIX)) && (KIND(kind) & ANY_OBJECT)) {
+		struct meta_change c = {name + strlen(META_PREFIX), NULL, 0};
+
+		return object_modify(fs, ino, apply_meta, &c);
+	}
+	a = attr_find(name, kind);
+	if (!a)
+		return -ENOTSUP;
+	if (!a->removable)
+		return -EPERM;
+	{
+		struct text_change c = {NULL, 0};
+
+		return object_modify(fs, ino, apply_description, &c);
+	}
+}

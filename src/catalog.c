@@ -1,0 +1,536 @@
+/* catalog.c - see catalog.h. The only file that includes <lmdb.h>. */
+#include "catalog.h"
+
+#include <errno.h>
+#include <lmdb.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "log.h"
+
+#define CATALOG_FORMAT 1
+
+struct catalog {
+	MDB_env *env;
+	MDB_dbi objects, children, ids, meta;
+};
+
+struct catalog_txn {
+	struct catalog *cat;
+	MDB_txn *txn;
+	bool write;
+};
+
+static int mdb_to_errno(int rc, const char *what)
+{
+	switch (rc) {
+	case 0:
+		return 0;
+	case MDB_NOTFOUND:
+		return -ENOENT;
+	case MDB_KEYEXIST:
+		return -EEXIST;
+	case MDB_MAP_FULL:
+	case MDB_TXN_FULL:
+		log_err("catalogue full during %s: %s", what, mdb_strerror(rc));
+		return -ENOSPC;
+	default:
+		if (rc > 0 && rc < MDB_KEYEXIST) /* a system errno */
+			return -rc;
+		log_err("catalogue error during %s: %s", what, mdb_strerror(rc));
+		return -EIO;
+	}
+}
+
+static void be64_put(unsigned char *p, uint64_t v)
+{
+	for (int i = 7; i >= 0; i--, v >>= 8)
+		p[i] = (unsigned char)v;
+}
+
+static uint64_t be64_get(const unsigned char *p)
+{
+	uint64_t v = 0;
+
+	for (int i = 0; i < 8; i++)
+		v = (v << 8) | p[i];
+	return v;
+}
+
+int catalog_open(struct catalog **out, const char *dir, uint64_t map_size)
+{
+	struct catalog *cat = calloc(1, sizeof(*cat));
+	MDB_txn *txn = NULL;
+	int rc;
+
+	if (!cat)
+		return -ENOMEM;
+	rc = mdb_env_create(&cat->env);
+	if (rc)
+		goto fail;
+	mdb_env_set_maxdbs(cat->env, 8);
+	mdb_env_set_maxreaders(cat->env, 256);
+	rc = mdb_env_set_mapsize(cat->env, (size_t)map_size);
+	if (rc)
+		goto fail_env;
+	/* MDB_NOTLS: a read transaction is not tied to its thread's TLS slot,
+	 * so FUSE worker threads can come and go. */
+	rc = mdb_env_open(cat->env, dir, MDB_NOTLS, 0600);
+	if (rc)
+		goto fail_env;
+	rc = mdb_txn_begin(cat->env, NULL, 0, &txn);
+	if (rc)
+		goto fail_env;
+	if ((rc = mdb_dbi_open(txn, "objects", MDB_CREATE, &cat->objects)) ||
+	    (rc = mdb_dbi_open(txn, "children", MDB_CREATE, &cat->children)) ||
+	    (rc = mdb_dbi_open(txn, "ids", MDB_CREATE, &cat->ids)) ||
+	    (rc = mdb_dbi_open(txn, "meta", MDB_CREATE, &cat->meta)))
+		goto fail_txn;
+	{
+		MDB_val key = {strlen("format"), "format"}, val;
+		unsigned char fmt[8];
+
+		rc = mdb_get(txn, cat->meta, &key, &val);
+		if (rc == MDB_NOTFOUND) {
+			be64_put(fmt, CATALOG_FORMAT);
+			val.mv_size = 8, val.mv_data = fmt;
+			rc = mdb_put(txn, cat->meta, &key, &val, 0);
+		} else if (rc == 0 && (val.mv_size != 8 || be64_get(val.mv_data) != CATALOG_FORMAT)) {
+			log_err("catalogue %s has an unknown format", dir);
+			mdb_txn_abort(txn);
+			mdb_env_close(cat->env);
+			free(cat);
+			return -EIO;
+		}
+		if (rc)
+			goto fail_txn;
+	}
+	rc = mdb_txn_commit(txn);
+	if (rc)
+		goto fail_env;
+	*out = cat;
+	return 0;
+fail_txn:
+	mdb_txn_abort(txn);
+fail_env:
+	mdb_env_close(cat->env);
+fail:
+	free(cat);
+	log_err("cannot open catalogue %s: %s", dir, mdb_strerror(rc));
+	return mdb_to_errno(rc, "open");
+}
+
+void catalog_close(struct catalog *cat)
+{
+	if (!cat)
+		return;
+	mdb_env_close(cat->env);
+	free(cat);
+}
+
+int catalog_txn_begin(struct catalog *cat, bool write, struct catalog_txn **out)
+{
+	struct catalog_txn *t = malloc(sizeof(*t));
+	int rc;
+
+	if (!t)
+		return -ENOMEM;
+	rc = mdb_txn_begin(cat->env, NULL, write ? 0 : MDB_RDONLY, &t->txn);
+	if (rc) {
+		free(t);
+		return mdb_to_errno(rc, "begin");
+	}
+	t->cat = cat;
+	t->write = write;
+	*out = t;
+	return 0;
+}
+
+int catalog_txn_commit(struct catalog_txn *t)
+{
+	int rc = mdb_txn_commit(t->txn);
+
+	free(t);
+	return mdb_to_errno(rc, "commit");
+}
+
+void catalog_txn_abort(struct catalog_txn *t)
+{
+	if (!t)
+		return;
+	mdb_txn_abort(t->txn);
+	free(t);
+}
+
+void object_init(struct object *obj)
+{
+	memset(obj, 0, sizeof(*obj));
+	obj->metadata = json_object();
+}
+
+void object_clear(struct object *obj)
+{
+	json_decref(obj->metadata);
+	obj->metadata = NULL;
+}
+
+void object_copy(struct object *dst, const struct object *src)
+{
+	json_t *meta = json_deep_copy(src->metadata);
+
+	json_decref(dst->metadata);
+	*dst = *src;
+	dst->metadata = meta;
+}
+
+/* Records are JSON so that later fields need no migration. */
+static char *object_encode(const struct object *o)
+{
+	json_t *j = json_pack("{sI sI sI ss ss ss ss ss sO sI sI sI sI sI sI ss ss ss si}",
+			      "kind", (json_int_t)o->kind, "parent", (json_int_t)o->parent,
+			      "tenant", (json_int_t)o->tenant, "id", o->id, "name", o->name,
+			      "status", o->status, "op", o->op, "op_arg", o->op_arg,
+			      "metadata", o->metadata, "uid", (json_int_t)o->uid,
+			      "gid", (json_int_t)o->gid, "mode", (json_int_t)o->mode,
+			      "created_at", (json_int_t)o->created_at,
+			      "updated_at", (json_int_t)o->updated_at,
+			      "size", (json_int_t)o->size, "format", o->format, "file", o->file,
+			      "link_id", o->link_id, "progress", o->progress);
+	char *text;
+
+	if (!j)
+		return NULL;
+	if (o->has_description)
+		json_object_set_new(j, "description", json_string(o->description));
+	text = json_dumps(j, JSON_COMPACT);
+	json_decref(j);
+	return text;
+}
+
+static void copy_str(char *dst, size_t len, json_t *j, const char *key)
+{
+	const char *s = json_string_value(json_object_get(j, key));
+
+	snprintf(dst, len, "%s", s ? s : "");
+}
+
+static int object_decode(const void *data, size_t len, uint64_t ino, struct object *o)
+{
+	json_error_t err;
+	json_t *j = json_loadb(data, len, 0, &err);
+	json_t *desc;
+
+	if (!j || !json_is_object(j)) {
+		json_decref(j);
+		log_err("catalogue record %llu is damaged: %s", (unsigned long long)ino, err.text);
+		return -EIO;
+	}
+	object_init(o);
+	o->ino = ino;
+	o->kind = (enum object_kind)json_integer_value(json_object_get(j, "kind"));
+	o->parent = (uint64_t)json_integer_value(json_object_get(j, "parent"));
+	o->tenant = (uint64_t)json_integer_value(json_object_get(j, "tenant"));
+	copy_str(o->id, sizeof(o->id), j, "id");
+	copy_str(o->name, sizeof(o->name), j, "name");
+	copy_str(o->status, sizeof(o->status), j, "status");
+	copy_str(o->op, sizeof(o->op), j, "op");
+	copy_str(o->op_arg, sizeof(o->op_arg), j, "op_arg");
+	copy_str(o->format, sizeof(o->format), j, "format");
+	copy_str(o->file, sizeof(o->file), j, "file");
+	copy_str(o->link_id, sizeof(o->link_id), j, "link_id");
+	desc = json_object_get(j, "description");
+	if (json_is_string(desc)) {
+		o->has_description = true;
+		snprintf(o->description, sizeof(o->description), "%s", json_string_value(desc));
+	}
+	if (json_is_object(json_object_get(j, "metadata"))) {
+		json_decref(o->metadata);
+		o->metadata = json_incref(json_object_get(j, "metadata"));
+	}
+	o->uid = (uint32_t)json_integer_value(json_object_get(j, "uid"));
+	o->gid = (uint32_t)json_integer_value(json_object_get(j, "gid"));
+	o->mode = (uint32_t)json_integer_value(json_object_get(j, "mode"));
+	o->created_at = json_integer_value(json_object_get(j, "created_at"));
+	o->updated_at = json_integer_value(json_object_get(j, "updated_at"));
+	o->size = (uint64_t)json_integer_value(json_object_get(j, "size"));
+	o->progress = (int)json_integer_value(json_object_get(j, "progress"));
+	json_decref(j);
+	return 0;
+}
+
+int catalog_object_get(struct catalog_txn *t, uint64_t ino, struct object *obj)
+{
+	unsigned char k[8];
+	MDB_val key = {8, k}, val;
+	int rc;
+
+	ino &= ~INO_SLOT_MASK;
+	be64_put(k, ino);
+	rc = mdb_get(t->txn, t->cat->objects, &key, &val);
+	if (rc) {
+		object_init(obj);
+		return mdb_to_errno(rc, "get");
+	}
+	rc = object_decode(val.mv_data, val.mv_size, ino, obj);
+	if (rc)
+		object_init(obj);
+	return rc;
+}
+
+static int object_put(struct catalog_txn *t, const struct object *obj)
+{
+	unsigned char k[8];
+	MDB_val key = {8, k}, val;
+	char *text = object_encode(obj);
+	int rc;
+
+	if (!text)
+		return -ENOMEM;
+	be64_put(k, obj->ino);
+	val.mv_size = strlen(text);
+	val.mv_data = text;
+	rc = mdb_put(t->txn, t->cat->objects, &key, &val, 0);
+	free(text);
+	return mdb_to_errno(rc, "put");
+}
+
+/* children key: parent (8), kind (1), name (no NUL). */
+static size_t child_key(unsigned char *buf, uint64_t parent, enum object_kind kind,
+			const char *name)
+{
+	size_t n = strlen(name);
+
+	be64_put(buf, parent);
+	buf[8] = (unsigned char)kind;
+	memcpy(buf + 9, name, n);
+	return 9 + n;
+}
+
+static int child_put(struct catalog_txn *t, uint64_t parent, enum object_kind kind,
+		     const char *name, uint64_t ino)
+{
+	unsigned char kb[9 + 256], vb[8];
+	MDB_val key = {child_key(kb, parent, kind, name), kb}, val = {8, vb};
+
+	be64_put(vb, ino);
+	return mdb_to_errno(mdb_put(t->txn, t->cat->children, &key, &val, MDB_NOOVERWRITE),
+			    "put name");
+}
+
+static int child_del(struct catalog_txn *t, uint64_t parent, enum object_kind kind,
+		     const char *name)
+{
+	unsigned char kb[9 + 256];
+	MDB_val key = {child_key(kb, parent, kind, name), kb};
+
+	return mdb_to_errno(mdb_del(t->txn, t->cat->children, &key, NULL), "delete name");
+}
+
+static int next_ino(struct catalog_txn *t, uint64_t *ino)
+{
+	MDB_val key = {strlen("next_seq"), "next_seq"}, val;
+	unsigned char buf[8];
+	uint64_t seq = 1;
+	int rc = mdb_get(t->txn, t->cat->meta, &key, &val);
+
+	if (rc == 0 && val.mv_size == 8)
+		seq = be64_get(val.mv_data);
+	else if (rc && rc != MDB_NOTFOUND)
+		return mdb_to_errno(rc, "sequence");
+	be64_put(buf, seq + 1);
+	val.mv_size = 8, val.mv_data = buf;
+	rc = mdb_put(t->txn, t->cat->meta, &key, &val, 0);
+	if (rc)
+		return mdb_to_errno(rc, "sequence");
+	*ino = seq << INO_SLOT_BITS;
+	return 0;
+}
+
+int catalog_object_insert(struct catalog_txn *t, struct object *obj)
+{
+	MDB_val key = {strlen(obj->id), obj->id}, val;
+	unsigned char vb[8];
+	int rc;
+
+	rc = next_ino(t, &obj->ino);
+	if (rc)
+		return rc;
+	rc = child_put(t, obj->parent, obj->kind, obj->name, obj->ino);
+	if (rc)
+		return rc;
+	be64_put(vb, obj->ino);
+	val.mv_size = 8, val.mv_data = vb;
+	rc = mdb_to_errno(mdb_put(t->txn, t->cat->ids, &key, &val, MDB_NOOVERWRITE), "put id");
+	if (rc)
+		return rc;
+	return object_put(t, obj);
+}
+
+int catalog_object_update(struct catalog_txn *t, const struct object *obj)
+{
+	return object_put(t, obj);
+}
+
+int catalog_object_rename(struct catalog_txn *t, struct object *obj, const char *new_name)
+{
+	int rc = child_put(t, obj->parent, obj->kind, new_name, obj->ino);
+
+	if (rc)
+		return rc;
+	rc = child_del(t, obj->parent, obj->kind, obj->name);
+	if (rc)
+		return rc;
+	snprintf(obj->name, sizeof(obj->name), "%s", new_name);
+	return object_put(t, obj);
+}
+
+int catalog_object_delete(struct catalog_txn *t, const struct object *obj)
+{
+	unsigned char k[8];
+	MDB_val key = {8, k}, idkey = {strlen(obj->id), (void *)obj->id};
+	int rc;
+
+	rc = child_del(t, obj->parent, obj->kind, obj->name);
+	if (rc && rc != -ENOENT)
+		return rc;
+	rc = mdb_to_errno(mdb_del(t->txn, t->cat->ids, &idkey, NULL), "delete id");
+	if (rc && rc != -ENOENT)
+		return rc;
+	be64_put(k, obj->ino);
+	return mdb_to_errno(mdb_del(t->txn, t->cat->objects, &key, NULL), "delete");
+}
+
+int catalog_child_lookup(struct catalog_txn *t, uint64_t parent, enum object_kind kind,
+			 const char *name, uint64_t *ino)
+{
+	unsigned char kb[9 + 256];
+	MDB_val key, val;
+	int rc;
+
+	if (strlen(name) > 255)
+		return -ENOENT;
+	key.mv_size = child_key(kb, parent, kind, name);
+	key.mv_data = kb;
+	rc = mdb_get(t->txn, t->cat->children, &key, &val);
+	if (rc)
+		return mdb_to_errno(rc, "lookup");
+	*ino = be64_get(val.mv_data);
+	return 0;
+}
+
+int catalog_children_foreach(struct catalog_txn *t, uint64_t parent, enum object_kind kind,
+			     int (*fn)(const char *name, uint64_t ino, void *arg), void *arg)
+{
+	unsigned char prefix[9];
+	MDB_cursor *cur;
+	MDB_val key = {9, prefix}, val;
+	int rc, ret = 0;
+
+	child_key(prefix, parent, kind, "");
+	rc = mdb_cursor_open(t->txn, t->cat->children, &cur);
+	if (rc)
+		return mdb_to_errno(rc, "cursor");
+	for (rc = mdb_cursor_get(cur, &key, &val, MDB_SET_RANGE); rc == 0;
+	     rc = mdb_cursor_get(cur, &key, &val, MDB_NEXT)) {
+		char name[256];
+		size_t n;
+
+		if (key.mv_size < 9 || memcmp(key.mv_data, prefix, 9))
+			break;
+		n = key.mv_size - 9;
+		if (n >= sizeof(name))
+			continue;
+		memcpy(name, (char *)key.mv_data + 9, n);
+		name[n] = '\0';
+		ret = fn(name, be64_get(val.mv_data), arg);
+		if (ret)
+			break;
+	}
+	mdb_cursor_close(cur);
+	if (rc && rc != MDB_NOTFOUND && !ret)
+		return mdb_to_errno(rc, "list");
+	return ret;
+}
+
+static int stop_at_first(const char *name, uint64_t ino, void *arg)
+{
+	return 1;
+}
+
+bool catalog_children_any(struct catalog_txn *t, uint64_t parent, enum object_kind kind)
+{
+	return catalog_children_foreach(t, parent, kind, stop_at_first, NULL) == 1;
+}
+
+int catalog_id_lookup(struct catalog_txn *t, const char *id, uint64_t *ino)
+{
+	MDB_val key = {strlen(id), (void *)id}, val;
+	int rc;
+
+	if (key.mv_size == 0 || key.mv_size > 64)
+		return -ENOENT;
+	rc = mdb_get(t->txn, t->cat->ids, &key, &val);
+	if (rc)
+		return mdb_to_errno(rc, "id lookup");
+	*ino = be64_get(val.mv_data);
+	return 0;
+}
+
+int catalog_ids_foreach(struct catalog_txn *t, int (*fn)(const char *id, uint64_t ino, void *arg),
+			void *arg)
+{
+	MDB_cursor *cur;
+	MDB_val key, val;
+	int rc, ret = 0;
+
+	rc = mdb_cursor_open(t->txn, t->cat->ids, &cur);
+	if (rc)
+		return mdb_to_errno(rc, "cursor");
+	for (rc = mdb_cursor_get(cur, &key, &val, MDB_FIRST); rc == 0;
+	     rc = mdb_cursor_get(cur, &key, &val, MDB_NEXT)) {
+		char id[65];
+
+		if (key.mv_size >= sizeof(id))
+			continue;
+		memcpy(id, key.mv_data, key.mv_size);
+		id[key.mv_size] = '\0';
+		ret = fn(id, be64_get(val.mv_data), arg);
+		if (ret)
+			break;
+	}
+	mdb_cursor_close(cur);
+	if (rc && rc != MDB_NOTFOUND && !ret)
+		return mdb_to_errno(rc, "list ids");
+	return ret;
+}
+
+int catalog_objects_foreach(struct catalog_txn *t, int (*fn)(const struct object *obj, void *arg),
+			    void *arg)
+{
+	MDB_cursor *cur;
+	MDB_val key, val;
+	int rc, ret = 0;
+
+	rc = mdb_cursor_open(t->txn, t->cat->objects, &cur);
+	if (rc)
+		return mdb_to_errno(rc, "cursor");
+	for (rc = mdb_cursor_get(cur, &key, &val, MDB_FIRST); rc == 0;
+	     rc = mdb_cursor_get(cur, &key, &val, MDB_NEXT)) {
+		struct object obj;
+
+		if (key.mv_size != 8)
+			continue;
+		ret = object_decode(val.mv_data, val.mv_size, be64_get(key.mv_data), &obj);
+		if (ret)
+			break;
+		ret = fn(&obj, arg);
+		object_clear(&obj);
+		if (ret)
+			break;
+	}
+	mdb_cursor_close(cur);
+	if (rc && rc != MDB_NOTFOUND && !ret)
+		return mdb_to_errno(rc, "list objects");
+	return ret;
+}

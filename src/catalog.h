@@ -1,0 +1,149 @@
+/* catalog.h - the LMDB catalogue: typed object records, names, ids, inodes.
+ *
+ * The catalogue is the only source of truth for which tenants, volumes,
+ * snapshots, groups and group snapshots exist. It lives in a local directory
+ * (never on NFS). Three named databases:
+ *
+ *   objects   ino (8 bytes, big endian)          -> record (JSON text)
+ *   children  parent ino, kind (1 byte), name    -> ino
+ *   ids       uuid text                          -> ino
+ *
+ * Inode numbers are stable and never reused: an object's ino is a sequence
+ * number shifted left by INO_SLOT_BITS; the low bits number the fixed entries
+ * inside the object's directory (see tree.h).
+ *
+ * Threading: a struct catalog is shared by all threads. A struct catalog_txn
+ * belongs to one thread at a time. Any number of read transactions run
+ * concurrently with one write transaction; a second writer waits. Never hold
+ * a write transaction across slow work (file copies, merges, qemu-img).
+ *
+ * Every function returns 0 or a negative errno: -ENOENT (no such record),
+ * -EEXIST (name or id taken), -ENOSPC (catalogue full: MDB_MAP_FULL), -EIO
+ * (anything else, with a log line).
+ */
+#ifndef SNAPFS_CATALOG_H
+#define SNAPFS_CATALOG_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "util.h"
+
+#define INO_SLOT_BITS 4
+#define INO_SLOT_MASK ((1ULL << INO_SLOT_BITS) - 1)
+
+enum object_kind {
+	OBJ_NONE = 0,
+	OBJ_TENANT = 1,
+	OBJ_VOLUME = 2,
+	OBJ_SNAPSHOT = 3,
+	OBJ_GROUP = 4,
+	OBJ_CGSNAPSHOT = 5,
+};
+
+/* One catalogue record. Strings are NUL-terminated and bounded as the API
+ * bounds them. metadata is a JSON object of string values owned by the
+ * record; object_clear() releases it. */
+struct object {
+	uint64_t ino;
+	enum object_kind kind;
+	uint64_t parent;        /* owning object: tenant of a volume, ...; 0 for a tenant */
+	uint64_t tenant;        /* the tenant the object belongs to (itself for a tenant) */
+	char id[UUID_STR_LEN];
+	char name[256];
+	char status[32];
+	char op[16];            /* multi-step operation under way ("" when idle) */
+	char op_arg[256];       /* what the operation needs to finish or undo */
+	char description[256];
+	bool has_description;   /* the API's null vs "" */
+	json_t *metadata;
+	uint32_t uid, gid, mode;
+	int64_t created_at;     /* microseconds since the epoch */
+	int64_t updated_at;
+	uint64_t size;          /* bytes: a volume's virtual size */
+	char format[8];         /* volume: "raw" or "qcow2" */
+	char file[256];         /* volume: active file; snapshot: its overlay */
+	char link_id[UUID_STR_LEN]; /* volume: its group; snapshot: its group snapshot */
+	int progress;           /* percent, 0..100 */
+};
+
+struct catalog;
+struct catalog_txn;
+
+/* Open (creating if needed) the catalogue in directory dir with an LMDB map
+ * of map_size bytes. Returns 0 and sets *out, or -errno. Call once per mount. */
+int catalog_open(struct catalog **out, const char *dir, uint64_t map_size);
+
+/* Close the environment. No transaction may be open. */
+void catalog_close(struct catalog *cat);
+
+/* Begin a read-only (write == false) or a write transaction. A write
+ * transaction blocks while another is open. Returns 0 or -errno. */
+int catalog_txn_begin(struct catalog *cat, bool write, struct catalog_txn **out);
+
+/* Commit a write transaction (a read one is simply ended). The handle is
+ * freed in every case. Returns 0, -ENOSPC or -EIO. */
+int catalog_txn_commit(struct catalog_txn *txn);
+
+/* Drop the transaction and its changes; txn may be NULL. */
+void catalog_txn_abort(struct catalog_txn *txn);
+
+/* Initialise obj to an empty record (metadata = {}). */
+void object_init(struct object *obj);
+
+/* Release what obj owns; obj may be reused after object_init(). */
+void object_clear(struct object *obj);
+
+/* Deep copy src into an object_init()ed or cleared dst. */
+void object_copy(struct object *dst, const struct object *src);
+
+/* Load the record of the object whose ino is ino (slot bits ignored) into
+ * obj, which is overwritten, not freed. In every case obj is afterwards a
+ * valid record (empty on failure) to be object_clear()ed. Returns 0,
+ * -ENOENT or -EIO. */
+int catalog_object_get(struct catalog_txn *txn, uint64_t ino, struct object *obj);
+
+/* Insert a new object: allocates obj->ino, registers obj->name under
+ * (obj->parent, obj->kind) and obj->id. Write transaction. Returns 0,
+ * -EEXIST when the name or the id is taken, or -ENOSPC. */
+int catalog_object_insert(struct catalog_txn *txn, struct object *obj);
+
+/* Rewrite the record of an existing object (same ino, name and id; use
+ * catalog_object_rename() for the name). Write transaction. */
+int catalog_object_update(struct catalog_txn *txn, const struct object *obj);
+
+/* Rename obj to new_name under the same parent; updates obj->name.
+ * Returns 0, -EEXIST or -ENOSPC. */
+int catalog_object_rename(struct catalog_txn *txn, struct object *obj, const char *new_name);
+
+/* Remove the object's record, name and id. Write transaction. */
+int catalog_object_delete(struct catalog_txn *txn, const struct object *obj);
+
+/* Find the child of (parent, kind) called name. Returns 0 and *ino, or
+ * -ENOENT. */
+int catalog_child_lookup(struct catalog_txn *txn, uint64_t parent, enum object_kind kind,
+			 const char *name, uint64_t *ino);
+
+/* Call fn(name, ino, arg) for each child of (parent, kind) in name order.
+ * Stops early and returns fn's value when it is non-zero. */
+int catalog_children_foreach(struct catalog_txn *txn, uint64_t parent, enum object_kind kind,
+			     int (*fn)(const char *name, uint64_t ino, void *arg), void *arg);
+
+/* True when (parent, kind) has at least one child. */
+bool catalog_children_any(struct catalog_txn *txn, uint64_t parent, enum object_kind kind);
+
+/* Find an object by its uuid. Returns 0 and *ino, or -ENOENT. */
+int catalog_id_lookup(struct catalog_txn *txn, const char *id, uint64_t *ino);
+
+/* Call fn(id, ino, arg) for every registered id in id order; stops early
+ * as catalog_children_foreach(). */
+int catalog_ids_foreach(struct catalog_txn *txn,
+			int (*fn)(const char *id, uint64_t ino, void *arg), void *arg);
+
+/* Call fn(obj, arg) for every object record; stops early likewise. */
+int catalog_objects_foreach(struct catalog_txn *txn,
+			    int (*fn)(const struct object *obj, void *arg), void *arg);
+
+#endif

@@ -1,0 +1,565 @@
+/* fsops.c - see fsops.h.
+ *
+ * Each handler: decode the request, make one call into the core (which
+ * returns 0 or -errno), then reply. Inode numbers are computed and stable
+ * (tree.h), so lookup counts need no bookkeeping and forget is a no-op.
+ */
+#include "fsops.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/statvfs.h>
+#include <unistd.h>
+
+#include "attr.h"
+#include "log.h"
+#include "object.h"
+#include "tree.h"
+#include "volume.h"
+
+/* Objects change only through this mount, and the kernel updates its cache
+ * from our replies; fixed directories take their tenant's mode and
+ * info.json changes with every update, so those are never cached. */
+#define OBJECT_TIMEOUT 1.0
+
+static struct snapfs *req_fs(fuse_req_t req)
+{
+	return ((struct mount_ctx *)fuse_req_userdata(req))->fs;
+}
+
+static void req_cred(fuse_req_t req, struct cred *c)
+{
+	const struct fuse_ctx *ctx = fuse_req_ctx(req);
+	int n;
+
+	c->uid = ctx->uid;
+	c->gid = ctx->gid;
+	n = fuse_req_getgroups(req, CRED_MAX_GROUPS, c->groups);
+	c->ngroups = n < 0 ? 0 : (n > CRED_MAX_GROUPS ? CRED_MAX_GROUPS : n);
+}
+
+static double attr_timeout_for(const struct stat *st, uint64_t ino)
+{
+	/* Object directories and the top directories: ino slot 0 or < 16. */
+	if (ino < 16 || (ino & INO_SLOT_MASK) == 0)
+		return OBJECT_TIMEOUT;
+	return S_ISLNK(st->st_mode) ? OBJECT_TIMEOUT : 0.0;
+}
+
+static void fill_entry(struct fuse_entry_param *e, const struct stat *st)
+{
+	memset(e, 0, sizeof(*e));
+	e->ino = st->st_ino;
+	e->generation = 1;
+	e->attr = *st;
+	e->attr_timeout = e->entry_timeout = attr_timeout_for(st, st->st_ino);
+	if (e->entry_timeout == 0.0)
+		e->entry_timeout = OBJECT_TIMEOUT; /* the name stays, only attributes change */
+}
+
+static void reply_entry_or_err(fuse_req_t req, int rc, const struct stat *st)
+{
+	struct fuse_entry_param e;
+
+	if (rc) {
+		fuse_reply_err(req, -rc);
+		return;
+	}
+	fill_entry(&e, st);
+	fuse_reply_entry(req, &e);
+}
+
+static void op_init(void *userdata, struct fuse_conn_info *conn)
+{
+	if (conn->capable & FUSE_CAP_READDIRPLUS)
+		conn->want |= FUSE_CAP_READDIRPLUS;
+	conn->want &= ~FUSE_CAP_READDIRPLUS_AUTO; /* always plus: ls -l is the common case */
+}
+
+static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	struct stat st;
+	int rc = tree_lookup(req_fs(req), parent, name, &st);
+
+	reply_entry_or_err(req, rc, &st);
+}
+
+static void op_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup)
+{
+	fuse_reply_none(req);
+}
+
+static void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct stat st;
+	int rc = tree_getattr(req_fs(req), ino, &st);
+
+	if (rc)
+		fuse_reply_err(req, -rc);
+	else
+		fuse_reply_attr(req, &st, attr_timeout_for(&st, ino));
+}
+
+static int do_setattr(fuse_req_t req, fuse_ino_t ino, const struct stat *attr, int to_set)
+{
+	struct snapfs *fs = req_fs(req);
+	struct node node;
+	struct cred cred;
+	int what = 0, rc = tree_node_get(fs, ino, &node);
+
+	if (rc)
+		return rc;
+	if (to_set & FUSE_SET_ATTR_SIZE)
+		rc = S_ISDIR(node.mode) ? -EISDIR : -EROFS;
+	else if (node.type != NODE_OBJECT)
+		rc = S_ISDIR(node.mode) ? -EPERM : -EROFS;
+	else if (to_set & (FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_MTIME | FUSE_SET_ATTR_ATIME_NOW |
+			   FUSE_SET_ATTR_MTIME_NOW))
+		rc = -EPERM; /* times are the catalogue's: created_at, updated_at */
+	tree_node_clear(&node);
+	if (rc)
+		return rc;
+	if (to_set & FUSE_SET_ATTR_MODE)
+		what |= OBJECT_SET_MODE;
+	if (to_set & FUSE_SET_ATTR_UID)
+		what |= OBJECT_SET_UID;
+	if (to_set & FUSE_SET_ATTR_GID)
+		what |= OBJECT_SET_GID;
+	if (!what)
+		return 0;
+	req_cred(req, &cred);
+	return object_set_owner(fs, &cred, ino, what, attr->st_mode, attr->st_uid, attr->st_gid);
+}
+
+/* Fixed directories and files take their object's owner and mode: tell
+ * the kernel to drop what it cached of them. */
+static void invalidate_fixed_entries(fuse_req_t req, fuse_ino_t ino)
+{
+	struct fuse_session *se = ((struct mount_ctx *)fuse_req_userdata(req))->se;
+
+	if (ino < 16 || (ino & INO_SLOT_MASK))
+		return;
+	for (fuse_ino_t slot = 1; slot < 4; slot++)
+		fuse_lowlevel_notify_inval_inode(se, ino | slot, -1, 0);
+}
+
+static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
+		       struct fuse_file_info *fi)
+{
+	struct stat st;
+	int rc = do_setattr(req, ino, attr, to_set);
+
+	if (!rc)
+		rc = tree_getattr(req_fs(req), ino, &st);
+	if (rc) {
+		fuse_reply_err(req, -rc);
+		return;
+	}
+	fuse_reply_attr(req, &st, attr_timeout_for(&st, ino));
+	invalidate_fixed_entries(req, ino);
+}
+
+static void op_readlink(fuse_req_t req, fuse_ino_t ino)
+{
+	char buf[4096];
+	int rc = tree_readlink(req_fs(req), ino, buf, sizeof(buf));
+
+	if (rc)
+		fuse_reply_err(req, -rc);
+	else
+		fuse_reply_readlink(req, buf);
+}
+
+static int do_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
+		    struct stat *st)
+{
+	struct snapfs *fs = req_fs(req);
+	struct node dir;
+	struct cred cred;
+	uint64_t ino = 0;
+	int rc = tree_node_get(fs, parent, &dir);
+
+	if (rc)
+		return rc;
+	req_cred(req, &cred);
+	switch (dir.type) {
+	case NODE_TENANTS:
+		rc = tenant_create(fs, &cred, name, mode, &ino);
+		break;
+	case NODE_TENANT_VOLUMES:
+		rc = volume_create(fs, &cred, dir.obj.ino, name, &ino);
+		break;
+	case NODE_TENANT_GROUPS:
+	case NODE_VOLUME_SNAPSHOTS:
+	case NODE_GROUP_CGSNAPSHOTS:
+		log_info("mkdir %s: snapshots and groups are not supported by this version", name);
+		rc = -ENOTSUP;
+		break;
+	default:
+		rc = -EPERM;
+		break;
+	}
+	tree_node_clear(&dir);
+	if (!rc)
+		rc = tree_getattr(fs, ino, st);
+	return rc;
+}
+
+static void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode)
+{
+	struct stat st;
+	int rc = do_mkdir(req, parent, name, mode & ~fuse_req_ctx(req)->umask, &st);
+
+	reply_entry_or_err(req, rc, &st);
+}
+
+/* The object called name in the container directory parent. */
+static int child_object(struct snapfs *fs, fuse_ino_t parent, const char *name,
+			struct node *child)
+{
+	struct stat st;
+	int rc = tree_lookup(fs, parent, name, &st);
+
+	if (rc)
+		return rc;
+	return tree_node_get(fs, st.st_ino, child);
+}
+
+static int do_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	struct snapfs *fs = req_fs(req);
+	struct node child;
+	struct cred cred;
+	int rc = child_object(fs, parent, name, &child);
+
+	if (rc)
+		return rc;
+	req_cred(req, &cred);
+	if (child.type != NODE_OBJECT)
+		rc = S_ISDIR(child.mode) ? -EPERM : -ENOTDIR;
+	else if (child.obj.kind == OBJ_TENANT)
+		rc = tenant_delete(fs, &cred, child.obj.ino);
+	else if (child.obj.kind == OBJ_VOLUME)
+		rc = volume_delete(fs, &cred, child.obj.ino, false);
+	else
+		rc = -ENOTSUP;
+	tree_node_clear(&child);
+	return rc;
+}
+
+static void op_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	fuse_reply_err(req, -do_rmdir(req, parent, name));
+}
+
+static void op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	struct node child;
+	int rc = child_object(req_fs(req), parent, name, &child);
+
+	if (!rc) {
+		rc = S_ISDIR(child.mode) ? -EISDIR : -EPERM;
+		tree_node_clear(&child);
+	}
+	fuse_reply_err(req, -rc);
+}
+
+static void op_eperm_symlink(fuse_req_t req, const char *link, fuse_ino_t parent,
+			     const char *name)
+{
+	fuse_reply_err(req, EPERM);
+}
+
+static void op_eperm_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
+			   dev_t rdev)
+{
+	fuse_reply_err(req, EPERM);
+}
+
+static void op_eperm_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent,
+			  const char *newname)
+{
+	fuse_reply_err(req, EPERM);
+}
+
+static void op_eperm_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
+			    struct fuse_file_info *fi)
+{
+	log_info("refused to create regular file %s: the tree holds only objects", name);
+	fuse_reply_err(req, EPERM);
+}
+
+static int do_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t newparent,
+		     const char *newname, unsigned int flags)
+{
+	struct snapfs *fs = req_fs(req);
+	struct node child;
+	struct cred cred;
+	int rc;
+
+	if (flags & RENAME_EXCHANGE)
+		return -EINVAL;
+	rc = child_object(fs, parent, name, &child);
+	if (rc)
+		return rc;
+	if (child.type != NODE_OBJECT)
+		rc = -EPERM; /* fixed entries keep their names */
+	else if (parent != newparent)
+		rc = -EPERM; /* objects do not move between containers */
+	tree_node_clear(&child);
+	if (rc)
+		return rc;
+	req_cred(req, &cred);
+	return object_rename(fs, &cred, child.ino, newname);
+}
+
+static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t newparent,
+		      const char *newname, unsigned int flags)
+{
+	fuse_reply_err(req, -do_rename(req, parent, name, newparent, newname, flags));
+}
+
+struct open_info {
+	char *data;
+	size_t len;
+};
+
+static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct snapfs *fs = req_fs(req);
+	struct open_info *oi;
+	struct node node;
+	int rc = tree_node_get(fs, ino, &node);
+
+	if (rc) {
+		fuse_reply_err(req, -rc);
+		return;
+	}
+	if ((fi->flags & O_ACCMODE) != O_RDONLY || (fi->flags & O_TRUNC))
+		rc = -EROFS;
+	else if (node.type != NODE_INFO_JSON)
+		rc = S_ISDIR(node.mode) ? -EISDIR : -ENOTSUP;
+	tree_node_clear(&node);
+	if (rc) {
+		fuse_reply_err(req, -rc);
+		return;
+	}
+	/* info.json: one consistent copy per open, read without the page
+	 * cache because its size changes with every update. */
+	oi = calloc(1, sizeof(*oi));
+	if (!oi) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	rc = tree_read_info(fs, ino, &oi->data, &oi->len);
+	if (rc) {
+		free(oi);
+		fuse_reply_err(req, -rc);
+		return;
+	}
+	fi->fh = (uint64_t)(uintptr_t)oi;
+	fi->direct_io = 1;
+	if (fuse_reply_open(req, fi) == -ENOENT) {
+		free(oi->data);
+		free(oi);
+	}
+}
+
+static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+		    struct fuse_file_info *fi)
+{
+	struct open_info *oi = (struct open_info *)(uintptr_t)fi->fh;
+
+	if (off < 0 || (size_t)off >= oi->len) {
+		fuse_reply_buf(req, NULL, 0);
+		return;
+	}
+	if (size > oi->len - (size_t)off)
+		size = oi->len - (size_t)off;
+	fuse_reply_buf(req, oi->data + off, size);
+}
+
+static void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct open_info *oi = (struct open_info *)(uintptr_t)fi->fh;
+
+	if (oi) {
+		free(oi->data);
+		free(oi);
+	}
+	fuse_reply_err(req, 0);
+}
+
+static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct dir_listing *l;
+	int rc = tree_readdir(req_fs(req), ino, &l);
+
+	if (rc) {
+		fuse_reply_err(req, -rc);
+		return;
+	}
+	fi->fh = (uint64_t)(uintptr_t)l;
+	if (fuse_reply_open(req, fi) == -ENOENT)
+		tree_listing_free(l);
+}
+
+static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+		       struct fuse_file_info *fi, bool plus)
+{
+	struct dir_listing *l = (struct dir_listing *)(uintptr_t)fi->fh;
+	struct snapfs *fs = req_fs(req);
+	char *buf = malloc(size);
+	size_t used = 0;
+
+	if (!buf) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	for (size_t i = (size_t)off; i < l->count; i++) {
+		const struct dir_entry *d = &l->entries[i];
+		struct fuse_entry_param e;
+		struct stat st = {.st_ino = d->ino ? d->ino : 1, .st_mode = d->type}, full;
+		size_t n;
+
+		if (plus) {
+			bool dot = !strcmp(d->name, ".") || !strcmp(d->name, "..");
+
+			if (dot || tree_getattr(fs, d->ino, &full)) {
+				/* no attributes: the kernel looks it up later */
+				memset(&e, 0, sizeof(e));
+				e.attr = st;
+			} else {
+				fill_entry(&e, &full);
+			}
+			n = fuse_add_direntry_plus(req, buf + used, size - used, d->name, &e,
+						   (off_t)i + 1);
+		} else {
+			n = fuse_add_direntry(req, buf + used, size - used, d->name, &st,
+					      (off_t)i + 1);
+		}
+		if (n > size - used)
+			break;
+		used += n;
+	}
+	fuse_reply_buf(req, buf, used);
+	free(buf);
+}
+
+static void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+		       struct fuse_file_info *fi)
+{
+	do_readdir(req, ino, size, off, fi, false);
+}
+
+static void op_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+			   struct fuse_file_info *fi)
+{
+	do_readdir(req, ino, size, off, fi, true);
+}
+
+static void op_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	tree_listing_free((struct dir_listing *)(uintptr_t)fi->fh);
+	fuse_reply_err(req, 0);
+}
+
+static void op_statfs(fuse_req_t req, fuse_ino_t ino)
+{
+	struct statvfs sv;
+
+	if (fstatvfs(req_fs(req)->share.dirfd, &sv) < 0) {
+		fuse_reply_err(req, errno);
+		return;
+	}
+	fuse_reply_statfs(req, &sv);
+}
+
+/* Only user.* names are ours; every other namespace is unknown. */
+static bool user_name(const char *name)
+{
+	return !strncmp(name, "user.", 5);
+}
+
+static void reply_xattr_value(fuse_req_t req, int rc, char *value, size_t len, size_t size)
+{
+	if (rc)
+		fuse_reply_err(req, -rc);
+	else if (size == 0)
+		fuse_reply_xattr(req, len);
+	else if (len > size)
+		fuse_reply_err(req, ERANGE);
+	else
+		fuse_reply_buf(req, value, len);
+	free(value);
+}
+
+static void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
+{
+	char *value = NULL;
+	size_t len = 0;
+	int rc = user_name(name) ? attr_get(req_fs(req), ino, name, &value, &len) : -ENOTSUP;
+
+	reply_xattr_value(req, rc, value, len, size);
+}
+
+static void op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
+{
+	char *names = NULL;
+	size_t len = 0;
+	int rc = attr_list(req_fs(req), ino, &names, &len);
+
+	reply_xattr_value(req, rc, names, len, size);
+}
+
+static void op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const char *value,
+			size_t size, int flags)
+{
+	struct cred cred;
+	int rc;
+
+	req_cred(req, &cred);
+	rc = user_name(name) ? attr_set(req_fs(req), &cred, ino, name, value, size, flags)
+			     : -ENOTSUP;
+	fuse_reply_err(req, -rc);
+}
+
+static void op_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
+{
+	struct cred cred;
+	int rc;
+
+	req_cred(req, &cred);
+	rc = user_name(name) ? attr_remove(req_fs(req), &cred, ino, name) : -ENOTSUP;
+	fuse_reply_err(req, -rc);
+}
+
+const struct fuse_lowlevel_ops snapfs_fsops = {
+	.init = op_init,
+	.lookup = op_lookup,
+	.forget = op_forget,
+	.getattr = op_getattr,
+	.setattr = op_setattr,
+	.readlink = op_readlink,
+	.mknod = op_eperm_mknod,
+	.mkdir = op_mkdir,
+	.unlink = op_unlink,
+	.rmdir = op_rmdir,
+	.symlink = op_eperm_symlink,
+	.rename = op_rename,
+	.link = op_eperm_link,
+	.open = op_open,
+	.read = op_read,
+	.release = op_release,
+	.opendir = op_opendir,
+	.readdir = op_readdir,
+	.readdirplus = op_readdirplus,
+	.releasedir = op_releasedir,
+	.statfs = op_statfs,
+	.setxattr = op_setxattr,
+	.getxattr = op_getxattr,
+	.listxattr = op_listxattr,
+	.removexattr = op_removexattr,
+	.create = op_eperm_create,
+};

@@ -1,0 +1,87 @@
+/* json.c - see json.h. */
+#include "json.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "util.h"
+
+void api_time(int64_t usec, char *out, size_t len)
+{
+	time_format_iso8601(usec, out, len);
+}
+
+static json_t *str_or_null(const char *s)
+{
+	return s && *s ? json_string(s) : json_null();
+}
+
+static json_t *build_tenant(const struct object *o, const char *created)
+{
+	return json_pack("{s:{s:s s:s s:o s:O s:s}}", "tenant", "id", o->id, "name", o->name,
+			 "description", o->has_description ? json_string(o->description)
+							   : json_null(),
+			 "metadata", o->metadata, "created_at", created);
+}
+
+static json_t *build_volume(struct catalog_txn *txn, const struct object *o, const char *created,
+			    const char *updated)
+{
+	struct object tenant;
+	json_t *j;
+
+	catalog_object_get(txn, o->tenant, &tenant); /* empty when missing */
+	j = json_pack("{s:{s:s s:s s:I s:s s:o s:O s:s s:s s:s s:o s:s s:b s:s s:[] s:n s:b s:n "
+		      "s:n}}",
+		      "volume", "id", o->id, "name", o->name, "size", (json_int_t)(o->size / GIB),
+		      "status", o->status, "description",
+		      o->has_description ? json_string(o->description) : json_null(), "metadata",
+		      o->metadata, "created_at", created, "updated_at", updated,
+		      "os-vol-tenant-attr:tenant_id", tenant.id, "consistencygroup_id",
+		      str_or_null(o->link_id), "bootable", "false", "encrypted", 0,
+		      "availability_zone", "nova", "attachments", "volume_type", "multiattach", 0,
+		      "snapshot_id", "source_volid");
+	object_clear(&tenant);
+	return j;
+}
+
+json_t *api_json_build(struct catalog_txn *txn, const struct object *obj)
+{
+	char created[40], updated[40];
+
+	api_time(obj->created_at, created, sizeof(created));
+	api_time(obj->updated_at ? obj->updated_at : obj->created_at, updated, sizeof(updated));
+	switch (obj->kind) {
+	case OBJ_TENANT:
+		return build_tenant(obj, created);
+	case OBJ_VOLUME:
+		return build_volume(txn, obj, created, updated);
+	default:
+		return NULL;
+	}
+}
+
+int api_json_text(struct catalog_txn *txn, const struct object *obj, char **text, size_t *len)
+{
+	json_t *j = api_json_build(txn, obj);
+	char *s;
+	size_t n;
+
+	if (!j)
+		return -ENOMEM;
+	s = json_dumps(j, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+	json_decref(j);
+	if (!s)
+		return -ENOMEM;
+	n = strlen(s);
+	*text = realloc(s, n + 2);
+	if (!*text) {
+		free(s);
+		return -ENOMEM;
+	}
+	(*text)[n] = '\n';
+	(*text)[n + 1] = '\0';
+	*len = n + 1;
+	return 0;
+}

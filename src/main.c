@@ -1,0 +1,198 @@
+/* main.c - parse options, open the share and catalogue, mount, serve,
+ * unwind. Usage: snapfs [-f] [-d] [-o OPTION,...] SHARE MOUNTPOINT
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fsops.h"
+#include "log.h"
+#include "options.h"
+#include "snapfs.h"
+
+struct cmdline {
+	struct snapfs_options opts;
+	char *share;
+	int nonopts;
+	bool help, version;
+};
+
+enum { KEY_HELP, KEY_VERSION };
+
+static const struct fuse_opt snapfs_opt_spec[] = {
+#define OPTION(name, type, def, meta, help)                                                    \
+	{#name "=%s", offsetof(struct cmdline, opts.name), 0},
+#define FUSE_OPTION(name, help)
+#include "options.def"
+#undef OPTION
+#undef FUSE_OPTION
+	FUSE_OPT_KEY("-h", KEY_HELP),
+	FUSE_OPT_KEY("--help", KEY_HELP),
+	FUSE_OPT_KEY("-V", KEY_VERSION),
+	FUSE_OPT_KEY("--version", KEY_VERSION),
+	FUSE_OPT_END,
+};
+
+static int opt_proc(void *data, const char *arg, int key, struct fuse_args *outargs)
+{
+	struct cmdline *cl = data;
+
+	switch (key) {
+	case KEY_HELP:
+		cl->help = true;
+		return 0;
+	case KEY_VERSION:
+		cl->version = true;
+		return 0;
+	case FUSE_OPT_KEY_NONOPT:
+		/* The first non-option is SHARE (ours); the second, MOUNTPOINT,
+		 * goes on to libfuse. */
+		if (cl->nonopts++ == 0) {
+			cl->share = strdup(arg);
+			return 0;
+		}
+		return 1;
+	default:
+		return 1;
+	}
+}
+
+/* Print one option with its help wrapped at 78 columns. */
+static void print_option(const char *opt, const char *help, const char *def)
+{
+	const char *p = help;
+	int col = 8;
+
+	printf("    %s\n        ", opt);
+	while (*p) {
+		size_t w = strcspn(p, " ");
+
+		if (col + (int)w > 78) {
+			printf("\n        ");
+			col = 8;
+		}
+		printf("%.*s", (int)w, p);
+		col += (int)w;
+		p += w;
+		if (*p == ' ') {
+			putchar(' ');
+			col++;
+			p++;
+		}
+	}
+	if (def)
+		printf(" Default: %s.", def);
+	putchar('\n');
+}
+
+static void print_help(const char *prog)
+{
+	printf("usage: %s [-f] [-d] [-o OPTION[,OPTION...]] SHARE MOUNTPOINT\n\n"
+	       "Mount the qcow2 volumes of SHARE as a tree of tenants, volumes and snapshots.\n\n"
+	       "snapfs options:\n",
+	       prog);
+#define OPTION(name, type, def, meta, help) print_option("-o " #name "=" meta, help, def);
+#define FUSE_OPTION(name, help) print_option(#name[0] == '-' ? #name : "-o " #name, help, NULL);
+#include "options.def"
+#undef OPTION
+#undef FUSE_OPTION
+}
+
+int main(int argc, char *argv[])
+{
+	struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
+	struct cmdline cl = {0};
+	struct fuse_cmdline_opts fo = {0};
+	struct fuse_loop_config *loop = NULL;
+	struct mount_ctx ctx = {0};
+	char err[512], fsname[4200];
+	int ret = 1, rc;
+
+	if (fuse_opt_parse(&args, &cl, snapfs_opt_spec, opt_proc) == -1)
+		return 2;
+	if (cl.help) {
+		print_help(argv[0]);
+		printf("\nlibfuse options:\n");
+		fuse_cmdline_help();
+		fuse_lowlevel_help();
+		ret = 0;
+		goto out_args;
+	}
+	if (cl.version) {
+		printf("snapfs %s (libfuse %s)\n", PACKAGE_VERSION, fuse_pkgversion());
+		ret = 0;
+		goto out_args;
+	}
+	if (!cl.share || cl.nonopts != 2) {
+		fprintf(stderr, "usage: %s [-f] [-d] [-o OPTION,...] SHARE MOUNTPOINT "
+				"(--help for options)\n", argv[0]);
+		ret = 2;
+		goto out_args;
+	}
+	options_set_defaults(&cl.opts);
+	rc = options_finalize(&cl.opts, cl.share, err, sizeof(err));
+	if (rc) {
+		fprintf(stderr, "snapfs: %s\n", err);
+		goto out_opts;
+	}
+	/* Always let the kernel check mode bits; name the mount after SHARE. */
+	snprintf(fsname, sizeof(fsname), "-ofsname=snapfs:%s,subtype=snapfs,default_permissions",
+		 cl.opts.share);
+	if (fuse_opt_add_arg(&args, fsname) || fuse_parse_cmdline(&args, &fo) != 0)
+		goto out_opts;
+	if (!fo.mountpoint) {
+		fprintf(stderr, "snapfs: no MOUNTPOINT given\n");
+		goto out_opts;
+	}
+	rc = snapfs_open(&ctx.fs, &cl.opts);
+	if (rc) {
+		fprintf(stderr, "snapfs: cannot open share %s with catalogue %s: %s\n",
+			cl.opts.share, cl.opts.catalog_dir, strerror(-rc));
+		goto out_cmdline;
+	}
+	ctx.se = fuse_session_new(&args, &snapfs_fsops, sizeof(snapfs_fsops), &ctx);
+	if (!ctx.se)
+		goto out_fs;
+	if (fuse_set_signal_handlers(ctx.se) != 0)
+		goto out_session;
+	if (fuse_session_mount(ctx.se, fo.mountpoint) != 0)
+		goto out_signals;
+	log_info("mounted %s on %s (catalogue %s)", cl.opts.share, fo.mountpoint,
+		 cl.opts.catalog_dir);
+	if (!fo.foreground)
+		log_use_syslog(true);
+	fuse_daemonize(fo.foreground);
+	if (fo.singlethread) {
+		ret = fuse_session_loop(ctx.se);
+	} else {
+		loop = fuse_loop_cfg_create();
+		fuse_loop_cfg_set_clone_fd(loop, fo.clone_fd);
+		fuse_loop_cfg_set_max_threads(loop, fo.max_threads);
+		if (fo.max_idle_threads != UINT_MAX)
+			fuse_loop_cfg_set_idle_threads(loop, fo.max_idle_threads);
+		ret = fuse_session_loop_mt(ctx.se, loop);
+		fuse_loop_cfg_destroy(loop);
+	}
+	ret = ret ? 1 : 0;
+	fuse_session_unmount(ctx.se);
+	log_info("unmounted %s", fo.mountpoint);
+out_signals:
+	fuse_remove_signal_handlers(ctx.se);
+out_session:
+	fuse_session_destroy(ctx.se);
+out_fs:
+	snapfs_close(ctx.fs);
+out_cmdline:
+	free(fo.mountpoint);
+out_opts:
+	options_free(&cl.opts);
+out_args:
+	free(cl.share);
+	fuse_opt_free_args(&args);
+	return ret;
+}

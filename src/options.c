@@ -1,0 +1,143 @@
+/* options.c - see options.h. */
+#include "options.h"
+
+#include <errno.h>
+#include <grp.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "util.h"
+
+static void set_default(char **field, const char *def)
+{
+	if (!*field && def)
+		*field = strdup(def);
+}
+
+void options_set_defaults(struct snapfs_options *o)
+{
+#define OPTION(name, type, def, meta, help) set_default(&o->name, def);
+#define FUSE_OPTION(name, help)
+#include "options.def"
+#undef OPTION
+#undef FUSE_OPTION
+}
+
+static int default_catalog_dir(struct snapfs_options *o, char *err, size_t errlen)
+{
+	char base[PATH_MAX], dir[PATH_MAX];
+	uint64_t h = hash_fnv1a64(o->share, strlen(o->share));
+
+	if (geteuid() == 0) {
+		snprintf(base, sizeof(base), "/var/lib/snapfs");
+	} else {
+		const char *state = getenv("XDG_STATE_HOME"), *home = getenv("HOME");
+
+		if (state && *state)
+			snprintf(base, sizeof(base), "%s/snapfs", state);
+		else if (home && *home)
+			snprintf(base, sizeof(base), "%s/.local/state/snapfs", home);
+		else {
+			snprintf(err, errlen, "no HOME or XDG_STATE_HOME: give -o catalog=DIR");
+			return -EINVAL;
+		}
+	}
+	if ((size_t)snprintf(dir, sizeof(dir), "%s/%016llx", base, (unsigned long long)h) >=
+	    sizeof(dir)) {
+		snprintf(err, errlen, "catalogue path too long");
+		return -ENAMETOOLONG;
+	}
+	o->catalog_dir = strdup(dir);
+	return o->catalog_dir ? 0 : -ENOMEM;
+}
+
+static int resolve_admin_group(struct snapfs_options *o, char *err, size_t errlen)
+{
+	uint64_t gid;
+
+	if (!o->admin_group)
+		return 0;
+	if (parse_u64(o->admin_group, &gid) == 0) {
+		o->admin_gid = (gid_t)gid;
+	} else {
+		struct group grp, *res = NULL;
+		char buf[16384];
+
+		if (getgrnam_r(o->admin_group, &grp, buf, sizeof(buf), &res) || !res) {
+			snprintf(err, errlen, "admin_group=%s: no such group", o->admin_group);
+			return -EINVAL;
+		}
+		o->admin_gid = res->gr_gid;
+	}
+	o->has_admin_gid = true;
+	return 0;
+}
+
+int options_finalize(struct snapfs_options *o, const char *share, char *err, size_t errlen)
+{
+	char real[PATH_MAX];
+	int rc;
+
+	if (!realpath(share, real)) {
+		snprintf(err, errlen, "share %s: %s", share, strerror(errno));
+		return -errno;
+	}
+	o->share = strdup(real);
+	if (!o->share)
+		return -ENOMEM;
+	if (size_parse_bytes(o->default_size, &o->default_bytes) || o->default_bytes == 0 ||
+	    o->default_bytes % GIB) {
+		snprintf(err, errlen, "default_size=%s: not a whole number of GiB",
+			 o->default_size);
+		return -EINVAL;
+	}
+	if (size_parse_bytes(o->catalog_size, &o->catalog_bytes) ||
+	    o->catalog_bytes < 64 * 1024) {
+		snprintf(err, errlen, "catalog_size=%s: not a size of at least 64K",
+			 o->catalog_size);
+		return -EINVAL;
+	}
+	if (!strcmp(o->volume_format, "qcow2")) {
+		o->qcow2_volumes = true;
+	} else if (strcmp(o->volume_format, "raw")) {
+		snprintf(err, errlen, "volume_format=%s: must be raw or qcow2", o->volume_format);
+		return -EINVAL;
+	}
+	rc = resolve_admin_group(o, err, errlen);
+	if (rc)
+		return rc;
+	if (o->catalog && *o->catalog) {
+		o->catalog_dir = strdup(o->catalog);
+		if (!o->catalog_dir)
+			return -ENOMEM;
+	} else {
+		rc = default_catalog_dir(o, err, errlen);
+		if (rc)
+			return rc;
+	}
+	if (!strncmp(o->catalog_dir, o->share, strlen(o->share)) &&
+	    (o->catalog_dir[strlen(o->share)] == '/' || !o->catalog_dir[strlen(o->share)]))
+		fprintf(stderr, "snapfs: warning: catalogue %s is inside the share; LMDB must "
+				"not live on NFS\n", o->catalog_dir);
+	rc = mkdir_parents(o->catalog_dir, 0700);
+	if (rc) {
+		snprintf(err, errlen, "catalogue directory %s: %s", o->catalog_dir, strerror(-rc));
+		return rc;
+	}
+	return 0;
+}
+
+void options_free(struct snapfs_options *o)
+{
+#define OPTION(name, type, def, meta, help) free(o->name);
+#define FUSE_OPTION(name, help)
+#include "options.def"
+#undef OPTION
+#undef FUSE_OPTION
+	free(o->share);
+	free(o->catalog_dir);
+	memset(o, 0, sizeof(*o));
+}

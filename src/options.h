@@ -1,0 +1,42 @@
+/* options.h - the parsed mount options (see mountopts/options.def).
+ *
+ * The FUSE front end fills the string fields (one per OPTION line); then
+ * options_finalize() checks them and computes the typed values.
+ * Not thread-safe; used once at start-up.
+ */
+#ifndef SNAPFS_OPTIONS_H
+#define SNAPFS_OPTIONS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+struct snapfs_options {
+	/* As given (or defaulted), one field per OPTION line. */
+#define OPTION(name, type, def, meta, help) char *name;
+#define FUSE_OPTION(name, help)
+#include "options.def"
+#undef OPTION
+#undef FUSE_OPTION
+	/* Computed by options_finalize(). */
+	char *share;            /* real path of SHARE */
+	char *catalog_dir;      /* catalogue directory, created if missing */
+	uint64_t catalog_bytes;
+	uint64_t default_bytes;
+	bool qcow2_volumes;
+	bool has_admin_gid;
+	gid_t admin_gid;
+};
+
+/* Fill unset fields with the defaults of options.def (strdup'd). */
+void options_set_defaults(struct snapfs_options *o);
+
+/* Check every field, resolve SHARE to its real path, compute the catalogue
+ * directory and create it. Returns 0, or -errno with a message in err (an
+ * errlen-byte buffer) that names the option and the reason. */
+int options_finalize(struct snapfs_options *o, const char *share, char *err, size_t errlen);
+
+/* Free every string the options own. */
+void options_free(struct snapfs_options *o);
+
+#endif

@@ -1,0 +1,102 @@
+/* qemu_img.c - see qemu_img.h. */
+#include "qemu_img.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "log.h"
+
+#define QEMU_IMG_MAX_ARGS 32
+
+int qemu_img_run(const char *qemu_img, int dirfd, const char *const *args)
+{
+	const char *argv[QEMU_IMG_MAX_ARGS + 2];
+	char out[4096];
+	size_t n = 0, used = 0;
+	int pipefd[2], status, rc = 0;
+	pid_t pid;
+
+	argv[0] = qemu_img;
+	for (; args[n]; n++) {
+		if (n >= QEMU_IMG_MAX_ARGS)
+			return -E2BIG;
+		argv[n + 1] = args[n];
+	}
+	argv[n + 1] = NULL;
+	if (pipe2(pipefd, O_CLOEXEC) < 0)
+		return -errno;
+	pid = fork();
+	if (pid < 0) {
+		rc = -errno;
+		close(pipefd[0]);
+		close(pipefd[1]);
+		return rc;
+	}
+	if (pid == 0) {
+		/* Child: only async-signal-safe calls until exec. */
+		int null = open("/dev/null", O_RDONLY);
+
+		if (null >= 0)
+			dup2(null, STDIN_FILENO);
+		dup2(pipefd[1], STDOUT_FILENO);
+		dup2(pipefd[1], STDERR_FILENO);
+		if (fchdir(dirfd) < 0)
+			_exit(126);
+		execvp(qemu_img, (char *const *)argv);
+		_exit(127);
+	}
+	close(pipefd[1]);
+	/* Keep the first 4 KiB of its messages; read on so it never blocks. */
+	for (;;) {
+		char chunk[4096];
+		ssize_t r = read(pipefd[0], chunk, sizeof(chunk));
+		size_t take;
+
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			break;
+		take = (size_t)r < sizeof(out) - 1 - used ? (size_t)r : sizeof(out) - 1 - used;
+		memcpy(out + used, chunk, take);
+		used += take;
+	}
+	out[used] = '\0';
+	close(pipefd[0]);
+	while (waitpid(pid, &status, 0) < 0) {
+		if (errno != EINTR)
+			return -errno;
+	}
+	if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
+		return 0;
+	if (WIFEXITED(status) && WEXITSTATUS(status) == 127) {
+		log_err("cannot run %s", qemu_img);
+		return -ENOENT;
+	}
+	out[strcspn(out, "\n")] = '\0';
+	log_err("%s %s failed (status %d): %s", qemu_img, args[0],
+		WIFEXITED(status) ? WEXITSTATUS(status) : -1, out);
+	return -EIO;
+}
+
+int qemu_img_create_qcow2(const char *qemu_img, int dirfd, const char *name, uint64_t size)
+{
+	char sz[32];
+	const char *args[] = {"create", "-q", "-f", "qcow2", name, sz, NULL};
+
+	snprintf(sz, sizeof(sz), "%" PRIu64, size);
+	return qemu_img_run(qemu_img, dirfd, args);
+}
+
+int qemu_img_resize_qcow2(const char *qemu_img, int dirfd, const char *name, uint64_t size)
+{
+	char sz[32];
+	const char *args[] = {"resize", "-q", "-f", "qcow2", name, sz, NULL};
+
+	snprintf(sz, sizeof(sz), "%" PRIu64, size);
+	return qemu_img_run(qemu_img, dirfd, args);
+}

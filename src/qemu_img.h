@@ -1,0 +1,23 @@
+/* qemu_img.h - run qemu-img on files of the share.
+ *
+ * qemu-img runs with the share as its working directory, so every file is
+ * named by its basename and backing names stay relative. Its messages are
+ * logged when it fails. Thread-safe (fork + exec; the child only execs).
+ */
+#ifndef SNAPFS_QEMU_IMG_H
+#define SNAPFS_QEMU_IMG_H
+
+#include <stdint.h>
+
+/* Run "qemu_img args..." (args is NULL-terminated, without argv[0]) in the
+ * directory dirfd. Returns 0 when it exits 0, -EIO otherwise (with a log
+ * line quoting its error output), or -errno when it cannot be started. */
+int qemu_img_run(const char *qemu_img, int dirfd, const char *const *args);
+
+/* Create name as an empty qcow2 image of size bytes. name must not exist. */
+int qemu_img_create_qcow2(const char *qemu_img, int dirfd, const char *name, uint64_t size);
+
+/* Grow the qcow2 image name to size bytes. */
+int qemu_img_resize_qcow2(const char *qemu_img, int dirfd, const char *name, uint64_t size);
+
+#endif

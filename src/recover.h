@@ -1,0 +1,22 @@
+/* recover.h - finish or undo what a crashed mount left half done.
+ *
+ * Every multi-step change records its intent (object.op, object.op_arg) in
+ * the catalogue before it touches the share. At mount, before the first
+ * request, recover_all() looks at every record with an op and:
+ *
+ *   volume  create  -> undo: remove the file if it was made, forget the record
+ *   volume  delete  -> finish: remove the files, forget the record
+ *   volume  extend  -> finish: grow the file, record the new size
+ *
+ * Single-threaded (called from snapfs_open()). Returns 0, or -errno when the
+ * catalogue cannot be read; an operation that cannot be finished leaves its
+ * object in an error status with a log line, and does not stop the mount.
+ */
+#ifndef SNAPFS_RECOVER_H
+#define SNAPFS_RECOVER_H
+
+#include "snapfs.h"
+
+int recover_all(struct snapfs *fs);
+
+#endif

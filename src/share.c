@@ -1,0 +1,159 @@
+/* share.c - see share.h. */
+#include "share.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "util.h"
+
+int share_open(struct share *share, const char *path)
+{
+	share->dirfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (share->dirfd < 0) {
+		int rc = -errno;
+
+		log_err("cannot open share %s: %s", path, strerror(errno));
+		return rc;
+	}
+	share->path = strdup(path);
+	if (!share->path) {
+		close(share->dirfd);
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+void share_close(struct share *share)
+{
+	if (share->dirfd >= 0)
+		close(share->dirfd);
+	free(share->path);
+	share->dirfd = -1;
+	share->path = NULL;
+}
+
+void share_volume_base_name(const char *volume_id, char *out, size_t len)
+{
+	snprintf(out, len, "volume-%s", volume_id);
+}
+
+bool share_name_is_volume_file(const char *name)
+{
+	char id[UUID_STR_LEN];
+
+	if (strncmp(name, "volume-", 7))
+		return false;
+	name += 7;
+	if (strlen(name) < 36)
+		return false;
+	memcpy(id, name, 36);
+	id[36] = '\0';
+	if (!uuid_is_valid(id))
+		return false;
+	name += 36;
+	if (*name == '\0')
+		return true;
+	return *name == '.' && uuid_is_valid(name + 1);
+}
+
+int share_dir_sync(struct share *share)
+{
+	if (fsync(share->dirfd) < 0) {
+		int rc = -errno;
+
+		log_err("fsync of share %s: %s", share->path, strerror(errno));
+		return rc;
+	}
+	return 0;
+}
+
+int share_raw_create(struct share *share, const char *name, uint64_t size)
+{
+	int fd = openat(share->dirfd, name, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+			0660);
+	int rc = 0;
+
+	if (fd < 0) {
+		rc = -errno;
+		log_err("cannot create %s/%s: %s", share->path, name, strerror(errno));
+		return rc;
+	}
+	if (ftruncate(fd, (off_t)size) < 0 || fsync(fd) < 0) {
+		rc = -errno;
+		log_err("cannot size %s/%s: %s", share->path, name, strerror(errno));
+	}
+	close(fd);
+	if (!rc)
+		rc = share_dir_sync(share);
+	if (rc)
+		unlinkat(share->dirfd, name, 0);
+	return rc;
+}
+
+int share_file_size(struct share *share, const char *name, uint64_t *size)
+{
+	struct stat st;
+
+	if (fstatat(share->dirfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+		return -errno;
+	if (!S_ISREG(st.st_mode))
+		return -EINVAL;
+	*size = (uint64_t)st.st_size;
+	return 0;
+}
+
+int share_raw_extend(struct share *share, const char *name, uint64_t size)
+{
+	int fd = openat(share->dirfd, name, O_RDWR | O_NOFOLLOW | O_CLOEXEC);
+	struct stat st;
+	int rc = 0;
+
+	if (fd < 0) {
+		rc = -errno;
+		log_err("cannot open %s/%s: %s", share->path, name, strerror(errno));
+		return rc;
+	}
+	if (fstat(fd, &st) < 0) {
+		rc = -errno;
+	} else if ((uint64_t)st.st_size > size) {
+		log_err("refusing to shrink %s/%s", share->path, name);
+		rc = -EINVAL;
+	} else if (ftruncate(fd, (off_t)size) < 0 || fsync(fd) < 0) {
+		rc = -errno;
+		log_err("cannot extend %s/%s: %s", share->path, name, strerror(errno));
+	}
+	close(fd);
+	return rc;
+}
+
+int share_file_sync(struct share *share, const char *name)
+{
+	int fd = openat(share->dirfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	int rc = 0;
+
+	if (fd < 0)
+		return -errno;
+	if (fsync(fd) < 0) {
+		rc = -errno;
+		log_err("fsync of %s/%s: %s", share->path, name, strerror(errno));
+	}
+	close(fd);
+	return rc;
+}
+
+int share_file_remove(struct share *share, const char *name)
+{
+	if (unlinkat(share->dirfd, name, 0) < 0) {
+		if (errno == ENOENT)
+			return 0;
+		log_err("cannot remove %s/%s: %s", share->path, name, strerror(errno));
+		return -errno;
+	}
+	return share_dir_sync(share);
+}

@@ -1,0 +1,55 @@
+/* share.h - the volume files on the share, in Cinder's NFS driver layout.
+ *
+ *   volume-<volume uuid>                   base file (raw or qcow2)
+ *   volume-<volume uuid>.<snapshot uuid>   qcow2 overlay made by a snapshot
+ *   volume-<volume uuid>.info              JSON: active file and snapshots
+ *
+ * All names are basenames inside the share, opened relative to its
+ * directory descriptor with O_NOFOLLOW. New files are created with O_EXCL
+ * and fsync'd, and so is the directory after every create, rename and unlink.
+ * Functions are thread-safe and return 0 or a negative errno, with a log line
+ * naming the file on failure.
+ */
+#ifndef SNAPFS_SHARE_H
+#define SNAPFS_SHARE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct share {
+	int dirfd;
+	char *path;
+};
+
+/* Open the share directory at path (its real path). */
+int share_open(struct share *share, const char *path);
+
+void share_close(struct share *share);
+
+/* Write "volume-<volume_id>" into out (len >= 48). */
+void share_volume_base_name(const char *volume_id, char *out, size_t len);
+
+/* True when name is "volume-<uuid>" or "volume-<uuid>.<uuid>". */
+bool share_name_is_volume_file(const char *name);
+
+/* Create name as an empty file with O_EXCL and the given size (sparse),
+ * fsync it and the directory. On failure nothing is left behind. */
+int share_raw_create(struct share *share, const char *name, uint64_t size);
+
+/* Grow the raw file name to size bytes (never shrinks: -EINVAL) and fsync. */
+int share_raw_extend(struct share *share, const char *name, uint64_t size);
+
+/* Size in bytes of the file name. */
+int share_file_size(struct share *share, const char *name, uint64_t *size);
+
+/* Open name read-write and fsync it (after qemu-img changed it). */
+int share_file_sync(struct share *share, const char *name);
+
+/* Remove name and fsync the directory; a missing file is not an error. */
+int share_file_remove(struct share *share, const char *name);
+
+/* fsync the share directory. */
+int share_dir_sync(struct share *share);
+
+#endif

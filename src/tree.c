@@ -1,0 +1,458 @@
+/* tree.c - see tree.h. */
+#include "tree.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "json.h"
+#include "log.h"
+
+#define SLOT_BYID 15
+
+/* The fixed entries inside each kind of object directory. */
+struct fixed_entry {
+	enum object_kind kind;
+	unsigned slot;
+	const char *name;
+	enum node_type type;
+};
+
+static const struct fixed_entry fixed_entries[] = {
+	{OBJ_TENANT, 1, "volumes", NODE_TENANT_VOLUMES},
+	{OBJ_TENANT, 2, "consistencygroups", NODE_TENANT_GROUPS},
+	{OBJ_TENANT, 3, "manageable", NODE_TENANT_MANAGEABLE},
+	{OBJ_VOLUME, 1, "info.json", NODE_INFO_JSON},
+	{OBJ_VOLUME, 2, "snapshots", NODE_VOLUME_SNAPSHOTS},
+	{OBJ_SNAPSHOT, 1, "info.json", NODE_INFO_JSON},
+	{OBJ_SNAPSHOT, 2, "disk.raw", NODE_DISK_RAW},
+	{OBJ_GROUP, 1, "info.json", NODE_INFO_JSON},
+	{OBJ_GROUP, 2, "volumes", NODE_GROUP_VOLUMES},
+	{OBJ_GROUP, 3, "cgsnapshots", NODE_GROUP_CGSNAPSHOTS},
+	{OBJ_CGSNAPSHOT, 1, "info.json", NODE_INFO_JSON},
+};
+
+/* Which catalogue children a container directory lists: (kind of its
+ * owning object, node type) -> kind of the children. */
+static enum object_kind container_child_kind(enum node_type type)
+{
+	switch (type) {
+	case NODE_TENANTS:
+		return OBJ_TENANT;
+	case NODE_TENANT_VOLUMES:
+		return OBJ_VOLUME;
+	case NODE_TENANT_GROUPS:
+		return OBJ_GROUP;
+	case NODE_VOLUME_SNAPSHOTS:
+		return OBJ_SNAPSHOT;
+	case NODE_GROUP_CGSNAPSHOTS:
+		return OBJ_CGSNAPSHOT;
+	default:
+		return OBJ_NONE;
+	}
+}
+
+static bool node_is_dir(enum node_type type)
+{
+	return type != NODE_BYID_LINK && type != NODE_INFO_JSON && type != NODE_DISK_RAW;
+}
+
+void tree_node_clear(struct node *node)
+{
+	object_clear(&node->obj);
+}
+
+int tree_node_load(struct snapfs *fs, struct catalog_txn *txn, uint64_t ino, struct node *node)
+{
+	unsigned slot = (unsigned)(ino & INO_SLOT_MASK);
+	int rc;
+
+	memset(node, 0, sizeof(*node));
+	node->ino = ino;
+	if (ino < 16) {
+		object_init(&node->obj);
+		node->uid = 0, node->gid = 0;
+		switch (ino) {
+		case INO_ROOT:
+			node->type = NODE_ROOT, node->mode = S_IFDIR | 0755;
+			return 0;
+		case INO_TENANTS:
+			/* Open to all: snapfs itself answers EPERM to non-admins,
+			 * as the API does, rather than the kernel's EACCES. */
+			node->type = NODE_TENANTS, node->mode = S_IFDIR | 0777;
+			return 0;
+		case INO_BYID:
+			node->type = NODE_BYID, node->mode = S_IFDIR | 0555;
+			return 0;
+		default:
+			return -ENOENT;
+		}
+	}
+	rc = catalog_object_get(txn, ino, &node->obj);
+	if (rc)
+		return rc;
+	node->uid = node->obj.uid;
+	node->gid = node->obj.gid;
+	if (slot == 0) {
+		node->type = NODE_OBJECT;
+		node->mode = S_IFDIR | (node->obj.mode & 07777);
+		return 0;
+	}
+	if (slot == SLOT_BYID) {
+		node->type = NODE_BYID_LINK;
+		node->uid = 0, node->gid = 0;
+		node->mode = S_IFLNK | 0777;
+		return 0;
+	}
+	for (size_t i = 0; i < sizeof(fixed_entries) / sizeof(fixed_entries[0]); i++) {
+		const struct fixed_entry *f = &fixed_entries[i];
+
+		if (f->kind != node->obj.kind || f->slot != slot)
+			continue;
+		node->type = f->type;
+		if (!node_is_dir(f->type)) {
+			node->mode = S_IFREG | (node->obj.mode & 0444);
+			return 0;
+		}
+		/* Fixed directories take the tenant's owner, group and mode,
+		 * so that a tenant's team can create and delete inside. */
+		if (node->obj.kind != OBJ_TENANT) {
+			struct object tenant;
+
+			rc = catalog_object_get(txn, node->obj.tenant, &tenant);
+			if (rc) {
+				object_clear(&tenant);
+				return rc == -ENOENT ? -EIO : rc;
+			}
+			node->uid = tenant.uid, node->gid = tenant.gid;
+			node->mode = S_IFDIR | (tenant.mode & 07777);
+			object_clear(&tenant);
+		} else {
+			node->mode = S_IFDIR | (node->obj.mode & 07777);
+		}
+		return 0;
+	}
+	return -ENOENT;
+}
+
+int tree_node_get(struct snapfs *fs, uint64_t ino, struct node *node)
+{
+	struct catalog_txn *txn;
+	int rc = catalog_txn_begin(fs->cat, false, &txn);
+
+	if (rc)
+		return rc;
+	rc = tree_node_load(fs, txn, ino, node);
+	catalog_txn_abort(txn);
+	if (rc)
+		tree_node_clear(node);
+	return rc;
+}
+
+int tree_object_path(struct catalog_txn *txn, const struct object *obj, char *buf, size_t len)
+{
+	static const char *const container[] = {
+		[OBJ_TENANT] = "tenants", [OBJ_VOLUME] = "volumes",
+		[OBJ_SNAPSHOT] = "snapshots", [OBJ_GROUP] = "consistencygroups",
+		[OBJ_CGSNAPSHOT] = "cgsnapshots",
+	};
+	char tail[4096];
+	int n;
+
+	if (obj->kind < OBJ_TENANT || obj->kind > OBJ_CGSNAPSHOT)
+		return -EINVAL;
+	if (obj->kind == OBJ_TENANT) {
+		n = snprintf(buf, len, "tenants/%s", obj->name);
+		return n < 0 || (size_t)n >= len ? -ENAMETOOLONG : 0;
+	}
+	{
+		struct object parent;
+		int rc = catalog_object_get(txn, obj->parent, &parent);
+
+		if (rc)
+			return rc;
+		rc = tree_object_path(txn, &parent, tail, sizeof(tail));
+		object_clear(&parent);
+		if (rc)
+			return rc;
+	}
+	n = snprintf(buf, len, "%s/%s/%s", tail, container[obj->kind], obj->name);
+	return n < 0 || (size_t)n >= len ? -ENAMETOOLONG : 0;
+}
+
+static int byid_target(struct catalog_txn *txn, const struct object *obj, char *buf, size_t len)
+{
+	char path[4096];
+	int rc = tree_object_path(txn, obj, path, sizeof(path));
+	int n;
+
+	if (rc)
+		return rc;
+	n = snprintf(buf, len, "../%s", path);
+	return n < 0 || (size_t)n >= len ? -ENAMETOOLONG : 0;
+}
+
+int tree_node_stat(struct snapfs *fs, struct catalog_txn *txn, const struct node *node,
+		   struct stat *st)
+{
+	int64_t t = node->obj.kind ? (node->obj.updated_at ? node->obj.updated_at
+							     : node->obj.created_at)
+				   : fs->mounted_at;
+
+	memset(st, 0, sizeof(*st));
+	st->st_ino = node->ino;
+	st->st_mode = node->mode;
+	st->st_uid = node->uid;
+	st->st_gid = node->gid;
+	st->st_nlink = node_is_dir(node->type) ? 2 : 1;
+	st->st_blksize = 4096;
+	st->st_mtim.tv_sec = t / 1000000;
+	st->st_mtim.tv_nsec = (t % 1000000) * 1000;
+	st->st_atim = st->st_ctim = st->st_mtim;
+	switch (node->type) {
+	case NODE_INFO_JSON: {
+		char *text;
+		size_t len;
+		int rc = api_json_text(txn, &node->obj, &text, &len);
+
+		if (rc)
+			return rc;
+		free(text);
+		st->st_size = (off_t)len;
+		break;
+	}
+	case NODE_BYID_LINK: {
+		char target[4096];
+		int rc = byid_target(txn, &node->obj, target, sizeof(target));
+
+		if (rc)
+			return rc;
+		st->st_size = (off_t)strlen(target);
+		break;
+	}
+	case NODE_DISK_RAW:
+		st->st_size = (off_t)node->obj.size;
+		break;
+	default:
+		break;
+	}
+	st->st_blocks = (st->st_size + 511) / 512;
+	return 0;
+}
+
+int tree_getattr(struct snapfs *fs, uint64_t ino, struct stat *st)
+{
+	struct catalog_txn *txn;
+	struct node node;
+	int rc = catalog_txn_begin(fs->cat, false, &txn);
+
+	if (rc)
+		return rc;
+	rc = tree_node_load(fs, txn, ino, &node);
+	if (!rc)
+		rc = tree_node_stat(fs, txn, &node, st);
+	tree_node_clear(&node);
+	catalog_txn_abort(txn);
+	return rc;
+}
+
+/* The inode of the entry name in the loaded directory node dir. */
+static int lookup_in(struct catalog_txn *txn, const struct node *dir, const char *name,
+		     uint64_t *ino)
+{
+	enum object_kind child_kind;
+
+	switch (dir->type) {
+	case NODE_ROOT:
+		if (!strcmp(name, "tenants"))
+			*ino = INO_TENANTS;
+		else if (!strcmp(name, "by-id"))
+			*ino = INO_BYID;
+		else
+			return -ENOENT;
+		return 0;
+	case NODE_BYID: {
+		int rc = catalog_id_lookup(txn, name, ino);
+
+		if (rc)
+			return rc;
+		*ino |= SLOT_BYID;
+		return 0;
+	}
+	case NODE_OBJECT:
+		for (size_t i = 0; i < sizeof(fixed_entries) / sizeof(fixed_entries[0]); i++) {
+			if (fixed_entries[i].kind == dir->obj.kind &&
+			    !strcmp(fixed_entries[i].name, name)) {
+				*ino = dir->obj.ino | fixed_entries[i].slot;
+				return 0;
+			}
+		}
+		return -ENOENT;
+	default:
+		break;
+	}
+	child_kind = container_child_kind(dir->type);
+	if (child_kind == OBJ_NONE)
+		return node_is_dir(dir->type) ? -ENOENT : -ENOTDIR;
+	return catalog_child_lookup(txn, dir->type == NODE_TENANTS ? 0 : dir->obj.ino, child_kind,
+				    name, ino);
+}
+
+int tree_lookup(struct snapfs *fs, uint64_t parent, const char *name, struct stat *st)
+{
+	struct catalog_txn *txn;
+	struct node dir, child;
+	uint64_t ino;
+	int rc = catalog_txn_begin(fs->cat, false, &txn);
+
+	if (rc)
+		return rc;
+	rc = tree_node_load(fs, txn, parent, &dir);
+	if (rc)
+		goto out_dir;
+	rc = lookup_in(txn, &dir, name, &ino);
+	if (rc)
+		goto out_dir;
+	rc = tree_node_load(fs, txn, ino, &child);
+	if (!rc)
+		rc = tree_node_stat(fs, txn, &child, st);
+	tree_node_clear(&child);
+out_dir:
+	tree_node_clear(&dir);
+	catalog_txn_abort(txn);
+	return rc;
+}
+
+static int listing_add(struct dir_listing *l, const char *name, uint64_t ino, uint32_t type)
+{
+	if (l->count == l->cap) {
+		size_t cap = l->cap ? l->cap * 2 : 16;
+		struct dir_entry *e = realloc(l->entries, cap * sizeof(*e));
+
+		if (!e)
+			return -ENOMEM;
+		l->entries = e;
+		l->cap = cap;
+	}
+	snprintf(l->entries[l->count].name, sizeof(l->entries[0].name), "%s", name);
+	l->entries[l->count].ino = ino;
+	l->entries[l->count].type = type;
+	l->count++;
+	return 0;
+}
+
+static int add_child_dir(const char *name, uint64_t ino, void *arg)
+{
+	return listing_add(arg, name, ino, S_IFDIR);
+}
+
+static int add_byid_link(const char *id, uint64_t ino, void *arg)
+{
+	return listing_add(arg, id, ino | SLOT_BYID, S_IFLNK);
+}
+
+void tree_listing_free(struct dir_listing *l)
+{
+	if (!l)
+		return;
+	free(l->entries);
+	free(l);
+}
+
+int tree_readdir(struct snapfs *fs, uint64_t ino, struct dir_listing **out)
+{
+	struct dir_listing *l = calloc(1, sizeof(*l));
+	struct catalog_txn *txn;
+	struct node dir;
+	enum object_kind child_kind;
+	int rc;
+
+	if (!l)
+		return -ENOMEM;
+	rc = catalog_txn_begin(fs->cat, false, &txn);
+	if (rc) {
+		free(l);
+		return rc;
+	}
+	rc = tree_node_load(fs, txn, ino, &dir);
+	if (rc)
+		goto out;
+	if (!node_is_dir(dir.type)) {
+		rc = -ENOTDIR;
+		goto out;
+	}
+	if ((rc = listing_add(l, ".", ino, S_IFDIR)) || (rc = listing_add(l, "..", 0, S_IFDIR)))
+		goto out;
+	switch (dir.type) {
+	case NODE_ROOT:
+		if ((rc = listing_add(l, "tenants", INO_TENANTS, S_IFDIR)) ||
+		    (rc = listing_add(l, "by-id", INO_BYID, S_IFDIR)))
+			goto out;
+		break;
+	case NODE_BYID:
+		rc = catalog_ids_foreach(txn, add_byid_link, l);
+		break;
+	case NODE_OBJECT:
+		for (size_t i = 0; i < sizeof(fixed_entries) / sizeof(fixed_entries[0]); i++) {
+			const struct fixed_entry *f = &fixed_entries[i];
+
+			if (f->kind != dir.obj.kind)
+				continue;
+			rc = listing_add(l, f->name, dir.obj.ino | f->slot,
+					 node_is_dir(f->type) ? S_IFDIR : S_IFREG);
+			if (rc)
+				goto out;
+		}
+		break;
+	default:
+		child_kind = container_child_kind(dir.type);
+		if (child_kind != OBJ_NONE)
+			rc = catalog_children_foreach(txn,
+						      dir.type == NODE_TENANTS ? 0 : dir.obj.ino,
+						      child_kind, add_child_dir, l);
+		break;
+	}
+out:
+	tree_node_clear(&dir);
+	catalog_txn_abort(txn);
+	if (rc) {
+		tree_listing_free(l);
+		return rc;
+	}
+	*out = l;
+	return 0;
+}
+
+int tree_readlink(struct snapfs *fs, uint64_t ino, char *buf, size_t len)
+{
+	struct catalog_txn *txn;
+	struct node node;
+	int rc = catalog_txn_begin(fs->cat, false, &txn);
+
+	if (rc)
+		return rc;
+	rc = tree_node_load(fs, txn, ino, &node);
+	if (!rc)
+		rc = node.type == NODE_BYID_LINK ? byid_target(txn, &node.obj, buf, len) : -EINVAL;
+	tree_node_clear(&node);
+	catalog_txn_abort(txn);
+	return rc;
+}
+
+int tree_read_info(struct snapfs *fs, uint64_t ino, char **data, size_t *len)
+{
+	struct catalog_txn *txn;
+	struct node node;
+	int rc = catalog_txn_begin(fs->cat, false, &txn);
+
+	if (rc)
+		return rc;
+	rc = tree_node_load(fs, txn, ino, &node);
+	if (!rc)
+		rc = node.type == NODE_INFO_JSON ? api_json_text(txn, &node.obj, data, len)
+						  : -EINVAL;
+	tree_node_clear(&node);
+	catalog_txn_abort(txn);
+	return rc;
+}

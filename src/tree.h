@@ -1,0 +1,101 @@
+/* tree.h - the path/inode model: which object or fixed entry an inode is.
+ *
+ *   /                       ino 1      tenants/ ino 2     by-id/ ino 3
+ *   an object               its catalogue ino (a multiple of 16)
+ *   a fixed entry inside    object ino | slot (volumes/, info.json, ...)
+ *   by-id/<uuid>            object ino | SLOT_BYID
+ *
+ * So every inode number is stable across remounts and computed, not stored.
+ * Read-only: these functions change nothing. Each runs in one read
+ * transaction of its own; all are thread-safe. They return 0 or -errno:
+ * -ENOENT (no such entry), -ENOTDIR, -EIO.
+ */
+#ifndef SNAPFS_TREE_H
+#define SNAPFS_TREE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/stat.h>
+
+#include "catalog.h"
+#include "snapfs.h"
+
+#define INO_ROOT 1
+#define INO_TENANTS 2
+#define INO_BYID 3
+
+enum node_type {
+	NODE_ROOT = 1,
+	NODE_TENANTS,
+	NODE_BYID,
+	NODE_BYID_LINK,          /* by-id/<uuid> */
+	NODE_OBJECT,             /* tenant, volume, snapshot, group, cgsnapshot */
+	NODE_INFO_JSON,          /* info.json of an object */
+	NODE_DISK_RAW,           /* disk.raw of a snapshot */
+	NODE_TENANT_VOLUMES,     /* tenants/T/volumes/ */
+	NODE_TENANT_GROUPS,      /* tenants/T/consistencygroups/ */
+	NODE_TENANT_MANAGEABLE,  /* tenants/T/manageable/ */
+	NODE_VOLUME_SNAPSHOTS,   /* volumes/V/snapshots/ */
+	NODE_GROUP_VOLUMES,      /* consistencygroups/G/volumes/ */
+	NODE_GROUP_CGSNAPSHOTS,  /* consistencygroups/G/cgsnapshots/ */
+};
+
+/* A resolved inode: its type, the object it belongs to (obj.kind is
+ * OBJ_NONE for the three top directories) and the owner and mode it shows.
+ * tree_node_clear() releases it. */
+struct node {
+	uint64_t ino;
+	enum node_type type;
+	struct object obj;
+	uint32_t uid, gid, mode; /* mode includes the S_IF* type bits */
+};
+
+/* One directory entry of a listing. */
+struct dir_entry {
+	char name[256];
+	uint64_t ino;
+	uint32_t type; /* S_IFDIR, S_IFREG or S_IFLNK */
+};
+
+struct dir_listing {
+	size_t count, cap;
+	struct dir_entry *entries;
+};
+
+/* Resolve ino within txn. */
+int tree_node_load(struct snapfs *fs, struct catalog_txn *txn, uint64_t ino, struct node *node);
+
+void tree_node_clear(struct node *node);
+
+/* Resolve ino in a read transaction of its own. */
+int tree_node_get(struct snapfs *fs, uint64_t ino, struct node *node);
+
+/* Find the entry name in the directory parent; sets *st to its attributes. */
+int tree_lookup(struct snapfs *fs, uint64_t parent, const char *name, struct stat *st);
+
+/* Attributes of ino. */
+int tree_getattr(struct snapfs *fs, uint64_t ino, struct stat *st);
+
+/* Attributes of an already loaded node (no catalogue access except for the
+ * size of info.json and links). */
+int tree_node_stat(struct snapfs *fs, struct catalog_txn *txn, const struct node *node,
+		   struct stat *st);
+
+/* All entries of directory ino ("." and ".." included), in a stable order.
+ * On success the caller frees *out with tree_listing_free(). */
+int tree_readdir(struct snapfs *fs, uint64_t ino, struct dir_listing **out);
+
+void tree_listing_free(struct dir_listing *listing);
+
+/* Target of the symbolic link ino, NUL-terminated, into buf. */
+int tree_readlink(struct snapfs *fs, uint64_t ino, char *buf, size_t len);
+
+/* Path of obj from the root without a leading '/', e.g.
+ * "tenants/T/volumes/V". */
+int tree_object_path(struct catalog_txn *txn, const struct object *obj, char *buf, size_t len);
+
+/* The contents of info.json (ino is its inode): malloc'd text in *data of
+ * *len bytes, which the caller frees. */
+int tree_read_info(struct snapfs *fs, uint64_t ino, char **data, size_t *len);
+
+#endif
