@@ -134,10 +134,8 @@ static int do_setattr(fuse_req_t req, fuse_ino_t ino, const struct stat *attr, i
 
 /* Fixed directories and files take their object's owner and mode: tell
  * the kernel to drop what it cached of them. */
-static void invalidate_fixed_entries(fuse_req_t req, fuse_ino_t ino)
+static void invalidate_fixed_entries(struct fuse_session *se, fuse_ino_t ino)
 {
-	struct fuse_session *se = ((struct mount_ctx *)fuse_req_userdata(req))->se;
-
 	if (ino < 16 || (ino & INO_SLOT_MASK))
 		return;
 	for (fuse_ino_t slot = 1; slot < 4; slot++)
@@ -147,6 +145,7 @@ static void invalidate_fixed_entries(fuse_req_t req, fuse_ino_t ino)
 static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
 		       struct fuse_file_info *fi)
 {
+	struct fuse_session *se = ((struct mount_ctx *)fuse_req_userdata(req))->se;
 	struct stat st;
 	int rc = do_setattr(req, ino, attr, to_set);
 
@@ -157,7 +156,7 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to
 		return;
 	}
 	fuse_reply_attr(req, &st, attr_timeout_for(&st, ino));
-	invalidate_fixed_entries(req, ino);
+	invalidate_fixed_entries(se, ino); /* after the reply: req is gone */
 }
 
 static void op_readlink(fuse_req_t req, fuse_ino_t ino)

@@ -124,7 +124,13 @@ int main(int argc, char *argv[])
 		goto out_args;
 	}
 	if (cl.version) {
-		printf("snapfs %s (libfuse %s)\n", PACKAGE_VERSION, fuse_pkgversion());
+		printf("snapfs %s (libfuse %s)%s\n", PACKAGE_VERSION, fuse_pkgversion(),
+#ifdef SNAPFS_FAULT_INJECTION
+		       " fault-injection"
+#else
+		       ""
+#endif
+		);
 		ret = 0;
 		goto out_args;
 	}
