@@ -347,12 +347,36 @@ static int next_ino(struct catalog_txn *t, uint64_t *ino)
 	return 0;
 }
 
+/* New objects stop CATALOG_RESERVE_PAGES short of the map's end, so that
+ * the later steps of every operation (status updates, deletes: copy-on-write
+ * needs fresh pages too) still fit when the catalogue is full. */
+#define CATALOG_RESERVE_PAGES 16
+
+static int check_headroom(struct catalog_txn *t)
+{
+	MDB_envinfo info;
+	MDB_stat st;
+
+	if (mdb_env_info(t->cat->env, &info) || mdb_env_stat(t->cat->env, &st))
+		return 0;
+	if (((uint64_t)info.me_last_pgno + 1 + CATALOG_RESERVE_PAGES) * st.ms_psize >
+	    (uint64_t)info.me_mapsize) {
+		log_err("catalogue full: %zu of %zu bytes used; raise catalog_size",
+			(size_t)(info.me_last_pgno + 1) * st.ms_psize, info.me_mapsize);
+		return -ENOSPC;
+	}
+	return 0;
+}
+
 int catalog_object_insert(struct catalog_txn *t, struct object *obj)
 {
 	MDB_val key = {strlen(obj->id), obj->id}, val;
 	unsigned char vb[8];
 	int rc;
 
+	rc = check_headroom(t);
+	if (rc)
+		return rc;
 	rc = next_ino(t, &obj->ino);
 	if (rc)
 		return rc;

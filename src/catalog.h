@@ -107,7 +107,9 @@ int catalog_object_get(struct catalog_txn *txn, uint64_t ino, struct object *obj
 
 /* Insert a new object: allocates obj->ino, registers obj->name under
  * (obj->parent, obj->kind) and obj->id. Write transaction. Returns 0,
- * -EEXIST when the name or the id is taken, or -ENOSPC. */
+ * -EEXIST when the name or the id is taken, or -ENOSPC when the catalogue
+ * is within a small reserve of full (the reserve keeps updates and deletes
+ * of existing records possible). */
 int catalog_object_insert(struct catalog_txn *txn, struct object *obj);
 
 /* Rewrite the record of an existing object (same ino, name and id; use

@@ -70,8 +70,9 @@ int object_rename(struct snapfs *fs, const struct cred *cred, uint64_t ino, cons
 	struct object obj;
 	int rc;
 
-	if (!object_name_is_valid(new_name))
-		return -EINVAL;
+	rc = object_name_check(new_name);
+	if (rc)
+		return rc;
 	rc = catalog_txn_begin(fs->cat, true, &txn);
 	if (rc)
 		return rc;
@@ -106,8 +107,9 @@ int tenant_create(struct snapfs *fs, const struct cred *cred, const char *name, 
 		log_info("uid %u may not create tenant %s (admins only)", (unsigned)cred->uid, name);
 		return -EPERM;
 	}
-	if (!object_name_is_valid(name))
-		return -EINVAL;
+	rc = object_name_check(name);
+	if (rc)
+		return rc;
 	object_init(&obj);
 	obj.kind = OBJ_TENANT;
 	obj.parent = 0;

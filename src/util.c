@@ -177,6 +177,13 @@ bool object_name_is_valid(const char *name)
 	return utf8_is_valid(name, len);
 }
 
+int object_name_check(const char *name)
+{
+	if (strlen(name) > 255)
+		return -ENAMETOOLONG;
+	return object_name_is_valid(name) ? 0 : -EINVAL;
+}
+
 int mkdir_parents(const char *path, mode_t mode)
 {
 	char buf[PATH_MAX];

@@ -42,6 +42,9 @@ uint64_t hash_fnv1a64(const void *data, size_t len);
  * bytes, no '/', not "." or "..", no control characters, valid UTF-8. */
 bool object_name_is_valid(const char *name);
 
+/* The same as an errno: 0, -ENAMETOOLONG (over 255 bytes) or -EINVAL. */
+int object_name_check(const char *name);
+
 /* True when s is valid UTF-8 (the JSON we serve must be). */
 bool utf8_is_valid(const char *s, size_t len);
 

@@ -72,6 +72,20 @@ static int volume_file_create(struct snapfs *fs, const struct object *vol)
 	return rc;
 }
 
+/* Undo step 1 of a create. If even that fails, the record keeps op
+ * "create" and the next mount's recovery removes it. */
+static void volume_forget(struct snapfs *fs, const struct object *vol)
+{
+	struct catalog_txn *txn;
+
+	if (catalog_txn_begin(fs->cat, true, &txn))
+		return;
+	if (catalog_object_delete(txn, vol))
+		catalog_txn_abort(txn);
+	else
+		catalog_txn_commit(txn);
+}
+
 int volume_create(struct snapfs *fs, const struct cred *cred, uint64_t tenant_ino,
 		  const char *name, uint64_t *ino)
 {
@@ -79,8 +93,9 @@ int volume_create(struct snapfs *fs, const struct cred *cred, uint64_t tenant_in
 	struct object vol, tenant;
 	int rc;
 
-	if (!object_name_is_valid(name))
-		return -EINVAL;
+	rc = object_name_check(name);
+	if (rc)
+		return rc;
 	object_init(&vol);
 	vol.kind = OBJ_VOLUME;
 	rc = uuid_generate_str(vol.id);
@@ -121,15 +136,8 @@ int volume_create(struct snapfs *fs, const struct cred *cred, uint64_t tenant_in
 	/* Step 2: the file. */
 	rc = volume_file_create(fs, &vol);
 	if (rc) {
-		struct catalog_txn *undo;
-
 		log_err("volume %s (%s): cannot create %s", name, vol.id, vol.file);
-		if (catalog_txn_begin(fs->cat, true, &undo) == 0) {
-			if (catalog_object_delete(undo, &vol))
-				catalog_txn_abort(undo);
-			else
-				catalog_txn_commit(undo);
-		}
+		volume_forget(fs, &vol);
 		goto out;
 	}
 	fault_point("volume-create-file");
@@ -138,6 +146,7 @@ int volume_create(struct snapfs *fs, const struct cred *cred, uint64_t tenant_in
 	rc = volume_set_state(fs, vol.ino, "available", "");
 	if (rc) {
 		share_file_remove(&fs->share, vol.file);
+		volume_forget(fs, &vol);
 		goto out;
 	}
 	*ino = vol.ino;

@@ -104,6 +104,7 @@ strerror_of() {
 	EBUSY) echo "Device or resource busy" ;;
 	ENOTEMPTY) echo "Directory not empty" ;;
 	E2BIG) echo "Argument list too long" ;;
+	ENAMETOOLONG) echo "File name too long" ;;
 	ENOTSUP) echo "Operation not supported" ;;
 	ENODATA) echo "No data available\|No such attribute" ;;
 	*) echo "unknown errno name $1" >&2; return 1 ;;
