@@ -95,8 +95,8 @@ int options_finalize(struct snapfs_options *o, const char *share, char *err, siz
 		return -EINVAL;
 	}
 	if (size_parse_bytes(o->catalog_size, &o->catalog_bytes) ||
-	    o->catalog_bytes < 64 * 1024) {
-		snprintf(err, errlen, "catalog_size=%s: not a size of at least 64K",
+	    o->catalog_bytes < 256 * 1024) {
+		snprintf(err, errlen, "catalog_size=%s: not a size of at least 256K",
 			 o->catalog_size);
 		return -EINVAL;
 	}

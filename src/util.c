@@ -49,13 +49,18 @@ int64_t time_now_usec(void)
 
 void time_format_iso8601(int64_t usec, char *out, size_t len)
 {
+	/* floor division: times before the epoch count down from it */
+	int64_t frac = usec % 1000000;
 	time_t sec = (time_t)(usec / 1000000);
 	struct tm tm;
 
+	if (frac < 0) {
+		frac += 1000000;
+		sec--;
+	}
 	gmtime_r(&sec, &tm);
 	snprintf(out, len, "%04d-%02d-%02dT%02d:%02d:%02d.%06lld", tm.tm_year + 1900,
-		 tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
-		 (long long)(usec % 1000000));
+		 tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (long long)frac);
 }
 
 int parse_u64(const char *s, uint64_t *out)
@@ -203,6 +208,14 @@ int mkdir_parents(const char *path, mode_t mode)
 			if (!saved)
 				break;
 		}
+	}
+	{
+		struct stat st;
+
+		if (stat(path, &st) < 0)
+			return -errno;
+		if (!S_ISDIR(st.st_mode))
+			return -ENOTDIR;
 	}
 	return 0;
 }
