@@ -1,0 +1,83 @@
+#!/bin/bash
+# Deep chains: 16 and 64 layers over qcow2 and raw bases, each layer
+# writing data, partial clusters, zeros, compressed clusters and discards;
+# snapfs-map must read what qemu-img convert reads and map what qemu-img
+# map maps, whatever the depth.
+set -u
+. "${top_srcdir:-${srcdir:-.}}/tests/engine/lib.sh"
+
+K=1024
+M=$((1024 * 1024))
+
+# build_chain NAME DEPTH BASEFMT OPTS CLUSTER SIZE -> sets SPECS (top first)
+build_chain() {
+	local name=$1 depth=$2 bfmt=$3 opts=$4 C=$5 S=$6 i prev cur
+	rm -f "$W"/*.qcow2 "$W"/*.raw
+	prev=$name-0.$bfmt
+	if [ "$bfmt" = raw ]; then
+		qemu-img create -q -f raw "$W/$prev" $S || bail create
+	else
+		qemu-img create -q -f qcow2 -o "$opts" "$W/$prev" $S || bail create
+	fi
+	qi "$W/$prev" "write -P 0x10 0 $((S / 2))" "write -P 0x11 $((S - 4 * C)) $((2 * C))"
+	SPECS=("$bfmt:$prev")
+	local pfmt=$bfmt
+	for ((i = 1; i < depth; i++)); do
+		cur=$name-$i.qcow2
+		(cd "$W" && qemu-img create -q -f qcow2 -o "$opts" -b "$prev" -F "$pfmt" "$cur") || bail create
+		local cl=$(((i * 7) % (S / C - 8)))
+		local cmds=("write -P $((i % 250 + 1)) $((cl * C)) $C"
+			"write -P $((i % 200 + 3)) $(((cl + 2) * C + 512)) $((C / 2 + 512))")
+		((i % 3 == 0)) && cmds+=("write -z $(((cl + 4) * C)) $C")
+		((i % 4 == 0)) && cmds+=("write -z -u $(((i * 5 % (S / C - 2)) * C)) $C")
+		((i % 5 == 0)) && cmds+=("write -c -P $((i + 100)) $(((cl + 5) * C)) $C")
+		((i % 6 == 0)) && cmds+=("discard $(((i * 3 % (S / C - 2)) * C)) $((2 * C))")
+		((i % 7 == 0)) && cmds+=("write -z $(((i * 11 % (S / C - 2)) * C + 512)) 1024")
+		qi "$W/$cur" "${cmds[@]}"
+		SPECS=("qcow2:$cur" "${SPECS[@]}")
+		prev=$cur
+		pfmt=qcow2
+	done
+}
+
+build_chain d16-v2-4k 16 qcow2 compat=0.10,cluster_size=4096 4096 $((2 * M))
+check_chain "depth 16, v2, 4 KiB clusters, qcow2 base" "${SPECS[@]}"
+build_chain d16-v3-64k-x 16 raw compat=1.1,extended_l2=on 65536 $((8 * M))
+check_chain "depth 16, v3, extended L2, raw base" "${SPECS[@]}"
+# Mixed cluster sizes: small clusters and subclusters over big compressed
+# ones, so extents start inside a compressed cluster.
+rm -f "$W"/*.qcow2 "$W"/*.raw
+qemu-img create -q -f qcow2 -o cluster_size=2M,compression_type=zstd "$W/mix0.qcow2" $((16 * M)) || bail create
+qi "$W/mix0.qcow2" "write -c -P 0x71 0 $((4 * M))" "write -P 0x72 $((4 * M)) $((2 * M))" \
+	"write -c -P 0x73 $((8 * M)) $((2 * M))"
+(cd "$W" && qemu-img create -q -f qcow2 -o cluster_size=4096 -b mix0.qcow2 -F qcow2 mix1.qcow2) || bail create
+qi "$W/mix1.qcow2" "write -P 0x74 $((12 * K)) $((4 * K))" "write -z $((M + 4 * K)) $((8 * K))" \
+	"write -P 0x75 $((8 * M + 100 * K)) 512" "write -c -P 0x76 $((9 * M)) $((8 * K))"
+(cd "$W" && qemu-img create -q -f qcow2 -o cluster_size=64k,extended_l2=on -b mix1.qcow2 -F qcow2 mix2.qcow2) || bail create
+qi "$W/mix2.qcow2" "write -P 0x77 $((2 * K)) $((2 * K))" "write -z $((M + 64 * K + 6 * K)) $((4 * K))" \
+	"write -z -u $((8 * M + 64 * K)) $((16 * K))" "write -P 0x78 $((3 * M + 2 * K)) 1024"
+check_chain "mixed 2 MiB zstd / 4 KiB / 64 KiB extended L2" \
+	qcow2:mix2.qcow2 qcow2:mix1.qcow2 qcow2:mix0.qcow2
+
+build_chain d64-v3-64k 64 qcow2 compat=1.1 65536 $((16 * M))
+check_chain "depth 64, v3, 64 KiB clusters, qcow2 base" "${SPECS[@]}"
+build_chain d64-v3-zstd 64 raw compat=1.1,compression_type=zstd,cluster_size=16384 16384 $((4 * M))
+check_chain "depth 64, v3, zstd, 16 KiB clusters, raw base" "${SPECS[@]}"
+
+# A single qcow2 FILE: snapfs-map follows the basenames in its directory.
+a=$("$MAP" --cat "$W/${SPECS[0]#*:}" | md5sum)
+b=$(md5sum < "$W/ref.raw")
+check "one FILE: backing names followed within its directory" [ "$a" = "$b" ]
+
+# The wrong order, a missing layer, a layer too many: refused (-EIO).
+mapfile -t args < <(fmtargs "${SPECS[@]}")
+"$MAP" -q "${args[@]:0:3}" "${args[@]:6}" >/dev/null 2>&1
+check "a missing middle layer is refused" [ $? -eq 1 ]
+"$MAP" -q "${args[@]:0:$((${#args[@]} - 3))}" >/dev/null 2>&1
+check "a missing base is refused" [ $? -eq 1 ]
+"$MAP" -q "${args[@]:3}" "${args[@]:0:3}" >/dev/null 2>&1
+check "layers out of order are refused" [ $? -ne 0 ]
+"$MAP" -q -n "${args[@]:2:1}" >/dev/null 2>&1
+check "--no-follow: an overlay alone is refused" [ $? -eq 1 ]
+
+done_testing
