@@ -36,7 +36,7 @@ static int mdb_to_errno(int rc, const char *what)
 		log_err("catalogue full during %s: %s", what, mdb_strerror(rc));
 		return -ENOSPC;
 	default:
-		if (rc > 0 && rc < MDB_KEYEXIST) /* a system errno */
+		if (rc > 0) /* a system errno (LMDB's own codes are negative) */
 			return -rc;
 		log_err("catalogue error during %s: %s", what, mdb_strerror(rc));
 		return -EIO;
@@ -203,6 +203,8 @@ static char *object_encode(const struct object *o)
 		return NULL;
 	if (o->has_description)
 		json_object_set_new(j, "description", json_string(o->description));
+	if (o->backing[0])
+		json_object_set_new(j, "backing", json_string(o->backing));
 	text = json_dumps(j, JSON_COMPACT);
 	json_decref(j);
 	return text;
@@ -239,6 +241,7 @@ static int object_decode(const void *data, size_t len, uint64_t ino, struct obje
 	copy_str(o->format, sizeof(o->format), j, "format");
 	copy_str(o->file, sizeof(o->file), j, "file");
 	copy_str(o->link_id, sizeof(o->link_id), j, "link_id");
+	copy_str(o->backing, sizeof(o->backing), j, "backing");
 	desc = json_object_get(j, "description");
 	if (json_is_string(desc)) {
 		o->has_description = true;
@@ -311,8 +314,12 @@ static int child_put(struct catalog_txn *t, uint64_t parent, enum object_kind ki
 		     const char *name, uint64_t ino)
 {
 	unsigned char kb[9 + 256], vb[8];
-	MDB_val key = {child_key(kb, parent, kind, name), kb}, val = {8, vb};
+	MDB_val key, val = {8, vb};
 
+	if (strlen(name) > 255)
+		return -ENAMETOOLONG;
+	key.mv_size = child_key(kb, parent, kind, name);
+	key.mv_data = kb;
 	be64_put(vb, ino);
 	return mdb_to_errno(mdb_put(t->txn, t->cat->children, &key, &val, MDB_NOOVERWRITE),
 			    "put name");
@@ -322,8 +329,12 @@ static int child_del(struct catalog_txn *t, uint64_t parent, enum object_kind ki
 		     const char *name)
 {
 	unsigned char kb[9 + 256];
-	MDB_val key = {child_key(kb, parent, kind, name), kb};
+	MDB_val key;
 
+	if (strlen(name) > 255)
+		return -ENOENT;
+	key.mv_size = child_key(kb, parent, kind, name);
+	key.mv_data = kb;
 	return mdb_to_errno(mdb_del(t->txn, t->cat->children, &key, NULL), "delete name");
 }
 
@@ -352,17 +363,50 @@ static int next_ino(struct catalog_txn *t, uint64_t *ino)
  * needs fresh pages too) still fit when the catalogue is full. */
 #define CATALOG_RESERVE_PAGES 16
 
+/* Pages in use: LMDB's high-water mark less the reusable pages on its free
+ * list (database 0: key a transaction id, value a count and that many page
+ * numbers). Pages freed by the last two transactions are not reusable yet
+ * (the previous meta page may still refer to them). LMDB lets no write
+ * transaction open a cursor there, so a read transaction counts them. */
+static uint64_t pages_in_use(struct catalog_txn *t, const MDB_envinfo *info)
+{
+	uint64_t used = (uint64_t)info->me_last_pgno + 1, freed = 0;
+	MDB_txn *rd;
+	MDB_cursor *cur;
+	MDB_val key, val;
+
+	if (mdb_txn_begin(t->cat->env, NULL, MDB_RDONLY, &rd))
+		return used;
+	if (mdb_cursor_open(rd, 0, &cur) == 0) {
+		size_t last = mdb_txn_id(rd);
+
+		while (mdb_cursor_get(cur, &key, &val, MDB_NEXT) == 0) {
+			size_t freed_by;
+
+			if (key.mv_size != sizeof(size_t) || val.mv_size < sizeof(size_t))
+				continue;
+			memcpy(&freed_by, key.mv_data, sizeof(freed_by));
+			if (freed_by + 2 <= last)
+				freed += *(const size_t *)val.mv_data;
+		}
+		mdb_cursor_close(cur);
+	}
+	mdb_txn_abort(rd);
+	return freed < used ? used - freed : 0;
+}
+
 static int check_headroom(struct catalog_txn *t)
 {
 	MDB_envinfo info;
 	MDB_stat st;
+	uint64_t used;
 
 	if (mdb_env_info(t->cat->env, &info) || mdb_env_stat(t->cat->env, &st))
 		return 0;
-	if (((uint64_t)info.me_last_pgno + 1 + CATALOG_RESERVE_PAGES) * st.ms_psize >
-	    (uint64_t)info.me_mapsize) {
-		log_err("catalogue full: %zu of %zu bytes used; raise catalog_size",
-			(size_t)(info.me_last_pgno + 1) * st.ms_psize, info.me_mapsize);
+	used = pages_in_use(t, &info);
+	if ((used + CATALOG_RESERVE_PAGES) * st.ms_psize > (uint64_t)info.me_mapsize) {
+		log_err("catalogue full: %llu of %zu bytes used; raise catalog_size",
+			(unsigned long long)(used * st.ms_psize), info.me_mapsize);
 		return -ENOSPC;
 	}
 	return 0;

@@ -65,6 +65,8 @@ struct object {
 	uint64_t size;          /* bytes: a volume's virtual size */
 	char format[8];         /* volume: "raw" or "qcow2" */
 	char file[256];         /* volume: active file; snapshot: its overlay */
+	char backing[256];      /* snapshot: its overlay's backing file, the
+				 * top of the snapshot's data */
 	char link_id[UUID_STR_LEN]; /* volume: its group; snapshot: its group snapshot */
 	int progress;           /* percent, 0..100 */
 };
@@ -109,7 +111,8 @@ int catalog_object_get(struct catalog_txn *txn, uint64_t ino, struct object *obj
  * (obj->parent, obj->kind) and obj->id. Write transaction. Returns 0,
  * -EEXIST when the name or the id is taken, or -ENOSPC when the catalogue
  * is within a small reserve of full (the reserve keeps updates and deletes
- * of existing records possible). */
+ * of existing records possible). On failure the transaction must be
+ * aborted. */
 int catalog_object_insert(struct catalog_txn *txn, struct object *obj);
 
 /* Rewrite the record of an existing object (same ino, name and id; use
