@@ -12,11 +12,13 @@
 #include "log.h"
 #include "object.h"
 #include "tree.h"
+#include "snapshot.h"
 #include "volume.h"
 
 #define META_PREFIX "user.meta."
 #define KIND(k) (1u << (k))
-#define ANY_OBJECT (KIND(OBJ_TENANT) | KIND(OBJ_VOLUME))
+#define ANY_OBJECT (KIND(OBJ_TENANT) | KIND(OBJ_VOLUME) | KIND(OBJ_SNAPSHOT))
+#define VOL_SNAP (KIND(OBJ_VOLUME) | KIND(OBJ_SNAPSHOT))
 
 /* A getter returns a malloc'd NUL-terminated string, or NULL with *err set
  * (-ENODATA when the object lacks the attribute). */
@@ -91,6 +93,25 @@ static char *get_group_id(struct catalog_txn *txn, const struct object *o, int *
 		return NULL;
 	}
 	return dup_or_enomem(o->link_id, err);
+}
+
+static char *get_progress(struct catalog_txn *txn, const struct object *o, int *err)
+{
+	char s[8];
+
+	snprintf(s, sizeof(s), "%d%%", o->progress);
+	return dup_or_enomem(s, err);
+}
+
+static char *get_volume_id(struct catalog_txn *txn, const struct object *o, int *err)
+{
+	struct object vol;
+	char *s;
+
+	*err = catalog_object_get(txn, o->parent, &vol);
+	s = *err ? NULL : dup_or_enomem(vol.id, err);
+	object_clear(&vol);
+	return s;
 }
 
 static char *get_description(struct catalog_txn *txn, const struct object *o, int *err)
@@ -168,6 +189,8 @@ static int apply_status(struct catalog_txn *txn, struct object *o, void *arg)
 
 	if (o->kind == OBJ_VOLUME && !volume_status_is_valid(status))
 		return -EINVAL;
+	if (o->kind == OBJ_SNAPSHOT && !snapshot_status_is_valid(status))
+		return -EINVAL;
 	log_info("reset-state of %s (%s): %s -> %s", o->name, o->id, o->status, status);
 	snprintf(o->status, sizeof(o->status), "%s", status);
 	return 0;
@@ -198,22 +221,36 @@ static int set_force_delete(struct snapfs *fs, const struct cred *cred, uint64_t
 {
 	if (!cred_is_admin(fs, cred))
 		return -EPERM;
+	enum object_kind kind;
+	struct node node;
+	int rc;
+
 	if (strcmp(value, "1") && strcmp(value, "true"))
 		return -EINVAL;
+	rc = tree_node_get(fs, ino, &node);
+	if (rc)
+		return rc;
+	kind = node.obj.kind;
+	tree_node_clear(&node);
+	if (kind == OBJ_SNAPSHOT)
+		return snapshot_delete(fs, cred, ino, true);
 	return volume_delete(fs, cred, ino, true);
 }
 
 static const struct attr_def attrs[] = {
 	{"user.id", ANY_OBJECT, get_id, NULL, false},
-	{"user.status", KIND(OBJ_VOLUME), get_status, set_status, false},
+	{"user.status", VOL_SNAP, get_status, set_status, false},
+	{"user.progress", KIND(OBJ_SNAPSHOT), get_progress, NULL, false},
 	{"user.created_at", ANY_OBJECT, get_created_at, NULL, false},
 	{"user.size", KIND(OBJ_VOLUME), get_size, set_size, false},
-	{"user.project_id", KIND(OBJ_VOLUME), get_project_id, NULL, false},
+	{"user.size", KIND(OBJ_SNAPSHOT), get_size, NULL, false},
+	{"user.volume_id", KIND(OBJ_SNAPSHOT), get_volume_id, NULL, false},
+	{"user.project_id", VOL_SNAP, get_project_id, NULL, false},
 	{"user.active_file", KIND(OBJ_VOLUME), get_active_file, NULL, false},
 	{"user.consistency_group_id", KIND(OBJ_VOLUME), get_group_id, NULL, false},
 	{"user.description", ANY_OBJECT, get_description, set_description, true},
 	{"user.json", ANY_OBJECT, get_json, NULL, false},
-	{"user.force_delete", KIND(OBJ_VOLUME), get_nothing, set_force_delete, false},
+	{"user.force_delete", VOL_SNAP, get_nothing, set_force_delete, false},
 };
 
 static const struct attr_def *attr_find(const char *name, enum object_kind kind)

@@ -15,6 +15,8 @@
 #include "attr.h"
 #include "log.h"
 #include "object.h"
+#include "reader.h"
+#include "snapshot.h"
 #include "tree.h"
 #include "volume.h"
 
@@ -70,11 +72,19 @@ static void reply_entry_or_err(fuse_req_t req, int rc, const struct stat *st)
 	fuse_reply_entry(req, &e);
 }
 
+#define SNAPFS_MAX_READ (1024 * 1024) /* the largest request the kernel sends */
+
 static void op_init(void *userdata, struct fuse_conn_info *conn)
 {
+	conn->max_read = SNAPFS_MAX_READ;
+	conn->max_readahead = SNAPFS_MAX_READ;
 	if (conn->capable & FUSE_CAP_READDIRPLUS)
 		conn->want |= FUSE_CAP_READDIRPLUS;
 	conn->want &= ~FUSE_CAP_READDIRPLUS_AUTO; /* always plus: ls -l is the common case */
+	/* Nothing changes under a cached page: snapshots never change and
+	 * info.json is read with direct_io. Without this the kernel asks for
+	 * attributes before every cached read of disk.raw. */
+	conn->want &= ~FUSE_CAP_AUTO_INVAL_DATA;
 }
 
 static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
@@ -189,10 +199,12 @@ static int do_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t 
 	case NODE_TENANT_VOLUMES:
 		rc = volume_create(fs, &cred, dir.obj.ino, name, &ino);
 		break;
-	case NODE_TENANT_GROUPS:
 	case NODE_VOLUME_SNAPSHOTS:
+		rc = snapshot_create(fs, &cred, dir.obj.ino, name, &ino);
+		break;
+	case NODE_TENANT_GROUPS:
 	case NODE_GROUP_CGSNAPSHOTS:
-		log_info("mkdir %s: snapshots and groups are not supported by this version", name);
+		log_info("mkdir %s: groups are not supported by this version", name);
 		rc = -ENOTSUP;
 		break;
 	default:
@@ -241,6 +253,8 @@ static int do_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
 		rc = tenant_delete(fs, &cred, child.obj.ino);
 	else if (child.obj.kind == OBJ_VOLUME)
 		rc = volume_delete(fs, &cred, child.obj.ino, false);
+	else if (child.obj.kind == OBJ_SNAPSHOT)
+		rc = snapshot_delete(fs, &cred, child.obj.ino, false);
 	else
 		rc = -ENOTSUP;
 	tree_node_clear(&child);
@@ -319,74 +333,141 @@ static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_
 	fuse_reply_err(req, -do_rename(req, parent, name, newparent, newname, flags));
 }
 
-struct open_info {
-	char *data;
+/* What an open file handle (fi->fh) holds. */
+struct open_file {
+	unsigned refs;            /* the open, and each read replying from it */
+	enum node_type type;      /* NODE_INFO_JSON or NODE_DISK_RAW */
+	char *data;               /* info.json: one consistent copy per open */
 	size_t len;
+	struct reader *reader;    /* disk.raw: the snapshot's resolved chain */
 };
+
+/* Drop a reference. The kernel may complete a read and send the release
+ * before the reading thread has left fuse_reply_buf(), so the last
+ * reference, not the release, frees the data. */
+static void open_file_free(struct snapfs *fs, struct open_file *of)
+{
+	if (!of || __atomic_sub_fetch(&of->refs, 1, __ATOMIC_ACQ_REL) > 0)
+		return;
+	if (of->reader)
+		reader_release(fs, of->reader);
+	free(of->data);
+	free(of);
+}
+
+static int do_open(struct snapfs *fs, fuse_ino_t ino, struct fuse_file_info *fi,
+		   struct open_file **out)
+{
+	struct open_file *of;
+	struct node node;
+	int rc = tree_node_get(fs, ino, &node);
+
+	if (rc)
+		return rc;
+	if ((fi->flags & O_ACCMODE) != O_RDONLY || (fi->flags & O_TRUNC))
+		rc = -EROFS;
+	else if (node.type != NODE_INFO_JSON && node.type != NODE_DISK_RAW)
+		rc = S_ISDIR(node.mode) ? -EISDIR : -ENOTSUP;
+	of = rc ? NULL : calloc(1, sizeof(*of));
+	if (!rc && !of)
+		rc = -ENOMEM;
+	if (!rc) {
+		of->refs = 1;
+		of->type = node.type;
+		if (node.type == NODE_INFO_JSON) {
+			/* read without the page cache: its size changes with
+			 * every update of the object */
+			rc = tree_read_info(fs, ino, &of->data, &of->len);
+			fi->direct_io = 1;
+		} else {
+			/* a snapshot never changes: keep the page cache */
+			rc = reader_open(fs, ino & ~INO_SLOT_MASK, &of->reader);
+			fi->keep_cache = 1;
+		}
+	}
+	tree_node_clear(&node);
+	if (rc) {
+		open_file_free(fs, of);
+		return rc;
+	}
+	*out = of;
+	return 0;
+}
 
 static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct snapfs *fs = req_fs(req);
-	struct open_info *oi;
-	struct node node;
-	int rc = tree_node_get(fs, ino, &node);
+	struct open_file *of = NULL;
+	int rc = do_open(fs, ino, fi, &of);
 
 	if (rc) {
 		fuse_reply_err(req, -rc);
 		return;
 	}
-	if ((fi->flags & O_ACCMODE) != O_RDONLY || (fi->flags & O_TRUNC))
-		rc = -EROFS;
-	else if (node.type != NODE_INFO_JSON)
-		rc = S_ISDIR(node.mode) ? -EISDIR : -ENOTSUP;
-	tree_node_clear(&node);
-	if (rc) {
-		fuse_reply_err(req, -rc);
-		return;
-	}
-	/* info.json: one consistent copy per open, read without the page
-	 * cache because its size changes with every update. */
-	oi = calloc(1, sizeof(*oi));
-	if (!oi) {
+	fi->fh = (uint64_t)(uintptr_t)of;
+	if (fuse_reply_open(req, fi) == -ENOENT)
+		open_file_free(fs, of);
+}
+
+static void read_disk(fuse_req_t req, struct open_file *of, size_t size, off_t off)
+{
+	char *buf = malloc(size ? size : 1);
+	int n;
+
+	if (!buf) {
 		fuse_reply_err(req, ENOMEM);
 		return;
 	}
-	rc = tree_read_info(fs, ino, &oi->data, &oi->len);
-	if (rc) {
-		free(oi);
-		fuse_reply_err(req, -rc);
-		return;
-	}
-	fi->fh = (uint64_t)(uintptr_t)oi;
-	fi->direct_io = 1;
-	if (fuse_reply_open(req, fi) == -ENOENT) {
-		free(oi->data);
-		free(oi);
-	}
+	n = chain_read(reader_chain(of->reader), buf, size, (uint64_t)off);
+	if (n < 0)
+		fuse_reply_err(req, -n);
+	else
+		fuse_reply_buf(req, buf, (size_t)n);
+	free(buf);
 }
 
 static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		    struct fuse_file_info *fi)
 {
-	struct open_info *oi = (struct open_info *)(uintptr_t)fi->fh;
+	struct open_file *of = (struct open_file *)(uintptr_t)fi->fh;
+	struct snapfs *fs;
 
-	if (off < 0 || (size_t)off >= oi->len) {
+	if (of->type == NODE_DISK_RAW) {
+		read_disk(req, of, size, off);
+		return;
+	}
+	if (off < 0 || (size_t)off >= of->len) {
 		fuse_reply_buf(req, NULL, 0);
 		return;
 	}
-	if (size > oi->len - (size_t)off)
-		size = oi->len - (size_t)off;
-	fuse_reply_buf(req, oi->data + off, size);
+	if (size > of->len - (size_t)off)
+		size = of->len - (size_t)off;
+	fs = req_fs(req); /* req is gone after the reply */
+	__atomic_add_fetch(&of->refs, 1, __ATOMIC_ACQ_REL);
+	fuse_reply_buf(req, of->data + off, size);
+	open_file_free(fs, of);
+}
+
+static void op_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence,
+		     struct fuse_file_info *fi)
+{
+	struct open_file *of = (struct open_file *)(uintptr_t)fi->fh;
+	int64_t pos;
+
+	if (of->type != NODE_DISK_RAW || off < 0) {
+		fuse_reply_err(req, EINVAL);
+		return;
+	}
+	pos = chain_seek(reader_chain(of->reader), (uint64_t)off, whence);
+	if (pos < 0)
+		fuse_reply_err(req, (int)-pos);
+	else
+		fuse_reply_lseek(req, (off_t)pos);
 }
 
 static void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
-	struct open_info *oi = (struct open_info *)(uintptr_t)fi->fh;
-
-	if (oi) {
-		free(oi->data);
-		free(oi);
-	}
+	open_file_free(req_fs(req), (struct open_file *)(uintptr_t)fi->fh);
 	fuse_reply_err(req, 0);
 }
 
@@ -551,6 +632,7 @@ const struct fuse_lowlevel_ops snapfs_fsops = {
 	.open = op_open,
 	.read = op_read,
 	.release = op_release,
+	.lseek = op_lseek,
 	.opendir = op_opendir,
 	.readdir = op_readdir,
 	.readdirplus = op_readdirplus,

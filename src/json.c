@@ -46,6 +46,28 @@ static json_t *build_volume(struct catalog_txn *txn, const struct object *o, con
 	return j;
 }
 
+static json_t *build_snapshot(struct catalog_txn *txn, const struct object *o, const char *created,
+			      const char *updated)
+{
+	struct object tenant, vol;
+	char progress[8];
+	json_t *j;
+
+	catalog_object_get(txn, o->tenant, &tenant); /* empty when missing */
+	catalog_object_get(txn, o->parent, &vol);
+	snprintf(progress, sizeof(progress), "%d%%", o->progress);
+	j = json_pack("{s:{s:s s:s s:o s:s s:I s:s s:s s:s s:O s:s s:s}}", "snapshot", "id", o->id,
+		      "name", o->name, "description",
+		      o->has_description ? json_string(o->description) : json_null(), "status",
+		      o->status, "size", (json_int_t)(o->size / GIB), "volume_id", vol.id,
+		      "created_at", created, "updated_at", updated, "metadata", o->metadata,
+		      "os-extended-snapshot-attributes:progress", progress,
+		      "os-extended-snapshot-attributes:project_id", tenant.id);
+	object_clear(&tenant);
+	object_clear(&vol);
+	return j;
+}
+
 json_t *api_json_build(struct catalog_txn *txn, const struct object *obj)
 {
 	char created[40], updated[40];
@@ -57,6 +79,8 @@ json_t *api_json_build(struct catalog_txn *txn, const struct object *obj)
 		return build_tenant(obj, created);
 	case OBJ_VOLUME:
 		return build_volume(txn, obj, created, updated);
+	case OBJ_SNAPSHOT:
+		return build_snapshot(txn, obj, created, updated);
 	default:
 		return NULL;
 	}

@@ -2,6 +2,7 @@
  * user.json).
  *
  *   volume      {"volume": {"id", "name", "size", "status", ...}}
+ *   snapshot    {"snapshot": {"id", "name", "volume_id", "status", ...}}
  *   tenant      {"tenant": {"id", "name", "description", ...}}
  *
  * Thread-safe; txn is a read (or write) transaction used to look up the

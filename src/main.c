@@ -147,7 +147,7 @@ int main(int argc, char *argv[])
 		goto out_opts;
 	}
 	/* Always let the kernel check mode bits; name the mount after SHARE. */
-	snprintf(fsname, sizeof(fsname), "-ofsname=snapfs:%s,subtype=snapfs,default_permissions",
+	snprintf(fsname, sizeof(fsname), "-ofsname=snapfs:%s,subtype=snapfs,default_permissions,max_read=1048576",
 		 cl.opts.share);
 	if (fuse_opt_add_arg(&args, fsname) || fuse_parse_cmdline(&args, &fo) != 0)
 		goto out_opts;

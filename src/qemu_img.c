@@ -13,7 +13,24 @@
 
 #define QEMU_IMG_MAX_ARGS 32
 
-int qemu_img_run(const char *qemu_img, int dirfd, const char *const *args)
+/* Report each "(NN.NN/100%)" that qemu-img -p prints in chunk. */
+static void parse_progress(const char *chunk, size_t len, qemu_img_progress_fn fn, void *arg)
+{
+	for (size_t i = 0; i + 6 <= len; i++) {
+		size_t j = i;
+		double pct;
+
+		if (memcmp(chunk + i, "/100%)", 6))
+			continue;
+		while (j > 0 && chunk[j - 1] != '(' && i - j < 8)
+			j--;
+		if (j > 0 && chunk[j - 1] == '(' && sscanf(chunk + j, "%lf", &pct) == 1)
+			fn((int)pct, arg);
+	}
+}
+
+int qemu_img_run_progress(const char *qemu_img, int dirfd, const char *const *args,
+			  qemu_img_progress_fn progress, void *arg)
 {
 	const char *argv[QEMU_IMG_MAX_ARGS + 2];
 	char out[4096];
@@ -61,6 +78,8 @@ int qemu_img_run(const char *qemu_img, int dirfd, const char *const *args)
 			continue;
 		if (r <= 0)
 			break;
+		if (progress)
+			parse_progress(chunk, (size_t)r, progress, arg);
 		take = (size_t)r < sizeof(out) - 1 - used ? (size_t)r : sizeof(out) - 1 - used;
 		memcpy(out + used, chunk, take);
 		used += take;
@@ -77,10 +96,40 @@ int qemu_img_run(const char *qemu_img, int dirfd, const char *const *args)
 		log_err("cannot run %s", qemu_img);
 		return -ENOENT;
 	}
-	out[strcspn(out, "\n")] = '\0';
+	{
+		/* The message, past -p's "(NN.NN/100%)" lines. */
+		char *msg = strrchr(out, '\r');
+
+		msg = msg ? msg + 1 : out;
+		msg += strspn(msg, "\r\n ");
+		msg[strcspn(msg, "\n")] = '\0';
+		memmove(out, msg, strlen(msg) + 1);
+	}
 	log_err("%s %s failed (status %d): %s", qemu_img, args[0],
 		WIFEXITED(status) ? WEXITSTATUS(status) : -1, out);
 	return -EIO;
+}
+
+int qemu_img_run(const char *qemu_img, int dirfd, const char *const *args)
+{
+	return qemu_img_run_progress(qemu_img, dirfd, args, NULL, NULL);
+}
+
+int qemu_img_commit(const char *qemu_img, int dirfd, const char *top, qemu_img_progress_fn progress,
+		    void *arg)
+{
+	const char *args[] = {"commit", "-p", "-d", "-f", "qcow2", top, NULL};
+
+	return qemu_img_run_progress(qemu_img, dirfd, args, progress, arg);
+}
+
+int qemu_img_rebase_unsafe(const char *qemu_img, int dirfd, const char *image,
+			   const char *backing, const char *backing_fmt)
+{
+	const char *args[] = {"rebase", "-q", "-u", "-f", "qcow2", "-b", backing, "-F",
+			      backing_fmt, image, NULL};
+
+	return qemu_img_run(qemu_img, dirfd, args);
 }
 
 int qemu_img_create_qcow2(const char *qemu_img, int dirfd, const char *name, uint64_t size)

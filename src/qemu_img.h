@@ -14,6 +14,24 @@
  * line quoting its error output), or -errno when it cannot be started. */
 int qemu_img_run(const char *qemu_img, int dirfd, const char *const *args);
 
+/* Called with the percentage done as qemu-img -p reports it. */
+typedef void (*qemu_img_progress_fn)(int percent, void *arg);
+
+/* The same as qemu_img_run(), with -p's progress sent to progress (its
+ * messages are then not quoted on failure). */
+int qemu_img_run_progress(const char *qemu_img, int dirfd, const char *const *args,
+			  qemu_img_progress_fn progress, void *arg);
+
+/* "qemu-img commit -d": merge the qcow2 overlay top into its backing file
+ * (named in its header, relative to dirfd), leaving top as it was. */
+int qemu_img_commit(const char *qemu_img, int dirfd, const char *top, qemu_img_progress_fn progress,
+		    void *arg);
+
+/* "qemu-img rebase -u": make the qcow2 image's header name backing (a
+ * basename, format backing_fmt) without copying data. */
+int qemu_img_rebase_unsafe(const char *qemu_img, int dirfd, const char *image,
+			   const char *backing, const char *backing_fmt);
+
 /* Create name as an empty qcow2 image of size bytes. name must not exist. */
 int qemu_img_create_qcow2(const char *qemu_img, int dirfd, const char *name, uint64_t size);
 

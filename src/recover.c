@@ -6,6 +6,8 @@
 #include <string.h>
 
 #include "log.h"
+#include "object.h"
+#include "snapshot.h"
 #include "volume.h"
 
 struct pending {
@@ -52,8 +54,42 @@ static int undo_volume_create(struct snapfs *fs, const struct object *vol)
 	return catalog_txn_commit(txn);
 }
 
+/* A volume's "snapshot" and "snapshot-delete" ops belong to a snapshot's
+ * operation, which clears them; one left over is cleared here. */
+static int clear_op(struct catalog_txn *txn, struct object *o, void *arg)
+{
+	o->op[0] = o->op_arg[0] = '\0';
+	return 0;
+}
+
+/* An operation this version does not know: leave the files, clear the
+ * op (so that a force-delete can act), and say error. */
+static int set_error(struct catalog_txn *txn, struct object *o, void *arg)
+{
+	snprintf(o->status, sizeof(o->status), "error");
+	o->op[0] = o->op_arg[0] = '\0';
+	return 0;
+}
+
 static int recover_one(struct snapfs *fs, const struct object *obj)
 {
+	if (obj->kind == OBJ_SNAPSHOT &&
+	    (!strcmp(obj->op, "create") || !strcmp(obj->op, "delete")))
+		return snapshot_recover(fs, obj);
+	if (obj->kind == OBJ_VOLUME && !strncmp(obj->op, "snapshot", 8)) {
+		struct object now;
+		struct catalog_txn *txn;
+		int rc = catalog_txn_begin(fs->cat, false, &txn);
+
+		if (rc)
+			return rc;
+		rc = catalog_object_get(txn, obj->ino, &now);
+		catalog_txn_abort(txn);
+		if (!rc && *now.op)
+			rc = object_modify(fs, obj->ino, clear_op, NULL);
+		object_clear(&now);
+		return rc;
+	}
 	if (obj->kind == OBJ_VOLUME) {
 		if (!strcmp(obj->op, "create"))
 			return undo_volume_create(fs, obj);
@@ -62,9 +98,9 @@ static int recover_one(struct snapfs *fs, const struct object *obj)
 		if (!strcmp(obj->op, "extend"))
 			return volume_extend_finish(fs, obj->ino);
 	}
-	log_err("%s %s: unknown interrupted operation '%s' left as is", obj->name, obj->id,
+	log_err("%s %s: unknown interrupted operation '%s': status error", obj->name, obj->id,
 		obj->op);
-	return -EINVAL;
+	return object_modify(fs, obj->ino, set_error, NULL);
 }
 
 int recover_all(struct snapfs *fs)
@@ -77,15 +113,20 @@ int recover_all(struct snapfs *fs)
 		return rc;
 	rc = catalog_objects_foreach(txn, collect_pending, &p);
 	catalog_txn_abort(txn);
-	for (size_t i = 0; i < p.count; i++) {
-		if (!rc) {
-			int r = recover_one(fs, &p.objs[i]);
+	/* Snapshots first: their operations also hold their volume's op. */
+	for (int pass = 0; pass < 2; pass++) {
+		for (size_t i = 0; i < p.count && !rc; i++) {
+			int r;
 
+			if ((p.objs[i].kind == OBJ_SNAPSHOT) != (pass == 0))
+				continue;
+			r = recover_one(fs, &p.objs[i]);
 			log_info("recovery: %s %s (%s) after a crash: %s", p.objs[i].op,
 				 p.objs[i].name, p.objs[i].id, r ? strerror(-r) : "done");
 		}
-		object_clear(&p.objs[i]);
 	}
+	for (size_t i = 0; i < p.count; i++)
+		object_clear(&p.objs[i]);
 	free(p.objs);
 	return rc;
 }

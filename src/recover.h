@@ -7,6 +7,8 @@
  *   volume  create  -> undo: remove the file if it was made, forget the record
  *   volume  delete  -> finish: remove the files, forget the record
  *   volume  extend  -> finish: grow the file, record the new size
+ *   snapshot create -> finish when .info names its overlay active, else undo
+ *   snapshot delete -> finish: commit, rebase, .info, unlink, forget
  *
  * Single-threaded (called from snapfs_open()). Returns 0, or -errno when the
  * catalogue cannot be read; an operation that cannot be finished leaves its

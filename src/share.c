@@ -157,3 +157,106 @@ int share_file_remove(struct share *share, const char *name)
 	}
 	return share_dir_sync(share);
 }
+
+bool share_file_exists(struct share *share, const char *name)
+{
+	struct stat st;
+
+	return fstatat(share->dirfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0;
+}
+
+int share_file_check_unused(struct share *share, const char *name)
+{
+	static const off_t qemu_lock_bytes[] = {101, 201};
+	int fd = openat(share->dirfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+
+	if (fd < 0)
+		return errno == ENOENT ? 0 : -errno;
+	for (size_t i = 0; i < sizeof(qemu_lock_bytes) / sizeof(qemu_lock_bytes[0]); i++) {
+		struct flock fl = {
+			.l_type = F_WRLCK, .l_whence = SEEK_SET,
+			.l_start = qemu_lock_bytes[i], .l_len = 1,
+		};
+
+		if (fcntl(fd, F_OFD_GETLK, &fl) == 0 && fl.l_type != F_UNLCK) {
+			close(fd);
+			log_err("%s/%s is in use: a process (QEMU?) holds its write lock (byte %lld)",
+				share->path, name, (long long)qemu_lock_bytes[i]);
+			return -EBUSY;
+		}
+	}
+	close(fd);
+	return 0;
+}
+
+static void info_name(const char *volume_id, char *out, size_t len)
+{
+	snprintf(out, len, "volume-%s.info", volume_id);
+}
+
+int share_info_write(struct share *share, const char *volume_id, json_t *info)
+{
+	char name[128], tmp[160];
+	char *text = json_dumps(info, JSON_COMPACT | JSON_SORT_KEYS);
+	size_t len, done = 0;
+	int fd, rc = 0;
+
+	if (!text)
+		return -ENOMEM;
+	info_name(volume_id, name, sizeof(name));
+	snprintf(tmp, sizeof(tmp), ".%s.tmp", name);
+	unlinkat(share->dirfd, tmp, 0);
+	fd = openat(share->dirfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0660);
+	if (fd < 0) {
+		rc = -errno;
+		goto out;
+	}
+	len = strlen(text);
+	while (done < len) {
+		ssize_t n = write(fd, text + done, len - done);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			rc = -errno;
+			break;
+		}
+		done += (size_t)n;
+	}
+	if (!rc && fsync(fd) < 0)
+		rc = -errno;
+	close(fd);
+	if (!rc && renameat(share->dirfd, tmp, share->dirfd, name) < 0)
+		rc = -errno;
+	if (!rc)
+		rc = share_dir_sync(share);
+	if (rc)
+		unlinkat(share->dirfd, tmp, 0);
+out:
+	if (rc)
+		log_err("cannot write %s/%s: %s", share->path, name, strerror(-rc));
+	free(text);
+	return rc;
+}
+
+int share_info_read(struct share *share, const char *volume_id, json_t **info)
+{
+	char name[128];
+	json_error_t err;
+	json_t *j;
+	int fd;
+
+	info_name(volume_id, name, sizeof(name));
+	fd = openat(share->dirfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	j = json_loadfd(fd, 0, &err);
+	close(fd);
+	if (!json_is_object(j)) {
+		json_decref(j);
+		log_err("%s/%s is not a JSON object: %s", share->path, name, err.text);
+		return -EIO;
+	}
+	*info = j;
+	return 0;
+}

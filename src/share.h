@@ -17,6 +17,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <jansson.h>
+
 struct share {
 	int dirfd;
 	char *path;
@@ -51,5 +53,22 @@ int share_file_remove(struct share *share, const char *name);
 
 /* fsync the share directory. */
 int share_dir_sync(struct share *share);
+
+/* True when name exists on the share. */
+bool share_file_exists(struct share *share, const char *name);
+
+/* -EBUSY (with a log line) when a process such as QEMU holds a lock on
+ * name that says it writes the image or refuses to share writing (QEMU's
+ * OFD locks: byte 101 "write", byte 201 "unshare write"); 0 otherwise,
+ * also when name does not exist. */
+int share_file_check_unused(struct share *share, const char *name);
+
+/* Replace "volume-<volume_id>.info" with the JSON object info: a temporary
+ * file, fsync, rename, fsync of the directory. */
+int share_info_write(struct share *share, const char *volume_id, json_t *info);
+
+/* Read "volume-<volume_id>.info": a new reference in *info, or -ENOENT,
+ * -EIO when it is not a JSON object. */
+int share_info_read(struct share *share, const char *volume_id, json_t **info);
 
 #endif

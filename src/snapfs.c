@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "log.h"
+#include "reader.h"
 #include "recover.h"
 #include "util.h"
 
@@ -20,9 +21,12 @@ int snapfs_open(struct snapfs **out, const struct snapfs_options *opts)
 		return -ENOMEM;
 	fs->opts = opts;
 	fs->mounted_at = time_now_usec();
-	rc = share_open(&fs->share, opts->share);
+	rc = reader_registry_new(&fs->readers);
 	if (rc)
 		goto fail;
+	rc = share_open(&fs->share, opts->share);
+	if (rc)
+		goto fail_readers;
 	rc = catalog_open(&fs->cat, opts->catalog_dir, opts->catalog_bytes);
 	if (rc)
 		goto fail_share;
@@ -35,6 +39,8 @@ fail_catalog:
 	catalog_close(fs->cat);
 fail_share:
 	share_close(&fs->share);
+fail_readers:
+	reader_registry_free(fs->readers);
 fail:
 	free(fs);
 	return rc;
@@ -44,6 +50,7 @@ void snapfs_close(struct snapfs *fs)
 {
 	if (!fs)
 		return;
+	reader_registry_free(fs->readers);
 	catalog_close(fs->cat);
 	share_close(&fs->share);
 	free(fs);

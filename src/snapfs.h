@@ -15,11 +15,14 @@
 #include "options.h"
 #include "share.h"
 
+struct reader_registry;
+
 struct snapfs {
 	const struct snapfs_options *opts;
 	struct catalog *cat;
 	struct share share;
 	int64_t mounted_at; /* usec; times of the fixed top directories */
+	struct reader_registry *readers; /* open snapshots (reader.h) */
 };
 
 /* Who asks: filled by the FUSE layer from the request. */

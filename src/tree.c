@@ -8,6 +8,7 @@
 
 #include "json.h"
 #include "log.h"
+#include "reader.h"
 
 #define SLOT_BYID 15
 
@@ -231,9 +232,20 @@ int tree_node_stat(struct snapfs *fs, struct catalog_txn *txn, const struct node
 		st->st_size = (off_t)strlen(target);
 		break;
 	}
-	case NODE_DISK_RAW:
+	case NODE_DISK_RAW: {
+		uint64_t allocated;
+
 		st->st_size = (off_t)node->obj.size;
+		/* Sparse-aware tools (cp, tar) look for holes with SEEK_DATA
+		 * only when st_blocks says there are some. The true figure is
+		 * known once the chain is resolved, that is while the file is
+		 * open; before that, say fully allocated, never sparse. */
+		if (reader_allocated(fs, node->ino, &allocated) == 0) {
+			st->st_blocks = (blkcnt_t)((allocated + 511) / 512);
+			return 0;
+		}
 		break;
+	}
 	default:
 		break;
 	}

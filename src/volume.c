@@ -179,6 +179,10 @@ static int begin_delete(struct catalog_txn *txn, struct object *vol, void *arg)
 		log_info("volume %s is a member of group %s", vol->id, vol->link_id);
 		return -EBUSY;
 	}
+	if (catalog_children_any(txn, vol->ino, OBJ_SNAPSHOT)) {
+		log_info("volume %s has snapshots: not deletable", vol->id);
+		return -ENOTEMPTY;
+	}
 	if (!c->force && !volume_status_deletable(vol->status)) {
 		log_info("volume %s is %s: not deletable", vol->id, vol->status);
 		return -EBUSY;
@@ -256,6 +260,10 @@ static int begin_extend(struct catalog_txn *txn, struct object *vol, void *arg)
 		log_info("volume %s: new size %" PRIu64 " bytes is not a larger whole GiB than %"
 			 PRIu64, vol->id, c->size, vol->size);
 		return -EINVAL;
+	}
+	if (catalog_children_any(txn, vol->ino, OBJ_SNAPSHOT)) {
+		log_info("volume %s has snapshots: cannot extend (as Cinder's NFS driver)", vol->id);
+		return -EBUSY;
 	}
 	if (*vol->op || strcmp(vol->status, "available")) {
 		log_info("volume %s is %s: cannot extend", vol->id, *vol->op ? vol->op : vol->status);

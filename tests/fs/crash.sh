@@ -9,7 +9,7 @@ if ! "$SNAPFS" --version | grep -q fault-injection; then
 	echo "1..0 # SKIP snapfs built without --enable-fault-injection"
 	exit 0
 fi
-plan 21
+plan 27
 
 V=$MNT/tenants/acme/volumes
 

@@ -1,0 +1,252 @@
+/* reader.c - see reader.h. */
+#include "reader.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "snapshot.h"
+
+/* Unused chains kept for the next open (a backup often reads twice). */
+#define READER_CACHE_UNUSED 16
+
+struct reader {
+	uint64_t ino;
+	struct chain *chain;
+	uint64_t allocated;     /* bytes of data extents */
+	unsigned refs;
+	uint64_t last_used;
+	struct reader *next;
+};
+
+/* How long a delete waits for the last reader to go: close(2) returns
+ * before the kernel's release reaches the daemon, so "cp disk.raw && rmdir"
+ * would otherwise race. */
+#define READER_CLOSE_WAIT_MS 2000
+
+struct reader_registry {
+	pthread_mutex_t lock;
+	pthread_cond_t released;
+	struct reader *head;
+	uint64_t clock;
+};
+
+int reader_registry_new(struct reader_registry **out)
+{
+	struct reader_registry *reg = calloc(1, sizeof(*reg));
+
+	if (!reg)
+		return -ENOMEM;
+	pthread_mutex_init(&reg->lock, NULL);
+	pthread_cond_init(&reg->released, NULL);
+	*out = reg;
+	return 0;
+}
+
+void reader_registry_free(struct reader_registry *reg)
+{
+	if (!reg)
+		return;
+	while (reg->head) {
+		struct reader *r = reg->head;
+
+		reg->head = r->next;
+		chain_close(r->chain);
+		free(r);
+	}
+	pthread_cond_destroy(&reg->released);
+	pthread_mutex_destroy(&reg->lock);
+	free(reg);
+}
+
+static struct reader *find(struct reader_registry *reg, uint64_t ino)
+{
+	for (struct reader *r = reg->head; r; r = r->next)
+		if (r->ino == ino)
+			return r;
+	return NULL;
+}
+
+static void unlink_reader(struct reader_registry *reg, struct reader *victim)
+{
+	for (struct reader **pp = &reg->head; *pp; pp = &(*pp)->next) {
+		if (*pp == victim) {
+			*pp = victim->next;
+			return;
+		}
+	}
+}
+
+/* Keep at most READER_CACHE_UNUSED unused chains: drop the oldest. */
+static void trim(struct reader_registry *reg)
+{
+	for (;;) {
+		struct reader *oldest = NULL;
+		unsigned unused = 0;
+
+		for (struct reader *r = reg->head; r; r = r->next) {
+			if (r->refs)
+				continue;
+			unused++;
+			if (!oldest || r->last_used < oldest->last_used)
+				oldest = r;
+		}
+		if (unused <= READER_CACHE_UNUSED)
+			return;
+		unlink_reader(reg, oldest);
+		chain_close(oldest->chain);
+		free(oldest);
+	}
+}
+
+/* Resolve snapshot ino's chain from the catalogue. */
+static int build_chain(struct snapfs *fs, uint64_t ino, struct chain **out)
+{
+	char(*names)[256] = malloc(SNAPSHOT_CHAIN_MAX * sizeof(*names));
+	enum image_format formats[SNAPSHOT_CHAIN_MAX];
+	struct chain_layer layers[SNAPSHOT_CHAIN_MAX];
+	struct catalog_txn *txn;
+	struct object snap;
+	size_t n = 0;
+	int rc = names ? catalog_txn_begin(fs->cat, false, &txn) : -ENOMEM;
+
+	if (rc) {
+		free(names);
+		return rc;
+	}
+	rc = catalog_object_get(txn, ino, &snap);
+	if (!rc && snap.kind != OBJ_SNAPSHOT)
+		rc = -EINVAL;
+	if (!rc && *snap.op)
+		rc = -EBUSY; /* being created or deleted */
+	if (!rc)
+		rc = snapshot_layers(txn, &snap, names, formats, SNAPSHOT_CHAIN_MAX, &n);
+	catalog_txn_abort(txn);
+	if (!rc) {
+		for (size_t i = 0; i < n; i++) {
+			layers[i].dirfd = fs->share.dirfd;
+			layers[i].name = names[i];
+			layers[i].format = formats[i];
+		}
+		rc = chain_open(out, layers, n, snap.size);
+		if (rc)
+			log_err("snapshot %s (%s): its chain does not resolve", snap.name, snap.id);
+	}
+	object_clear(&snap);
+	free(names);
+	return rc;
+}
+
+static uint64_t chain_data_bytes(const struct chain *c)
+{
+	uint64_t total = 0, size = chain_size(c);
+	int64_t data = chain_seek(c, 0, SEEK_DATA);
+
+	while (data >= 0 && (uint64_t)data < size) {
+		int64_t hole = chain_seek(c, (uint64_t)data, SEEK_HOLE);
+
+		if (hole < 0)
+			hole = (int64_t)size;
+		total += (uint64_t)(hole - data);
+		if ((uint64_t)hole >= size)
+			break;
+		data = chain_seek(c, (uint64_t)hole, SEEK_DATA);
+	}
+	return total;
+}
+
+int reader_allocated(struct snapfs *fs, uint64_t ino, uint64_t *bytes)
+{
+	struct reader_registry *reg = fs->readers;
+	struct reader *r;
+
+	pthread_mutex_lock(&reg->lock);
+	r = find(reg, ino & ~INO_SLOT_MASK);
+	if (r)
+		*bytes = r->allocated;
+	pthread_mutex_unlock(&reg->lock);
+	return r ? 0 : -ENOENT;
+}
+
+int reader_open(struct snapfs *fs, uint64_t ino, struct reader **out)
+{
+	struct reader_registry *reg = fs->readers;
+	struct reader *r;
+	int rc = 0;
+
+	pthread_mutex_lock(&reg->lock);
+	r = find(reg, ino);
+	if (!r) {
+		r = calloc(1, sizeof(*r));
+		if (!r)
+			rc = -ENOMEM;
+		else if ((rc = build_chain(fs, ino, &r->chain)) != 0) {
+			free(r);
+			r = NULL;
+		} else {
+			r->allocated = chain_data_bytes(r->chain);
+			r->ino = ino;
+			r->next = reg->head;
+			reg->head = r;
+		}
+	}
+	if (r) {
+		r->refs++;
+		r->last_used = ++reg->clock;
+		*out = r;
+	}
+	pthread_mutex_unlock(&reg->lock);
+	return rc;
+}
+
+struct chain *reader_chain(struct reader *r)
+{
+	return r->chain;
+}
+
+void reader_release(struct snapfs *fs, struct reader *r)
+{
+	struct reader_registry *reg = fs->readers;
+
+	pthread_mutex_lock(&reg->lock);
+	r->refs--;
+	r->last_used = ++reg->clock;
+	trim(reg);
+	pthread_cond_broadcast(&reg->released);
+	pthread_mutex_unlock(&reg->lock);
+}
+
+int reader_exclude(struct snapfs *fs, uint64_t ino, int (*fn)(void *arg), void *arg)
+{
+	struct reader_registry *reg = fs->readers;
+	struct reader *r;
+	int rc;
+
+	struct timespec deadline;
+
+	clock_gettime(CLOCK_REALTIME, &deadline);
+	deadline.tv_sec += READER_CLOSE_WAIT_MS / 1000;
+	pthread_mutex_lock(&reg->lock);
+	while ((r = find(reg, ino & ~INO_SLOT_MASK)) && r->refs) {
+		if (pthread_cond_timedwait(&reg->released, &reg->lock, &deadline) == ETIMEDOUT)
+			break;
+	}
+	if (r && r->refs) {
+		pthread_mutex_unlock(&reg->lock);
+		log_info("snapshot inode %llu is open for reading: not now",
+			 (unsigned long long)ino);
+		return -EBUSY;
+	}
+	if (r) {
+		unlink_reader(reg, r);
+		chain_close(r->chain);
+		free(r);
+	}
+	rc = fn(arg);
+	pthread_mutex_unlock(&reg->lock);
+	return rc;
+}

@@ -1,0 +1,45 @@
+/* reader.h - open snapshots: the resolved chain behind each disk.raw.
+ *
+ * A snapshot's content never changes, so its chain (chain.h) is resolved
+ * once and shared by every open of its disk.raw; a few unused ones stay
+ * cached. The registry also lets a delete refuse (-EBUSY) while a backup
+ * still reads the snapshot, and keeps new readers out once a delete began.
+ * Thread-safe (one mutex; chain reads themselves take no lock).
+ */
+#ifndef SNAPFS_READER_H
+#define SNAPFS_READER_H
+
+#include <stdint.h>
+
+#include "chain.h"
+#include "snapfs.h"
+
+struct reader;
+struct reader_registry;
+
+int reader_registry_new(struct reader_registry **out);
+void reader_registry_free(struct reader_registry *reg);
+
+/* Open snapshot ino for reading. Returns 0 and *out, -ENOENT, -EBUSY (the
+ * snapshot is being created or deleted), -EIO (its chain does not
+ * resolve: a corrupt or hostile image, logged). */
+int reader_open(struct snapfs *fs, uint64_t ino, struct reader **out);
+
+/* The chain to read from; valid until reader_release(). */
+struct chain *reader_chain(struct reader *r);
+
+void reader_release(struct snapfs *fs, struct reader *r);
+
+/* Bytes of snapshot ino's data that come from files (what SEEK_DATA
+ * finds), when its chain is open or cached: 0 and *bytes, else -ENOENT
+ * (the caller then reports the file as fully allocated: never sparse by
+ * mistake). */
+int reader_allocated(struct snapfs *fs, uint64_t ino, uint64_t *bytes);
+
+/* Run fn(arg) with no reader of snapshot ino open and none able to open
+ * until fn returns; drops the cached chain. Waits up to 2 s for readers
+ * that are closing (the kernel sends release after close(2) returned).
+ * Returns -EBUSY when it stays open, else fn's value. */
+int reader_exclude(struct snapfs *fs, uint64_t ino, int (*fn)(void *arg), void *arg);
+
+#endif

@@ -1,0 +1,285 @@
+#!/bin/bash
+# Crash safety of snapshots: the daemon is killed (SIGKILL, through the
+# fault-injection hook of a --enable-fault-injection build) at every step of
+# snapshot create and delete; the next mount must finish or undo the create
+# and always finish the delete, leaving no orphan overlay, a .info that agrees
+# with the catalogue, qcow2 files that pass qemu-img check, and every other
+# snapshot and the live image with the bytes they had before.
+#
+# Each scenario has its own 1 GiB volume, prepared in one mount: create steps
+# on a volume with one snapshot, delete steps on a volume with three
+# (s1 s2 s3, data written between them), deleting the newest (s3), a middle
+# one (s2) or the oldest (s1, merged into the raw base); the rebase step only
+# exists for a snapshot that is not the newest.
+. "$(dirname "$0")/lib.sh"
+
+if ! "$SNAPFS" --version | grep -q fault-injection; then
+	echo "1..0 # SKIP snapfs built without --enable-fault-injection"
+	exit 0
+fi
+plan 208
+
+GIB=1073741824
+MIB=1048576
+END=$((GIB - MIB))
+V=$MNT/tenants/acme/volumes
+
+# ---- helpers (as in snapshots.sh) ----
+
+fmt_of() { qemu-img info --output=json "$SHARE/$1" 2>/dev/null | jq -r '.format // empty'; }
+backing_of() { qemu-img info --output=json "$SHARE/$1" 2>/dev/null | jq -r '.["backing-filename"] // empty'; }
+region_sum() { # FILE: sha256 of the first 8 MiB and the last MiB of a 1 GiB image
+	{
+		dd if="$1" bs=1M count=8 status=none
+		dd if="$1" bs=1M skip=1023 count=1 status=none
+	} 2>/dev/null | sha256sum | cut -d' ' -f1
+}
+image_sum() {
+	if [ -f "$1" ] && [ -r "$1" ]; then
+		echo "$(stat -c %s "$1"):$(region_sum "$1")"
+	else
+		echo "missing"
+	fi
+}
+file_sum() { # SHAREFILE: image_sum of qemu-img's raw conversion of its chain
+	rm -f "$WORK/conv.raw"
+	if [ -n "$1" ] && [ -f "$SHARE/$1" ] &&
+		qemu-img convert -f "$(fmt_of "$1")" -O raw "$SHARE/$1" "$WORK/conv.raw" 2>/dev/null; then
+		image_sum "$WORK/conv.raw"
+	else
+		echo "no image '$1'"
+	fi
+	rm -f "$WORK/conv.raw"
+}
+live_sum() { file_sum "$(xattr user.active_file "$1")"; }
+snap_expect() { # VOLDIR NAME: what disk.raw must show (its overlay's backing)
+	file_sum "$(backing_of "volume-$(xattr user.id "$1").$(xattr user.id "$1/snapshots/$2")")"
+}
+# The volumes here are raw: the base volume-<vid> is raw, the overlays
+# volume-<vid>.<sid> are qcow2.
+hv() { # VOLDIR QEMU-IO-COMMAND...: the hypervisor writes to the active file
+	local d=$1 f c fmt=qcow2 args=()
+	shift
+	f=$(xattr user.active_file "$d")
+	[[ $f == *.* ]] || fmt=raw
+	for c in "$@"; do args+=(-c "$c"); done
+	qemu-io -f $fmt "${args[@]}" "$SHARE/$f" >/dev/null
+}
+qcow2_check() { # VID: qemu-img check of each overlay of the volume
+	local f rc=0
+	for f in $(share_files | grep -F "volume-$1." | grep -v '\.info$'); do
+		qemu-img check -q -f qcow2 "$SHARE/$f" || { echo "$f fails qemu-img check"; rc=1; }
+	done
+	return $rc
+}
+
+# check_volume DESC VOLDIR LIVE NAME... (oldest first): 8 checks of a volume
+# and its snapshots against EXP[<volume name>/NAME] and LIVE.
+declare -A EXP SID
+check_volume() {
+	local desc=$1 d=$2 live=$3 vol vid base active n sid want got prev
+	shift 3
+	vol=$(basename "$d")
+	vid=$(xattr user.id "$d")
+	base=volume-$vid
+	active=$(xattr user.active_file "$d")
+	check_eq "$desc: snapshots/ lists ${*:-nothing}" \
+		"$(printf '%s\n' "$@" | sed '/^$/d' | sort)" "$(ls "$d/snapshots" 2>&1 | sort)"
+	want=available got=$(xattr user.status "$d")
+	for n; do
+		want+=" $n:available:100%"
+		got+=" $n:$(xattr user.status "$d/snapshots/$n"):$(xattr user.progress "$d/snapshots/$n")"
+	done
+	check_eq "$desc: the volume and its snapshots are available" "$want" "$got"
+	want='' got=''
+	for n; do
+		want+="$n=${EXP[$vol/$n]-unrecorded} "
+		got+="$n=$(image_sum "$d/snapshots/$n/disk.raw") "
+	done
+	check_eq "$desc: every snapshot's disk.raw has its bytes" "$want" "$got"
+	check_eq "$desc: the live image is unchanged" "$live" "$(live_sum "$d")"
+	want=$(for n; do sid=$(xattr user.id "$d/snapshots/$n"); echo "${sid:-no id for $n}"; done |
+		jq -R -s -S -c --arg a "$active" --arg p "volume-$vid." \
+			'[split("\n")[] | select(length > 0) | {(.): ($p + .)}] | add + {active: $a}')
+	if [ -e "$SHARE/$base.info" ]; then
+		got=$(jq -S -c . "$SHARE/$base.info" 2>&1)
+	else
+		got=$(jq -n -S -c --arg a "$base" '{active: $a}')
+	fi
+	check_eq "$desc: .info is {active: user.active_file, <snapshot id>: its overlay}" "$want" "$got"
+	want='' prev=''
+	for n; do
+		sid=$(xattr user.id "$d/snapshots/$n")
+		want="volume-$vid.$sid qcow2 ${prev:-$base} $([ -n "$prev" ] && echo qcow2 || echo raw)
+$want"
+		prev=volume-$vid.$sid
+	done
+	want+="$base raw - -"
+	got=$(qemu-img info --backing-chain --output=json "$SHARE/$active" 2>&1 |
+		jq -r '.[] | "\(.filename | split("/") | last) \(.format) \(.["backing-filename"] // "-") \(.["backing-filename-format"] // "-")"' 2>&1)
+	check_eq "$desc: the chain from user.active_file is the overlays, newest first, then the base" "$want" "$got"
+	want=$({
+		echo "$base"
+		for n; do echo "volume-$vid.$(xattr user.id "$d/snapshots/$n")"; done
+		[ $# -gt 0 ] && echo "$base.info"
+	} | sort)
+	got=$(cd "$SHARE" && ls -A1 | grep -F "volume-$vid" | sort)
+	check_eq "$desc: the share holds only the chain's files and .info" "$want" "$got"
+	check "$desc: qemu-img check passes on every qcow2 file" qcow2_check "$vid"
+}
+
+# check_share DESC: no file on the share outside the catalogued volumes'
+# chains (base, overlays of their snapshots, .info), as by-id lists them.
+check_share() {
+	local known
+	known=$(find "$MNT/by-id" -mindepth 1 -printf '%f %l\n' 2>/dev/null | awk '
+		$2 !~ /\/snapshots\// { vol[$2] = $1; print "volume-" $1; print "volume-" $1 ".info"; next }
+		{ snap[$1] = $2 }
+		END { for (s in snap) { v = snap[s]; sub(/\/snapshots\/.*/, "", v); print "volume-" vol[v] "." s } }' | sort)
+	check_eq "$1: no file on the share outside the catalogued chains" "" \
+		"$(cd "$SHARE" && ls -A1 | sort | comm -23 - <(echo "$known"))"
+}
+
+# crash_during STEP CMD...: mount with the crash point armed, run CMD (the
+# daemon must die under it), clean up the dead mount, mount again.
+crash_during() {
+	local step=$1 i rc
+	shift
+	SNAPFS_CRASH_AT=$step mount_snapfs || return 1
+	timeout -s KILL 120 "$@" >/dev/null 2>&1
+	for i in $(seq 1 20); do
+		kill -0 "$SNAPFS_PID" 2>/dev/null || break
+		sleep 0.1
+	done
+	if kill -0 "$SNAPFS_PID" 2>/dev/null; then
+		rc="alive after the operation"
+		kill -9 "$SNAPFS_PID" 2>/dev/null
+		wait "$SNAPFS_PID" 2>/dev/null
+	else
+		wait "$SNAPFS_PID" 2>/dev/null
+		rc=$?
+	fi
+	SNAPFS_PID=
+	check_eq "$step: the daemon was killed there" 137 "$rc"
+	kill_snapfs
+	mount_snapfs
+}
+
+# ---- setup: one volume per scenario ----
+
+CREATE_STEPS="snapshot-create-recorded snapshot-create-overlay snapshot-create-info"
+# step:snapshot deleted (s1 oldest, s2 middle, s3 newest)
+DELETE_CASES="snapshot-delete-recorded:s2 snapshot-delete-recorded:s3
+	snapshot-delete-commit:s2 snapshot-delete-commit:s3 snapshot-delete-commit:s1
+	snapshot-delete-rebase:s2 snapshot-delete-rebase:s1
+	snapshot-delete-info:s2 snapshot-delete-info:s3
+	snapshot-delete-unlink:s2 snapshot-delete-unlink:s3"
+
+mount_snapfs || exit 1
+mkdir "$MNT/tenants/acme"
+
+# Every volume of a kind gets the same writes, so the expected bytes of its
+# snapshots (qemu-img's reading of each overlay's backing, taken from the
+# first volume) are the same for all.
+exp_c1='' live_c=''
+for step in $CREATE_STEPS; do
+	d=$V/${step#snapshot-}
+	mkdir "$d"
+	hv "$d" "write -P 0xa1 0 4M" "write -P 0xa2 $END 64k"
+	mkdir "$d/snapshots/s1"
+	hv "$d" "write -P 0xb1 1M 1M" "write -c -P 0xb2 4M 64k" "write -z 0 64k"
+	[ -n "$exp_c1" ] || exp_c1=$(snap_expect "$d" s1)
+	[ -n "$live_c" ] || live_c=$(live_sum "$d")
+	EXP[$(basename "$d")/s1]=$exp_c1
+done
+
+exp_d1='' exp_d2='' exp_d3='' live_d=''
+make_delete_volume() { # NAME
+	local d=$V/$1 n
+	mkdir "$d"
+	hv "$d" "write -P 0xa1 0 4M" "write -P 0xa2 $END 64k"
+	mkdir "$d/snapshots/s1"
+	hv "$d" "write -P 0xb1 1M 1M" "write -c -P 0xb2 4M 64k" "write -z 0 64k" \
+		"write -P 0xb3 $((END + 4096)) 4k"
+	mkdir "$d/snapshots/s2"
+	hv "$d" "write -P 0xc1 2M 64k" "discard 1M 64k" "write -P 0xc2 $((5 * MIB + 100)) 300"
+	mkdir "$d/snapshots/s3"
+	hv "$d" "write -P 0xd1 3M 128k" "write -z 2M 64k"
+	[ -n "$exp_d1" ] || exp_d1=$(snap_expect "$d" s1)
+	[ -n "$exp_d2" ] || exp_d2=$(snap_expect "$d" s2)
+	[ -n "$exp_d3" ] || exp_d3=$(snap_expect "$d" s3)
+	[ -n "$live_d" ] || live_d=$(live_sum "$d")
+	EXP[$1/s1]=$exp_d1 EXP[$1/s2]=$exp_d2 EXP[$1/s3]=$exp_d3
+	for n in s1 s2 s3; do SID[$1/$n]=$(xattr user.id "$d/snapshots/$n"); done
+}
+case_volume() { local v=${1#snapshot-}; echo "${v/:/-}"; } # step:target -> volume name
+for c in $DELETE_CASES; do
+	make_delete_volume "$(case_volume "$c")"
+done
+make_delete_volume force-commit-s2
+setfattr -n user.status -v creating "$V/force-commit-s2/snapshots/s2"
+unmount_snapfs
+
+# ---- create ----
+
+# outcome_ok VOLDIR: the snapshot "new" is either whole (an id, a by-id link)
+# or not there at all (no by-id link to it).
+outcome_ok() {
+	local d=$1 sid
+	if [ -e "$d/snapshots/new" ]; then
+		sid=$(xattr user.id "$d/snapshots/new")
+		[ -n "$sid" ] && [ "$(readlink "$MNT/by-id/$sid")" = "../tenants/acme/volumes/$(basename "$d")/snapshots/new" ]
+	else
+		! ls -l "$MNT/by-id" | grep -q "volumes/$(basename "$d")/snapshots/new"
+	fi
+}
+
+for step in $CREATE_STEPS; do
+	vol=${step#snapshot-}
+	d=$V/$vol
+	crash_during "$step" mkdir "$d/snapshots/new" || exit 1
+	if [ -e "$d/snapshots/new" ]; then
+		outcome=kept names="s1 new"
+		EXP[$vol/new]=$live_c
+	else
+		outcome=undone names=s1
+	fi
+	check "$step: the snapshot is whole or gone ($outcome)" outcome_ok "$d"
+	# shellcheck disable=SC2086
+	check_volume "$step" "$d" "$live_c" $names
+	check "$step: the volume takes a new snapshot after recovery" mkdir "$d/snapshots/after"
+	check_share "$step"
+	unmount_snapfs
+done
+
+# ---- delete ----
+
+# delete_done VOLDIR NAME: the snapshot and its by-id link are gone.
+delete_done() {
+	local sid=${SID[$(basename "$1")/$2]-}
+	[ ! -e "$1/snapshots/$2" ] && [ -n "$sid" ] && [ ! -L "$MNT/by-id/$sid" ]
+}
+
+run_delete_case() { # STEP TARGET VOLNAME CMD...
+	local step=$1 target=$2 vol=$3 d=$V/$3 n names='' vid
+	shift 3
+	crash_during "$step" "$@" || exit 1
+	vid=$(xattr user.id "$d")
+	for n in s1 s2 s3; do [ $n = "$target" ] || names+=" $n"; done
+	check "$vol: the delete of $target is finished" delete_done "$d" "$target"
+	check "$vol: the overlay of $target is gone" test ! -e "$SHARE/volume-$vid.${SID[$vol/$target]-unknown}"
+	# shellcheck disable=SC2086
+	check_volume "$vol" "$d" "$live_d" $names
+	check "$vol: the volume takes a new snapshot after recovery" mkdir "$d/snapshots/after"
+	check_share "$vol"
+	unmount_snapfs
+}
+
+for c in $DELETE_CASES; do
+	step=${c%:*} target=${c#*:} vol=$(case_volume "$c")
+	run_delete_case "$step" "$target" "$vol" rmdir "$V/$vol/snapshots/$target"
+done
+# force-delete (admin) of a middle snapshot in creating goes the same way.
+run_delete_case snapshot-delete-commit s2 force-commit-s2 \
+	setfattr -n user.force_delete -v 1 "$V/force-commit-s2/snapshots/s2"
+finish
