@@ -37,6 +37,25 @@ run ls -l tenants/acme tenants/acme/volumes
 run getfattr -d tenants/acme/volumes/db
 run cat tenants/acme/volumes/db/info.json
 run ls -l by-id
+
+echo
+echo "# the hypervisor writes to the volume's active file (here: qemu-io)"
+active=$(getfattr --only-values -n user.active_file tenants/acme/volumes/db)
+run qemu-io -f raw -c "write -P 0xab 0 8M" -c "write -P 0xcd 1G 4M" "$SHARE/$active"
+run mkdir tenants/acme/volumes/db/snapshots/before-upgrade
+active=$(getfattr --only-values -n user.active_file tenants/acme/volumes/db)
+run qemu-io -f qcow2 -c "write -P 0xef 0 8M" "$SHARE/$active"   # after the snapshot
+run ls -l tenants/acme/volumes/db/snapshots/before-upgrade
+run getfattr -d tenants/acme/volumes/db/snapshots/before-upgrade
+run cat "$SHARE/volume-$(getfattr --only-values -n user.id tenants/acme/volumes/db).info"
+echo
+run cp --sparse=always tenants/acme/volumes/db/snapshots/before-upgrade/disk.raw "$WORK/backup.raw"
+run du -h --apparent-size "$WORK/backup.raw"
+run du -h "$WORK/backup.raw"
+qemu-img convert -O raw "$SHARE/$(qemu-img info --output=json "$SHARE/$active" | jq -r '.["backing-filename"]')" "$WORK/expected.raw"
+run cmp "$WORK/backup.raw" "$WORK/expected.raw"
+echo "the copy equals qemu-img convert of the snapshot's chain"
+run rmdir tenants/acme/volumes/db/snapshots/before-upgrade
 run ls -ls "$SHARE"
 run qemu-img info "$SHARE/$(getfattr --only-values -n user.active_file tenants/acme/volumes/db)"
 cd /
