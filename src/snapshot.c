@@ -595,14 +595,12 @@ static int delete_failed(struct catalog_txn *txn, struct object *o, void *arg)
 
 int snapshot_delete(struct snapfs *fs, const struct cred *cred, uint64_t ino, bool force)
 {
-	struct delete_plan p = {fs, cred, ino, force, {0}, {0}, ""};
+	struct delete_plan p = {fs, cred, ino, force, {0}, {0}, ""}; /* records filled below */
 	struct catalog_txn *txn;
 	int rc;
 
 	if (force && !cred_is_admin(fs, cred))
 		return -EPERM;
-	object_init(&p.snap);
-	object_init(&p.vol);
 
 	/* Refuse early, before anything is recorded, when QEMU writes. */
 	rc = catalog_txn_begin(fs->cat, false, &txn);
