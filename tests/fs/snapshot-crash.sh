@@ -12,6 +12,7 @@
 # one (s2) or the oldest (s1, merged into the raw base); the rebase step only
 # exists for a snapshot that is not the newest.
 . "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/snaplib.sh"
 
 if ! "$SNAPFS" --version | grep -q fault-injection; then
 	echo "1..0 # SKIP snapfs built without --enable-fault-injection"
@@ -19,52 +20,10 @@ if ! "$SNAPFS" --version | grep -q fault-injection; then
 fi
 plan 208
 
-GIB=1073741824
-MIB=1048576
-END=$((GIB - MIB))
 V=$MNT/tenants/acme/volumes
 
 # ---- helpers (as in snapshots.sh) ----
 
-fmt_of() { qemu-img info --output=json "$SHARE/$1" 2>/dev/null | jq -r '.format // empty'; }
-backing_of() { qemu-img info --output=json "$SHARE/$1" 2>/dev/null | jq -r '.["backing-filename"] // empty'; }
-region_sum() { # FILE: sha256 of the first 8 MiB and the last MiB of a 1 GiB image
-	{
-		dd if="$1" bs=1M count=8 status=none
-		dd if="$1" bs=1M skip=1023 count=1 status=none
-	} 2>/dev/null | sha256sum | cut -d' ' -f1
-}
-image_sum() {
-	if [ -f "$1" ] && [ -r "$1" ]; then
-		echo "$(stat -c %s "$1"):$(region_sum "$1")"
-	else
-		echo "missing"
-	fi
-}
-file_sum() { # SHAREFILE: image_sum of qemu-img's raw conversion of its chain
-	rm -f "$WORK/conv.raw"
-	if [ -n "$1" ] && [ -f "$SHARE/$1" ] &&
-		qemu-img convert -f "$(fmt_of "$1")" -O raw "$SHARE/$1" "$WORK/conv.raw" 2>/dev/null; then
-		image_sum "$WORK/conv.raw"
-	else
-		echo "no image '$1'"
-	fi
-	rm -f "$WORK/conv.raw"
-}
-live_sum() { file_sum "$(xattr user.active_file "$1")"; }
-snap_expect() { # VOLDIR NAME: what disk.raw must show (its overlay's backing)
-	file_sum "$(backing_of "volume-$(xattr user.id "$1").$(xattr user.id "$1/snapshots/$2")")"
-}
-# The volumes here are raw: the base volume-<vid> is raw, the overlays
-# volume-<vid>.<sid> are qcow2.
-hv() { # VOLDIR QEMU-IO-COMMAND...: the hypervisor writes to the active file
-	local d=$1 f c fmt=qcow2 args=()
-	shift
-	f=$(xattr user.active_file "$d")
-	[[ $f == *.* ]] || fmt=raw
-	for c in "$@"; do args+=(-c "$c"); done
-	qemu-io -f $fmt "${args[@]}" "$SHARE/$f" >/dev/null
-}
 qcow2_check() { # VID: qemu-img check of each overlay of the volume
 	local f rc=0
 	for f in $(share_files | grep -F "volume-$1." | grep -v '\.info$'); do
