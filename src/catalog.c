@@ -205,6 +205,8 @@ static char *object_encode(const struct object *o)
 		json_object_set_new(j, "description", json_string(o->description));
 	if (o->backing[0])
 		json_object_set_new(j, "backing", json_string(o->backing));
+	if (o->merge_state)
+		json_object_set_new(j, "merge_state", json_integer(o->merge_state));
 	text = json_dumps(j, JSON_COMPACT);
 	json_decref(j);
 	return text;
@@ -258,6 +260,7 @@ static int object_decode(const void *data, size_t len, uint64_t ino, struct obje
 	o->updated_at = json_integer_value(json_object_get(j, "updated_at"));
 	o->size = (uint64_t)json_integer_value(json_object_get(j, "size"));
 	o->progress = (int)json_integer_value(json_object_get(j, "progress"));
+	o->merge_state = (int)json_integer_value(json_object_get(j, "merge_state"));
 	json_decref(j);
 	return 0;
 }

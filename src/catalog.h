@@ -69,7 +69,13 @@ struct object {
 				 * top of the snapshot's data */
 	char link_id[UUID_STR_LEN]; /* volume: its group; snapshot: its group snapshot */
 	int progress;           /* percent, 0..100 */
+	int merge_state;        /* snapshot: MERGE_* below; survives failures and reset-state */
 };
+
+/* A snapshot's delete, as far as its files are concerned. */
+#define MERGE_NONE 0      /* its data is intact */
+#define MERGE_STARTED 1   /* a delete began: its data may be changing; never read it */
+#define MERGE_DONE 2      /* commit and rebase are done and synced: never run them again */
 
 struct catalog;
 struct catalog_txn;

@@ -121,6 +121,12 @@ static int build_chain(struct snapfs *fs, uint64_t ino, struct chain **out)
 	rc = catalog_object_get(txn, ino, &snap);
 	if (!rc && snap.kind != OBJ_SNAPSHOT)
 		rc = -EINVAL;
+	if (!rc && snap.merge_state != MERGE_NONE) {
+		/* a delete began: the file under its overlay holds newer data */
+		log_err("snapshot %s (%s) is being or failed to be deleted (%s): its content is "
+			"gone, not serving it", snap.name, snap.id, snap.status);
+		rc = -EIO;
+	}
 	if (!rc && *snap.op)
 		rc = -EBUSY; /* being created or deleted */
 	if (!rc)
@@ -217,6 +223,26 @@ void reader_release(struct snapfs *fs, struct reader *r)
 	r->last_used = ++reg->clock;
 	trim(reg);
 	pthread_cond_broadcast(&reg->released);
+	pthread_mutex_unlock(&reg->lock);
+}
+
+void reader_drop_unused(struct snapfs *fs)
+{
+	struct reader_registry *reg = fs->readers;
+	struct reader **pp = &reg->head;
+
+	pthread_mutex_lock(&reg->lock);
+	while (*pp) {
+		struct reader *r = *pp;
+
+		if (r->refs) {
+			pp = &r->next;
+			continue;
+		}
+		*pp = r->next;
+		chain_close(r->chain);
+		free(r);
+	}
 	pthread_mutex_unlock(&reg->lock);
 }
 

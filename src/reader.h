@@ -5,6 +5,14 @@
  * cached. The registry also lets a delete refuse (-EBUSY) while a backup
  * still reads the snapshot, and keeps new readers out once a delete began.
  * Thread-safe (one mutex; chain reads themselves take no lock).
+ *
+ * Why a cached chain of a snapshot stays right while an older snapshot is
+ * merged: commit writes into the file under the deleted overlay only
+ * clusters that the overlay itself covers, and every newer snapshot reads
+ * those clusters from that overlay (kept open). This holds as long as no
+ * qcow2 cluster still mapped by a chain is freed by the commit: true for
+ * the overlays snapfs writes (64 KiB clusters, no compression) over bases
+ * made by qemu-img create; files adopted from elsewhere must keep it.
  */
 #ifndef SNAPFS_READER_H
 #define SNAPFS_READER_H
@@ -35,6 +43,10 @@ void reader_release(struct snapfs *fs, struct reader *r);
  * (the caller then reports the file as fully allocated: never sparse by
  * mistake). */
 int reader_allocated(struct snapfs *fs, uint64_t ino, uint64_t *bytes);
+
+/* Close every cached chain that no reader uses (after a delete merged
+ * files: a cached chain would keep the unlinked overlay open). */
+void reader_drop_unused(struct snapfs *fs);
 
 /* Run fn(arg) with no reader of snapshot ino open and none able to open
  * until fn returns; drops the cached chain. Waits up to 2 s for readers

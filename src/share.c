@@ -158,13 +158,6 @@ int share_file_remove(struct share *share, const char *name)
 	return share_dir_sync(share);
 }
 
-bool share_file_exists(struct share *share, const char *name)
-{
-	struct stat st;
-
-	return fstatat(share->dirfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0;
-}
-
 int share_file_check_unused(struct share *share, const char *name)
 {
 	static const off_t qemu_lock_bytes[] = {101, 201};

@@ -54,9 +54,6 @@ int share_file_remove(struct share *share, const char *name);
 /* fsync the share directory. */
 int share_dir_sync(struct share *share);
 
-/* True when name exists on the share. */
-bool share_file_exists(struct share *share, const char *name);
-
 /* -EBUSY (with a log line) when a process such as QEMU holds a lock on
  * name that says it writes the image or refuses to share writing (QEMU's
  * OFD locks: byte 101 "write", byte 201 "unshare write"); 0 otherwise,

@@ -278,8 +278,8 @@ static int create_finish(struct snapfs *fs, uint64_t snap_ino)
 	return catalog_txn_commit(txn);
 }
 
-/* Undo a create: no overlay, no record, the volume idle; .info as the
- * catalogue then says. */
+/* Undo a create (only before .info names the overlay): no overlay, no
+ * record, the volume idle. */
 static int create_undo(struct snapfs *fs, uint64_t snap_ino)
 {
 	struct catalog_txn *txn;
@@ -298,14 +298,22 @@ static int create_undo(struct snapfs *fs, uint64_t snap_ino)
 	if (!rc)
 		rc = catalog_txn_begin(fs->cat, true, &txn);
 	if (!rc) {
+		struct object now;
+
 		rc = catalog_object_get(txn, snap.parent, &vol);
 		if (!rc) {
 			set_op(&vol, "", "");
 			rc = catalog_object_update(txn, &vol);
 		}
 		object_clear(&vol);
+		/* the record as it is now: it may have been renamed meanwhile */
 		if (!rc)
-			rc = catalog_object_delete(txn, &snap);
+			rc = catalog_object_get(txn, snap_ino, &now);
+		else
+			object_init(&now);
+		if (!rc)
+			rc = catalog_object_delete(txn, &now);
+		object_clear(&now);
 		if (rc)
 			catalog_txn_abort(txn);
 		else
@@ -436,6 +444,8 @@ static int delete_record(void *arg)
 	if (!rc) {
 		snprintf(p->snap.status, sizeof(p->snap.status), "deleting");
 		p->snap.progress = 0;
+		if (p->snap.merge_state == MERGE_NONE)
+			p->snap.merge_state = MERGE_STARTED;
 		set_op(&p->snap, "delete", "");
 		set_op(&p->vol, "snapshot-delete", p->snap.id);
 		rc = catalog_object_update(txn, &p->snap);
@@ -471,8 +481,17 @@ static void on_progress(int percent, void *arg)
 	object_modify(p->fs, p->ino, set_progress, &percent);
 }
 
-/* Steps 2 to 6 of a delete; also what recovery runs again (every step is
- * idempotent). snap and vol are the records as step 1 left them. */
+static int set_merge_done(struct catalog_txn *txn, struct object *o, void *arg)
+{
+	o->merge_state = MERGE_DONE;
+	return 0;
+}
+
+/* Steps 2 to 6 of a delete; also what recovery and a retry run again.
+ * Commit and rebase are idempotent until the new .info is written: they
+ * run only before MERGE_DONE is recorded, which happens before .info
+ * changes; the later steps are idempotent. snap and vol are the records
+ * as step 1 left them. */
 static int delete_merge(struct snapfs *fs, const struct object *snap, const struct object *vol)
 {
 	struct progress_arg prog = {fs, snap->ino, -1};
@@ -501,8 +520,9 @@ static int delete_merge(struct snapfs *fs, const struct object *snap, const stru
 		return -EIO;
 	}
 
-	/* A file gone means commit and rebase were done before a crash. */
-	if (share_file_exists(&fs->share, snap->file)) {
+	/* Once .info may name the backing active (after MERGE_DONE), a
+	 * hypervisor may write to it: commit must never run again then. */
+	if (snap->merge_state != MERGE_DONE) {
 		rc = qemu_img_commit(fs->opts->qemu_img, fs->share.dirfd, snap->file, on_progress,
 				     &prog);
 		if (rc)
@@ -520,6 +540,9 @@ static int delete_merge(struct snapfs *fs, const struct object *snap, const stru
 			fault_point("snapshot-delete-rebase");
 		}
 		rc = share_file_sync(&fs->share, snap->backing);
+		if (rc)
+			return rc;
+		rc = object_modify(fs, snap->ino, set_merge_done, NULL);
 		if (rc)
 			return rc;
 	}
@@ -630,6 +653,7 @@ int snapshot_delete(struct snapfs *fs, const struct cred *cred, uint64_t ino, bo
 		rc = rc == -ENOSPC ? rc : -EIO;
 		goto out;
 	}
+	reader_drop_unused(fs);
 	log_info("deleted snapshot %s (%s) of volume %s%s", p.snap.name, p.snap.id, p.vol.id,
 		 force ? " (force)" : "");
 out:
@@ -656,11 +680,20 @@ int snapshot_recover(struct snapfs *fs, const struct object *snap)
 			return rc;
 		rc = catalog_object_get(txn, snap->parent, &v);
 		catalog_txn_abort(txn);
-		if (!rc && share_info_read(&fs->share, v.id, &info) == 0) {
-			const char *active = json_string_value(json_object_get(info, "active"));
+		if (!rc) {
+			int r = share_info_read(&fs->share, v.id, &info);
 
-			done = active && !strcmp(active, snap->file);
-			json_decref(info);
+			if (r == 0) {
+				const char *active =
+					json_string_value(json_object_get(info, "active"));
+
+				done = active && !strcmp(active, snap->file);
+				json_decref(info);
+			} else if (r != -ENOENT) {
+				/* unreadable .info: the overlay may be in use; keep it */
+				log_err("snapshot %s: cannot tell whether its create finished", snap->id);
+				rc = r;
+			}
 		}
 		object_clear(&v);
 		if (rc)

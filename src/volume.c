@@ -227,6 +227,23 @@ int volume_delete_finish(struct snapfs *fs, uint64_t ino, const char *file,
 	return catalog_txn_commit(txn);
 }
 
+/* -EBUSY when a process such as QEMU writes the volume's active file. */
+static int volume_check_unused(struct snapfs *fs, uint64_t ino)
+{
+	struct catalog_txn *txn;
+	struct object vol;
+	int rc = catalog_txn_begin(fs->cat, false, &txn);
+
+	if (rc)
+		return rc;
+	rc = catalog_object_get(txn, ino, &vol);
+	catalog_txn_abort(txn);
+	if (!rc && vol.kind == OBJ_VOLUME)
+		rc = share_file_check_unused(&fs->share, vol.file);
+	object_clear(&vol);
+	return rc;
+}
+
 int volume_delete(struct snapfs *fs, const struct cred *cred, uint64_t ino, bool force)
 {
 	struct delete_check c = {fs, force, "", "", ""};
@@ -234,6 +251,9 @@ int volume_delete(struct snapfs *fs, const struct cred *cred, uint64_t ino, bool
 
 	if (force && !cred_is_admin(fs, cred))
 		return -EPERM;
+	rc = volume_check_unused(fs, ino);
+	if (rc)
+		return rc;
 	rc = object_modify(fs, ino, begin_delete, &c);
 	if (rc)
 		return rc;
