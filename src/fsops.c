@@ -33,10 +33,16 @@ static struct snapfs *req_fs(fuse_req_t req)
 static void req_cred(fuse_req_t req, struct cred *c)
 {
 	const struct fuse_ctx *ctx = fuse_req_ctx(req);
+	const struct snapfs_options *o = req_fs(req)->opts;
 	int n;
 
 	c->uid = ctx->uid;
 	c->gid = ctx->gid;
+	c->ngroups = 0;
+	/* Supplementary groups cost a read of /proc: only when they can
+	 * make the caller an admin. */
+	if (ctx->uid == 0 || !o->has_admin_gid || ctx->gid == o->admin_gid)
+		return;
 	n = fuse_req_getgroups(req, CRED_MAX_GROUPS, c->groups);
 	c->ngroups = n < 0 ? 0 : (n > CRED_MAX_GROUPS ? CRED_MAX_GROUPS : n);
 }
@@ -454,8 +460,17 @@ static void op_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence,
 	struct open_file *of = (struct open_file *)(uintptr_t)fi->fh;
 	int64_t pos;
 
-	if (of->type != NODE_DISK_RAW || off < 0) {
+	if (off < 0 || (whence != SEEK_DATA && whence != SEEK_HOLE)) {
 		fuse_reply_err(req, EINVAL);
+		return;
+	}
+	if (of->type != NODE_DISK_RAW) {
+		/* info.json: all data. (ENOSYS would turn lseek off for the
+		 * whole mount.) */
+		if ((size_t)off >= of->len)
+			fuse_reply_err(req, ENXIO);
+		else
+			fuse_reply_lseek(req, whence == SEEK_DATA ? off : (off_t)of->len);
 		return;
 	}
 	pos = chain_seek(reader_chain(of->reader), (uint64_t)off, whence);

@@ -155,24 +155,36 @@ int main(int argc, char *argv[])
 		fprintf(stderr, "snapfs: no MOUNTPOINT given\n");
 		goto out_opts;
 	}
+	/* Check everything (and finish what a crash left) where errors still
+	 * reach the terminal; then close: LMDB must not cross the fork of
+	 * fuse_daemonize(), so the serving process opens it again. */
 	rc = snapfs_open(&ctx.fs, &cl.opts);
 	if (rc) {
 		fprintf(stderr, "snapfs: cannot open share %s with catalogue %s: %s\n",
 			cl.opts.share, cl.opts.catalog_dir, strerror(-rc));
 		goto out_cmdline;
 	}
+	snapfs_close(ctx.fs);
+	ctx.fs = NULL;
 	ctx.se = fuse_session_new(&args, &snapfs_fsops, sizeof(snapfs_fsops), &ctx);
 	if (!ctx.se)
-		goto out_fs;
+		goto out_cmdline;
 	if (fuse_set_signal_handlers(ctx.se) != 0)
 		goto out_session;
 	if (fuse_session_mount(ctx.se, fo.mountpoint) != 0)
 		goto out_signals;
-	log_info("mounted %s on %s (catalogue %s)", cl.opts.share, fo.mountpoint,
-		 cl.opts.catalog_dir);
 	if (!fo.foreground)
 		log_use_syslog(true);
 	fuse_daemonize(fo.foreground);
+	rc = snapfs_open(&ctx.fs, &cl.opts);
+	if (rc) {
+		log_err("cannot open share %s with catalogue %s: %s", cl.opts.share,
+			cl.opts.catalog_dir, strerror(-rc));
+		fuse_session_unmount(ctx.se);
+		goto out_signals;
+	}
+	log_info("mounted %s on %s (catalogue %s)", cl.opts.share, fo.mountpoint,
+		 cl.opts.catalog_dir);
 	if (fo.singlethread) {
 		ret = fuse_session_loop(ctx.se);
 	} else {
@@ -191,7 +203,6 @@ out_signals:
 	fuse_remove_signal_handlers(ctx.se);
 out_session:
 	fuse_session_destroy(ctx.se);
-out_fs:
 	snapfs_close(ctx.fs);
 out_cmdline:
 	free(fo.mountpoint);

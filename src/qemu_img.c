@@ -6,6 +6,8 @@
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
+#include <signal.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -55,8 +57,11 @@ int qemu_img_run_progress(const char *qemu_img, int dirfd, const char *const *ar
 		return rc;
 	}
 	if (pid == 0) {
-		/* Child: only async-signal-safe calls until exec. */
+		/* Child: only async-signal-safe calls until exec. It dies with
+		 * the daemon, so a recovery never races an orphan merge. */
 		int null = open("/dev/null", O_RDONLY);
+
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
 
 		if (null >= 0)
 			dup2(null, STDIN_FILENO);

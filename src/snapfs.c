@@ -3,6 +3,10 @@
 #include "snapfs.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <sys/file.h>
+#include <unistd.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,6 +15,28 @@
 #include "reader.h"
 #include "recover.h"
 #include "util.h"
+
+static int lock_catalog(struct snapfs *fs)
+{
+	char path[4200];
+	int rc;
+
+	snprintf(path, sizeof(path), "%s/snapfs.lock", fs->opts->catalog_dir);
+	fs->lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (fs->lock_fd < 0) {
+		rc = -errno;
+		log_err("cannot open %s: %s", path, strerror(errno));
+		return rc;
+	}
+	if (flock(fs->lock_fd, LOCK_EX | LOCK_NB) < 0) {
+		rc = errno == EWOULDBLOCK ? -EBUSY : -errno;
+		log_err("catalogue %s is in use by another snapfs", fs->opts->catalog_dir);
+		close(fs->lock_fd);
+		fs->lock_fd = -1;
+		return rc;
+	}
+	return 0;
+}
 
 int snapfs_open(struct snapfs **out, const struct snapfs_options *opts)
 {
@@ -21,6 +47,12 @@ int snapfs_open(struct snapfs **out, const struct snapfs_options *opts)
 		return -ENOMEM;
 	fs->opts = opts;
 	fs->mounted_at = time_now_usec();
+	fs->lock_fd = -1;
+	rc = lock_catalog(fs);
+	if (rc) {
+		free(fs);
+		return rc;
+	}
 	rc = reader_registry_new(&fs->readers);
 	if (rc)
 		goto fail;
@@ -42,6 +74,7 @@ fail_share:
 fail_readers:
 	reader_registry_free(fs->readers);
 fail:
+	close(fs->lock_fd);
 	free(fs);
 	return rc;
 }
@@ -53,6 +86,7 @@ void snapfs_close(struct snapfs *fs)
 	reader_registry_free(fs->readers);
 	catalog_close(fs->cat);
 	share_close(&fs->share);
+	close(fs->lock_fd);
 	free(fs);
 }
 

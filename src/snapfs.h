@@ -23,6 +23,7 @@ struct snapfs {
 	struct share share;
 	int64_t mounted_at; /* usec; times of the fixed top directories */
 	struct reader_registry *readers; /* open snapshots (reader.h) */
+	int lock_fd;        /* flock on <catalogue>/snapfs.lock: one mount per catalogue */
 };
 
 /* Who asks: filled by the FUSE layer from the request. */
@@ -35,8 +36,10 @@ struct cred {
 };
 
 /* Open the share and the catalogue named by opts (options_finalize()d), and
- * finish or undo what a crashed mount left half done (recover.h). Returns 0
- * and *out, or -errno with a log line. */
+ * finish or undo what a crashed mount left half done (recover.h). Takes an
+ * exclusive lock on the catalogue directory: -EBUSY when another snapfs
+ * holds it. LMDB must not cross fork(): open in the process that serves.
+ * Returns 0 and *out, or -errno with a log line. */
 int snapfs_open(struct snapfs **out, const struct snapfs_options *opts);
 
 /* Close what snapfs_open() opened. No request may be running. */
