@@ -7,6 +7,8 @@
 #include "fsops.h"
 
 #include <errno.h>
+#include <pthread.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/statvfs.h>
@@ -83,6 +85,8 @@ static void reply_entry_or_err(fuse_req_t req, int rc, const struct stat *st)
 static void op_init(void *userdata, struct fuse_conn_info *conn)
 {
 	conn->max_read = SNAPFS_MAX_READ;
+	if (conn->capable & FUSE_CAP_SPLICE_WRITE)
+		conn->want |= FUSE_CAP_SPLICE_WRITE;
 	conn->max_readahead = SNAPFS_MAX_READ;
 	if (conn->capable & FUSE_CAP_READDIRPLUS)
 		conn->want |= FUSE_CAP_READDIRPLUS;
@@ -415,21 +419,108 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		open_file_free(fs, of);
 }
 
-static void read_disk(fuse_req_t req, struct open_file *of, size_t size, off_t off)
+/* One read buffer per worker thread, as large as the largest request: a
+ * fresh 1 MiB malloc per read would be an mmap, page faults and a munmap. */
+static pthread_key_t read_buf_key;
+static pthread_once_t read_buf_once = PTHREAD_ONCE_INIT;
+
+static void read_buf_key_make(void)
 {
-	char *buf = malloc(size ? size : 1);
+	pthread_key_create(&read_buf_key, free);
+}
+
+static char *read_buf_get(size_t size)
+{
+	char *buf;
+
+	if (size > SNAPFS_MAX_READ)
+		return malloc(size);
+	pthread_once(&read_buf_once, read_buf_key_make);
+	buf = pthread_getspecific(read_buf_key);
+	if (!buf) {
+		buf = malloc(SNAPFS_MAX_READ);
+		if (buf && pthread_setspecific(read_buf_key, buf)) {
+			free(buf);
+			buf = NULL;
+		}
+	}
+	return buf;
+}
+
+static void read_disk_copy(fuse_req_t req, struct chain *c, size_t size, off_t off)
+{
+	char *buf = read_buf_get(size);
 	int n;
 
 	if (!buf) {
 		fuse_reply_err(req, ENOMEM);
 		return;
 	}
-	n = chain_read(reader_chain(of->reader), buf, size, (uint64_t)off);
+	n = chain_read(c, buf, size, (uint64_t)off);
 	if (n < 0)
 		fuse_reply_err(req, -n);
 	else
 		fuse_reply_buf(req, buf, (size_t)n);
-	free(buf);
+	if (size > SNAPFS_MAX_READ)
+		free(buf);
+}
+
+/* Zeros for holes and zero clusters in spliced replies. */
+static const char zero_page_run[SNAPFS_MAX_READ];
+
+#define READ_MAX_PIECES 32
+
+/* Reply with (fd, offset) pieces straight from the map, so that libfuse
+ * splices page-cache pages instead of copying them through a buffer;
+ * holes come from a static zero run. A request that needs decompression
+ * or more pieces than READ_MAX_PIECES is read by copy. */
+static void read_disk(fuse_req_t req, struct open_file *of, size_t size, off_t off)
+{
+	struct chain *c = reader_chain(of->reader);
+	/* a fuse_bufvec with room for READ_MAX_PIECES buffers: its buf[] is
+	 * declared with one element, so the pieces are reached through a
+	 * pointer into storage of the right size */
+	union {
+		struct fuse_bufvec v;
+		char bytes[sizeof(struct fuse_bufvec) + (READ_MAX_PIECES - 1) *
+							 sizeof(struct fuse_buf)];
+	} bv;
+	struct fuse_buf *pieces = (struct fuse_buf *)(bv.bytes + offsetof(struct fuse_bufvec, buf));
+	uint64_t pos = (uint64_t)off, end;
+	size_t count = 0;
+
+	if (off < 0 || (uint64_t)off >= chain_size(c) || size == 0) {
+		fuse_reply_buf(req, NULL, 0);
+		return;
+	}
+	end = pos + size > chain_size(c) ? chain_size(c) : pos + size;
+	while (pos < end) {
+		struct chain_extent e;
+		struct fuse_buf *b;
+		uint64_t len;
+
+		if (count == READ_MAX_PIECES || chain_extent_get(c, pos, &e) ||
+		    e.kind == CHAIN_EXTENT_COMPRESSED) {
+			read_disk_copy(req, c, size, off);
+			return;
+		}
+		len = e.length < end - pos ? e.length : end - pos;
+		b = pieces + count++;
+		memset(b, 0, sizeof(*b));
+		b->size = len;
+		if (e.kind == CHAIN_EXTENT_DATA) {
+			b->flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK | FUSE_BUF_FD_RETRY;
+			b->fd = e.fd;
+			b->pos = (off_t)e.offset;
+		} else {
+			b->mem = (void *)zero_page_run;
+		}
+		pos += len;
+	}
+	bv.v.count = count;
+	bv.v.idx = 0;
+	bv.v.off = 0;
+	fuse_reply_data(req, &bv.v, 0); /* no SPLICE_MOVE: never steal the share's pages */
 }
 
 static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
