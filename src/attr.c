@@ -70,15 +70,21 @@ static char *get_size(struct catalog_txn *txn, const struct object *o, int *err)
 	return dup_or_enomem(s, err);
 }
 
-static char *get_project_id(struct catalog_txn *txn, const struct object *o, int *err)
+/* The uuid of the object ino (the tenant or volume an object belongs to). */
+static char *get_id_of(struct catalog_txn *txn, uint64_t ino, int *err)
 {
-	struct object tenant;
+	struct object other;
 	char *s;
 
-	*err = catalog_object_get(txn, o->tenant, &tenant);
-	s = *err ? NULL : dup_or_enomem(tenant.id, err);
-	object_clear(&tenant);
+	*err = catalog_object_get(txn, ino, &other);
+	s = *err ? NULL : dup_or_enomem(other.id, err);
+	object_clear(&other);
 	return s;
+}
+
+static char *get_project_id(struct catalog_txn *txn, const struct object *o, int *err)
+{
+	return get_id_of(txn, o->tenant, err);
 }
 
 static char *get_active_file(struct catalog_txn *txn, const struct object *o, int *err)
@@ -105,13 +111,7 @@ static char *get_progress(struct catalog_txn *txn, const struct object *o, int *
 
 static char *get_volume_id(struct catalog_txn *txn, const struct object *o, int *err)
 {
-	struct object vol;
-	char *s;
-
-	*err = catalog_object_get(txn, o->parent, &vol);
-	s = *err ? NULL : dup_or_enomem(vol.id, err);
-	object_clear(&vol);
-	return s;
+	return get_id_of(txn, o->parent, err);
 }
 
 static char *get_description(struct catalog_txn *txn, const struct object *o, int *err)
