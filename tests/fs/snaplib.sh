@@ -69,3 +69,86 @@ retry_busy() {
 	return 1
 }
 rmdir_snap() { retry_busy rmdir "$1"; }
+
+qcow2_check() { # VID: qemu-img check of each qcow2 file of the volume
+	local f rc=0
+	for f in $(share_files | grep -F "volume-$1"); do
+		[ "$(fmt_of "$f")" = qcow2 ] || continue
+		qemu-img check -q "$SHARE/$f" || { echo "$f fails qemu-img check"; rc=1; }
+	done
+	return $rc
+}
+
+# check_volume DESC VOLDIR LIVE NAME... (oldest first): 8 checks of a volume
+# and its snapshots against EXP[NAME] (EXP[<volume name>/NAME] when
+# EXP_BY_VOLUME is set) and LIVE; the caller declares EXP (declare -A EXP).
+info_expected() { # VOLDIR ACTIVE NAME...
+	local d=$1 active=$2 vid n sid
+	vid=$(xattr user.id "$d")
+	shift 2
+	for n; do sid=$(xattr user.id "$d/snapshots/$n"); echo "${sid:-no id for $n}"; done |
+		jq -R -s -S -c --arg a "$active" --arg p "volume-$vid." \
+			'[split("\n")[] | select(length > 0) | {(.): ($p + .)}] | add + {active: $a}'
+}
+
+info_actual() { # VID: .info, or what its absence means
+	if [ -e "$SHARE/volume-$1.info" ]; then
+		jq -S -c . "$SHARE/volume-$1.info" 2>&1
+	else
+		jq -n -S -c --arg a "volume-$1" '{active: $a}'
+	fi
+}
+
+chain_actual() { # FILE: each file of its chain: name format backing backing-format
+	qemu-img info --backing-chain --output=json "$SHARE/$1" 2>&1 |
+		jq -r '.[] | "\(.filename | split("/") | last) \(.format) \(.["backing-filename"] // "-") \(.["backing-filename-format"] // "-")"' 2>&1
+}
+
+check_volume() {
+	local desc=$1 d=$2 live=$3 vid base bfmt active n sid want got prev
+	shift 3
+	vid=$(xattr user.id "$d")
+	base=volume-$vid
+	bfmt=$(fmt_of "$base")
+	active=$(xattr user.active_file "$d")
+	check_eq "$desc: snapshots/ lists ${*:-nothing}" \
+		"$(printf '%s\n' "$@" | sed '/^$/d' | sort)" "$(ls "$d/snapshots" 2>&1 | sort)"
+	want=available got=$(xattr user.status "$d")
+	for n; do
+		want+=" $n:available:100%"
+		got+=" $n:$(xattr user.status "$d/snapshots/$n"):$(xattr user.progress "$d/snapshots/$n")"
+	done
+	check_eq "$desc: the volume and its snapshots are available" "$want" "$got"
+	want='' got=''
+	for n; do
+		want+="$n=${EXP[${EXP_BY_VOLUME:+$(basename "$d")/}$n]-unrecorded} "
+		got+="$n=$(image_sum "$d/snapshots/$n/disk.raw") "
+	done
+	check_eq "$desc: every snapshot's disk.raw is unchanged" "$want" "$got"
+	check_eq "$desc: the live image is unchanged" "$live" "$(live_sum "$d")"
+	check_eq "$desc: volume-<id>.info is {active: user.active_file, <snapshot id>: its overlay}" \
+		"$(info_expected "$d" "$active" "$@")" "$(info_actual "$vid")"
+	# Newest overlay first, each backed by the next (relative name, format).
+	want='' prev=''
+	for n; do
+		sid=$(xattr user.id "$d/snapshots/$n")
+		want="volume-$vid.$sid qcow2 ${prev:-$base} $([ -n "$prev" ] && echo qcow2 || echo "$bfmt")
+$want"
+		prev=volume-$vid.$sid
+	done
+	want+="$base $bfmt - -"
+	check_eq "$desc: the chain from user.active_file is the overlays, newest first, then the base" \
+		"$want" "$(chain_actual "$active")"
+	want=$({
+		echo "$base"
+		for n; do echo "volume-$vid.$(xattr user.id "$d/snapshots/$n")"; done
+		[ $# -gt 0 ] && echo "volume-$vid.info"
+	} | sort)
+	got=$(cd "$SHARE" && ls -A1 | grep -F "volume-$vid" | sort)
+	# With no snapshot left, .info may stay if it only names the base.
+	if [ $# -eq 0 ] && [ "$(jq -c . "$SHARE/volume-$vid.info" 2>/dev/null)" = "{\"active\":\"$base\"}" ]; then
+		got=$(grep -vxF "volume-$vid.info" <<<"$got")
+	fi
+	check_eq "$desc: the share holds only the chain's files and .info" "$want" "$got"
+	check "$desc: qemu-img check passes on every qcow2 file" qcow2_check "$vid"
+}

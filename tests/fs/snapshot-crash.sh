@@ -24,68 +24,11 @@ V=$MNT/tenants/acme/volumes
 
 # ---- helpers (as in snapshots.sh) ----
 
-qcow2_check() { # VID: qemu-img check of each overlay of the volume
-	local f rc=0
-	for f in $(share_files | grep -F "volume-$1." | grep -v '\.info$'); do
-		qemu-img check -q -f qcow2 "$SHARE/$f" || { echo "$f fails qemu-img check"; rc=1; }
-	done
-	return $rc
-}
 
 # check_volume DESC VOLDIR LIVE NAME... (oldest first): 8 checks of a volume
 # and its snapshots against EXP[<volume name>/NAME] and LIVE.
 declare -A EXP SID
-check_volume() {
-	local desc=$1 d=$2 live=$3 vol vid base active n sid want got prev
-	shift 3
-	vol=$(basename "$d")
-	vid=$(xattr user.id "$d")
-	base=volume-$vid
-	active=$(xattr user.active_file "$d")
-	check_eq "$desc: snapshots/ lists ${*:-nothing}" \
-		"$(printf '%s\n' "$@" | sed '/^$/d' | sort)" "$(ls "$d/snapshots" 2>&1 | sort)"
-	want=available got=$(xattr user.status "$d")
-	for n; do
-		want+=" $n:available:100%"
-		got+=" $n:$(xattr user.status "$d/snapshots/$n"):$(xattr user.progress "$d/snapshots/$n")"
-	done
-	check_eq "$desc: the volume and its snapshots are available" "$want" "$got"
-	want='' got=''
-	for n; do
-		want+="$n=${EXP[$vol/$n]-unrecorded} "
-		got+="$n=$(image_sum "$d/snapshots/$n/disk.raw") "
-	done
-	check_eq "$desc: every snapshot's disk.raw has its bytes" "$want" "$got"
-	check_eq "$desc: the live image is unchanged" "$live" "$(live_sum "$d")"
-	want=$(for n; do sid=$(xattr user.id "$d/snapshots/$n"); echo "${sid:-no id for $n}"; done |
-		jq -R -s -S -c --arg a "$active" --arg p "volume-$vid." \
-			'[split("\n")[] | select(length > 0) | {(.): ($p + .)}] | add + {active: $a}')
-	if [ -e "$SHARE/$base.info" ]; then
-		got=$(jq -S -c . "$SHARE/$base.info" 2>&1)
-	else
-		got=$(jq -n -S -c --arg a "$base" '{active: $a}')
-	fi
-	check_eq "$desc: .info is {active: user.active_file, <snapshot id>: its overlay}" "$want" "$got"
-	want='' prev=''
-	for n; do
-		sid=$(xattr user.id "$d/snapshots/$n")
-		want="volume-$vid.$sid qcow2 ${prev:-$base} $([ -n "$prev" ] && echo qcow2 || echo raw)
-$want"
-		prev=volume-$vid.$sid
-	done
-	want+="$base raw - -"
-	got=$(qemu-img info --backing-chain --output=json "$SHARE/$active" 2>&1 |
-		jq -r '.[] | "\(.filename | split("/") | last) \(.format) \(.["backing-filename"] // "-") \(.["backing-filename-format"] // "-")"' 2>&1)
-	check_eq "$desc: the chain from user.active_file is the overlays, newest first, then the base" "$want" "$got"
-	want=$({
-		echo "$base"
-		for n; do echo "volume-$vid.$(xattr user.id "$d/snapshots/$n")"; done
-		[ $# -gt 0 ] && echo "$base.info"
-	} | sort)
-	got=$(cd "$SHARE" && ls -A1 | grep -F "volume-$vid" | sort)
-	check_eq "$desc: the share holds only the chain's files and .info" "$want" "$got"
-	check "$desc: qemu-img check passes on every qcow2 file" qcow2_check "$vid"
-}
+EXP_BY_VOLUME=1 # EXP[<volume name>/<snapshot name>]
 
 # check_share DESC: no file on the share outside the catalogued volumes'
 # chains (base, overlays of their snapshots, .info), as by-id lists them.
