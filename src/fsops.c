@@ -596,6 +596,7 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 {
 	struct dir_listing *l = (struct dir_listing *)(uintptr_t)fi->fh;
 	struct snapfs *fs = req_fs(req);
+	struct catalog_txn *txn = NULL;
 	char *buf = malloc(size);
 	size_t used = 0;
 
@@ -603,6 +604,9 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		fuse_reply_err(req, ENOMEM);
 		return;
 	}
+	/* one read transaction for the attributes of the whole batch */
+	if (plus && catalog_txn_begin(fs->cat, false, &txn))
+		txn = NULL;
 	for (size_t i = (size_t)off; i < l->count; i++) {
 		const struct dir_entry *d = &l->entries[i];
 		struct fuse_entry_param e;
@@ -612,7 +616,7 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		if (plus) {
 			bool dot = !strcmp(d->name, ".") || !strcmp(d->name, "..");
 
-			if (dot || tree_getattr(fs, d->ino, &full)) {
+			if (dot || !txn || tree_getattr_txn(fs, txn, d->ino, &full)) {
 				/* no attributes: the kernel looks it up later */
 				memset(&e, 0, sizeof(e));
 				e.attr = st;
@@ -629,6 +633,7 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 			break;
 		used += n;
 	}
+	catalog_txn_abort(txn);
 	fuse_reply_buf(req, buf, used);
 	free(buf);
 }

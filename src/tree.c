@@ -253,18 +253,25 @@ int tree_node_stat(struct snapfs *fs, struct catalog_txn *txn, const struct node
 	return 0;
 }
 
+int tree_getattr_txn(struct snapfs *fs, struct catalog_txn *txn, uint64_t ino, struct stat *st)
+{
+	struct node node;
+	int rc = tree_node_load(fs, txn, ino, &node);
+
+	if (!rc)
+		rc = tree_node_stat(fs, txn, &node, st);
+	tree_node_clear(&node);
+	return rc;
+}
+
 int tree_getattr(struct snapfs *fs, uint64_t ino, struct stat *st)
 {
 	struct catalog_txn *txn;
-	struct node node;
 	int rc = catalog_txn_begin(fs->cat, false, &txn);
 
 	if (rc)
 		return rc;
-	rc = tree_node_load(fs, txn, ino, &node);
-	if (!rc)
-		rc = tree_node_stat(fs, txn, &node, st);
-	tree_node_clear(&node);
+	rc = tree_getattr_txn(fs, txn, ino, st);
 	catalog_txn_abort(txn);
 	return rc;
 }

@@ -76,6 +76,9 @@ int tree_lookup(struct snapfs *fs, uint64_t parent, const char *name, struct sta
 /* Attributes of ino. */
 int tree_getattr(struct snapfs *fs, uint64_t ino, struct stat *st);
 
+/* The same within the caller's transaction (a directory listing's batch). */
+int tree_getattr_txn(struct snapfs *fs, struct catalog_txn *txn, uint64_t ino, struct stat *st);
+
 /* Attributes of an already loaded node (no catalogue access except for the
  * size of info.json and links). */
 int tree_node_stat(struct snapfs *fs, struct catalog_txn *txn, const struct node *node,
