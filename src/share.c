@@ -43,25 +43,6 @@ void share_volume_base_name(const char *volume_id, char *out, size_t len)
 	snprintf(out, len, "volume-%s", volume_id);
 }
 
-bool share_name_is_volume_file(const char *name)
-{
-	char id[UUID_STR_LEN];
-
-	if (strncmp(name, "volume-", 7))
-		return false;
-	name += 7;
-	if (strlen(name) < 36)
-		return false;
-	memcpy(id, name, 36);
-	id[36] = '\0';
-	if (!uuid_is_valid(id))
-		return false;
-	name += 36;
-	if (*name == '\0')
-		return true;
-	return *name == '.' && uuid_is_valid(name + 1);
-}
-
 int share_dir_sync(struct share *share)
 {
 	if (fsync(share->dirfd) < 0) {
@@ -94,18 +75,6 @@ int share_raw_create(struct share *share, const char *name, uint64_t size)
 	if (rc)
 		unlinkat(share->dirfd, name, 0);
 	return rc;
-}
-
-int share_file_size(struct share *share, const char *name, uint64_t *size)
-{
-	struct stat st;
-
-	if (fstatat(share->dirfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
-		return -errno;
-	if (!S_ISREG(st.st_mode))
-		return -EINVAL;
-	*size = (uint64_t)st.st_size;
-	return 0;
 }
 
 int share_raw_extend(struct share *share, const char *name, uint64_t size)

@@ -32,18 +32,12 @@ void share_close(struct share *share);
 /* Write "volume-<volume_id>" into out (len >= 48). */
 void share_volume_base_name(const char *volume_id, char *out, size_t len);
 
-/* True when name is "volume-<uuid>" or "volume-<uuid>.<uuid>". */
-bool share_name_is_volume_file(const char *name);
-
 /* Create name as an empty file with O_EXCL and the given size (sparse),
  * fsync it and the directory. On failure nothing is left behind. */
 int share_raw_create(struct share *share, const char *name, uint64_t size);
 
 /* Grow the raw file name to size bytes (never shrinks: -EINVAL) and fsync. */
 int share_raw_extend(struct share *share, const char *name, uint64_t size);
-
-/* Size in bytes of the file name. */
-int share_file_size(struct share *share, const char *name, uint64_t *size);
 
 /* Open name read-write and fsync it (after qemu-img changed it). */
 int share_file_sync(struct share *share, const char *name);
