@@ -79,6 +79,25 @@ qcow2_check() { # VID: qemu-img check of each qcow2 file of the volume
 	return $rc
 }
 
+# check_share_files DESC VOLDIR NAME...: the share holds the volume's base,
+# the overlays of the snapshots NAME... and .info, nothing else of it.
+check_share_files() {
+	local desc=$1 d=$2 vid n want got
+	shift 2
+	vid=$(xattr user.id "$d")
+	want=$({
+		echo "volume-$vid"
+		for n; do echo "volume-$vid.$(xattr user.id "$d/snapshots/$n")"; done
+		[ $# -gt 0 ] && echo "volume-$vid.info"
+	} | sort)
+	got=$(cd "$SHARE" && ls -A1 | grep -F "volume-$vid" | sort)
+	# With no snapshot left, .info may stay if it only names the base.
+	if [ $# -eq 0 ] && [ "$(jq -c . "$SHARE/volume-$vid.info" 2>/dev/null)" = "{\"active\":\"volume-$vid\"}" ]; then
+		got=$(grep -vxF "volume-$vid.info" <<<"$got")
+	fi
+	check_eq "$desc: the share holds only the chain's files and .info" "$want" "$got"
+}
+
 # check_volume DESC VOLDIR LIVE NAME... (oldest first): 8 checks of a volume
 # and its snapshots against EXP[NAME] (EXP[<volume name>/NAME] when
 # EXP_BY_VOLUME is set) and LIVE; the caller declares EXP (declare -A EXP).
@@ -139,16 +158,6 @@ $want"
 	want+="$base $bfmt - -"
 	check_eq "$desc: the chain from user.active_file is the overlays, newest first, then the base" \
 		"$want" "$(chain_actual "$active")"
-	want=$({
-		echo "$base"
-		for n; do echo "volume-$vid.$(xattr user.id "$d/snapshots/$n")"; done
-		[ $# -gt 0 ] && echo "volume-$vid.info"
-	} | sort)
-	got=$(cd "$SHARE" && ls -A1 | grep -F "volume-$vid" | sort)
-	# With no snapshot left, .info may stay if it only names the base.
-	if [ $# -eq 0 ] && [ "$(jq -c . "$SHARE/volume-$vid.info" 2>/dev/null)" = "{\"active\":\"$base\"}" ]; then
-		got=$(grep -vxF "volume-$vid.info" <<<"$got")
-	fi
-	check_eq "$desc: the share holds only the chain's files and .info" "$want" "$got"
+	check_share_files "$desc" "$d" "$@"
 	check "$desc: qemu-img check passes on every qcow2 file" qcow2_check "$vid"
 }

@@ -31,25 +31,9 @@ consistent() {
 	done
 	check_eq "$desc: snapshots left ($*) show the same bytes" "$want" "$got"
 	check_eq "$desc: the live image is unchanged" "$live" "$(live_sum "$d")"
-	want=$(for n; do sid=$(xattr user.id "$d/snapshots/$n"); echo "${sid:-no id for $n}"; done |
-		jq -R -s -S -c --arg a "$active" --arg p "volume-$vid." \
-			'[split("\n")[] | select(length > 0) | {(.): ($p + .)}] | add + {active: $a}')
-	if [ -e "$SHARE/volume-$vid.info" ]; then
-		got=$(jq -S -c . "$SHARE/volume-$vid.info" 2>&1)
-	else
-		got=$(jq -n -S -c --arg a "volume-$vid" '{active: $a}')
-	fi
-	check_eq "$desc: .info names user.active_file and the snapshots left" "$want" "$got"
-	want=$({
-		echo "volume-$vid"
-		for n; do echo "volume-$vid.$(xattr user.id "$d/snapshots/$n")"; done
-		[ $# -gt 0 ] && echo "volume-$vid.info"
-	} | sort)
-	got=$(cd "$SHARE" && ls -A1 | grep -F "volume-$vid" | sort)
-	if [ $# -eq 0 ] && [ "$(jq -c . "$SHARE/volume-$vid.info" 2>/dev/null)" = "{\"active\":\"volume-$vid\"}" ]; then
-		got=$(grep -vxF "volume-$vid.info" <<<"$got")
-	fi
-	check_eq "$desc: the share holds the base, the overlays left, .info" "$want" "$got"
+	check_eq "$desc: .info names user.active_file and the snapshots left" \
+		"$(info_expected "$d" "$active" "$@")" "$(info_actual "$vid")"
+	check_share_files "$desc" "$d" "$@"
 }
 
 # ---- setup: a team's tenant, a volume with two snapshots ----
