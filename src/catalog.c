@@ -172,16 +172,21 @@ void object_init(struct object *obj)
 void object_clear(struct object *obj)
 {
 	json_decref(obj->metadata);
+	json_decref(obj->members);
 	obj->metadata = NULL;
+	obj->members = NULL;
 }
 
 void object_copy(struct object *dst, const struct object *src)
 {
 	json_t *meta = json_deep_copy(src->metadata);
+	json_t *members = src->members ? json_deep_copy(src->members) : NULL;
 
 	json_decref(dst->metadata);
+	json_decref(dst->members);
 	*dst = *src;
 	dst->metadata = meta;
+	dst->members = members;
 }
 
 /* Records are JSON so that later fields need no migration. */
@@ -207,6 +212,8 @@ static char *object_encode(const struct object *o)
 		json_object_set_new(j, "backing", json_string(o->backing));
 	if (o->merge_state)
 		json_object_set_new(j, "merge_state", json_integer(o->merge_state));
+	if (o->members)
+		json_object_set(j, "members", o->members);
 	text = json_dumps(j, JSON_COMPACT);
 	json_decref(j);
 	return text;
@@ -261,6 +268,8 @@ static int object_decode(const void *data, size_t len, uint64_t ino, struct obje
 	o->size = (uint64_t)json_integer_value(json_object_get(j, "size"));
 	o->progress = (int)json_integer_value(json_object_get(j, "progress"));
 	o->merge_state = (int)json_integer_value(json_object_get(j, "merge_state"));
+	if (json_is_array(json_object_get(j, "members")))
+		o->members = json_incref(json_object_get(j, "members"));
 	json_decref(j);
 	return 0;
 }

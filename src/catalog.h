@@ -70,6 +70,8 @@ struct object {
 	char link_id[UUID_STR_LEN]; /* volume: its group; snapshot: its group snapshot */
 	int progress;           /* percent, 0..100 */
 	int merge_state;        /* snapshot: MERGE_* below; survives failures and reset-state */
+	json_t *members;        /* group: its volumes' inos; group snapshot: its member
+				 * snapshots' inos (a JSON array); NULL for other kinds */
 };
 
 /* A snapshot's delete, as far as its files are concerned. */
@@ -98,7 +100,7 @@ int catalog_txn_commit(struct catalog_txn *txn);
 /* Drop the transaction and its changes; txn may be NULL. */
 void catalog_txn_abort(struct catalog_txn *txn);
 
-/* Initialise obj to an empty record (metadata = {}). */
+/* Initialise obj to an empty record (metadata = {}, members = NULL). */
 void object_init(struct object *obj);
 
 /* Release what obj owns; obj may be reused after object_init(). */
