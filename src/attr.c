@@ -8,6 +8,7 @@
 #include <string.h>
 #include <sys/xattr.h>
 
+#include "group.h"
 #include "json.h"
 #include "log.h"
 #include "object.h"
@@ -17,8 +18,9 @@
 
 #define META_PREFIX "user.meta."
 #define KIND(k) (1u << (k))
-#define ANY_OBJECT (KIND(OBJ_TENANT) | KIND(OBJ_VOLUME) | KIND(OBJ_SNAPSHOT))
+#define GROUPS (KIND(OBJ_GROUP) | KIND(OBJ_CGSNAPSHOT))
 #define VOL_SNAP (KIND(OBJ_VOLUME) | KIND(OBJ_SNAPSHOT))
+#define ANY_OBJECT (KIND(OBJ_TENANT) | VOL_SNAP | GROUPS)
 
 /* A getter returns a malloc'd NUL-terminated string, or NULL with *err set
  * (-ENODATA when the object lacks the attribute). */
@@ -92,7 +94,7 @@ static char *get_active_file(struct catalog_txn *txn, const struct object *o, in
 	return dup_or_enomem(o->file, err);
 }
 
-static char *get_group_id(struct catalog_txn *txn, const struct object *o, int *err)
+static char *get_link_id(struct catalog_txn *txn, const struct object *o, int *err)
 {
 	if (!o->link_id[0]) {
 		*err = -ENODATA;
@@ -109,7 +111,7 @@ static char *get_progress(struct catalog_txn *txn, const struct object *o, int *
 	return dup_or_enomem(s, err);
 }
 
-static char *get_volume_id(struct catalog_txn *txn, const struct object *o, int *err)
+static char *get_parent_id(struct catalog_txn *txn, const struct object *o, int *err)
 {
 	return get_id_of(txn, o->parent, err);
 }
@@ -191,6 +193,10 @@ static int apply_status(struct catalog_txn *txn, struct object *o, void *arg)
 		return -EINVAL;
 	if (o->kind == OBJ_SNAPSHOT && !snapshot_status_is_valid(status))
 		return -EINVAL;
+	if (o->kind == OBJ_GROUP && !group_status_is_valid(status))
+		return -EINVAL;
+	if (o->kind == OBJ_CGSNAPSHOT && !group_snapshot_status_is_valid(status))
+		return -EINVAL;
 	log_info("reset-state of %s (%s): %s -> %s", o->name, o->id, o->status, status);
 	snprintf(o->status, sizeof(o->status), "%s", status);
 	return 0;
@@ -234,23 +240,48 @@ static int set_force_delete(struct snapfs *fs, const struct cred *cred, uint64_t
 	tree_node_clear(&node);
 	if (kind == OBJ_SNAPSHOT)
 		return snapshot_delete(fs, cred, ino, true);
+	if (kind == OBJ_CGSNAPSHOT)
+		return group_snapshot_delete(fs, cred, ino, true);
 	return volume_delete(fs, cred, ino, true);
+}
+
+static int set_add_volumes(struct snapfs *fs, const struct cred *cred, uint64_t ino,
+			   const char *value, int flags)
+{
+	return group_volumes_update(fs, cred, ino, value, true);
+}
+
+static int set_remove_volumes(struct snapfs *fs, const struct cred *cred, uint64_t ino,
+			      const char *value, int flags)
+{
+	return group_volumes_update(fs, cred, ino, value, false);
+}
+
+static int set_source(struct snapfs *fs, const struct cred *cred, uint64_t ino,
+		      const char *value, int flags)
+{
+	return group_fill(fs, cred, ino, value);
 }
 
 static const struct attr_def attrs[] = {
 	{"user.id", ANY_OBJECT, get_id, NULL, false},
-	{"user.status", VOL_SNAP, get_status, set_status, false},
-	{"user.progress", KIND(OBJ_SNAPSHOT), get_progress, NULL, false},
+	{"user.status", VOL_SNAP | GROUPS, get_status, set_status, false},
+	{"user.progress", VOL_SNAP, get_progress, NULL, false},
 	{"user.created_at", ANY_OBJECT, get_created_at, NULL, false},
 	{"user.size", KIND(OBJ_VOLUME), get_size, set_size, false},
 	{"user.size", KIND(OBJ_SNAPSHOT), get_size, NULL, false},
-	{"user.volume_id", KIND(OBJ_SNAPSHOT), get_volume_id, NULL, false},
-	{"user.project_id", VOL_SNAP, get_project_id, NULL, false},
+	{"user.volume_id", KIND(OBJ_SNAPSHOT), get_parent_id, NULL, false},
+	{"user.project_id", VOL_SNAP | GROUPS, get_project_id, NULL, false},
 	{"user.active_file", KIND(OBJ_VOLUME), get_active_file, NULL, false},
-	{"user.consistency_group_id", KIND(OBJ_VOLUME), get_group_id, NULL, false},
+	{"user.consistency_group_id", KIND(OBJ_VOLUME), get_link_id, NULL, false},
+	{"user.consistency_group_id", KIND(OBJ_CGSNAPSHOT), get_parent_id, NULL, false},
+	{"user.cgsnapshot_id", KIND(OBJ_SNAPSHOT), get_link_id, NULL, false},
 	{"user.description", ANY_OBJECT, get_description, set_description, true},
 	{"user.json", ANY_OBJECT, get_json, NULL, false},
-	{"user.force_delete", VOL_SNAP, get_nothing, set_force_delete, false},
+	{"user.force_delete", VOL_SNAP | KIND(OBJ_CGSNAPSHOT), get_nothing, set_force_delete, false},
+	{"user.add_volumes", KIND(OBJ_GROUP), get_nothing, set_add_volumes, false},
+	{"user.remove_volumes", KIND(OBJ_GROUP), get_nothing, set_remove_volumes, false},
+	{"user.source", KIND(OBJ_GROUP), get_nothing, set_source, false},
 };
 
 static const struct attr_def *attr_find(const char *name, enum object_kind kind)

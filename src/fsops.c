@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "attr.h"
+#include "group.h"
 #include "log.h"
 #include "object.h"
 #include "reader.h"
@@ -213,9 +214,10 @@ static int do_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t 
 		rc = snapshot_create(fs, &cred, dir.obj.ino, name, &ino);
 		break;
 	case NODE_TENANT_GROUPS:
+		rc = group_create(fs, &cred, dir.obj.ino, name, &ino);
+		break;
 	case NODE_GROUP_CGSNAPSHOTS:
-		log_info("mkdir %s: groups are not supported by this version", name);
-		rc = -ENOTSUP;
+		rc = group_snapshot_create(fs, &cred, dir.obj.ino, name, &ino);
 		break;
 	default:
 		rc = -EPERM;
@@ -265,8 +267,10 @@ static int do_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
 		rc = volume_delete(fs, &cred, child.obj.ino, false);
 	else if (child.obj.kind == OBJ_SNAPSHOT)
 		rc = snapshot_delete(fs, &cred, child.obj.ino, false);
+	else if (child.obj.kind == OBJ_GROUP)
+		rc = group_delete(fs, &cred, child.obj.ino);
 	else
-		rc = -ENOTSUP;
+		rc = group_snapshot_delete(fs, &cred, child.obj.ino, false);
 	tree_node_clear(&child);
 	return rc;
 }
@@ -276,22 +280,65 @@ static void op_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
 	fuse_reply_err(req, -do_rmdir(req, parent, name));
 }
 
-static void op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
+/* rm of a group's volumes/V removes V from the group; nothing else can
+ * be unlinked. */
+static int do_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
-	struct node child;
-	int rc = child_object(req_fs(req), parent, name, &child);
+	struct snapfs *fs = req_fs(req);
+	struct node child, dir;
+	struct cred cred;
+	int rc = child_object(fs, parent, name, &child);
 
-	if (!rc) {
-		rc = S_ISDIR(child.mode) ? -EISDIR : -EPERM;
-		tree_node_clear(&child);
+	if (rc)
+		return rc;
+	rc = S_ISDIR(child.mode) ? -EISDIR : -EPERM;
+	if (child.type == NODE_MEMBER_LINK && !tree_node_get(fs, parent, &dir)) {
+		if (dir.type == NODE_GROUP_VOLUMES) {
+			req_cred(req, &cred);
+			rc = group_volume_unlink(fs, &cred, dir.obj.ino, name);
+		}
+		tree_node_clear(&dir);
 	}
-	fuse_reply_err(req, -rc);
+	tree_node_clear(&child);
+	return rc;
 }
 
-static void op_eperm_symlink(fuse_req_t req, const char *link, fuse_ino_t parent,
-			     const char *name)
+static void op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
-	fuse_reply_err(req, EPERM);
+	fuse_reply_err(req, -do_unlink(req, parent, name));
+}
+
+/* ln -s TARGET G/volumes/V adds V to the group; no other link can be made. */
+static int do_symlink(fuse_req_t req, const char *target, fuse_ino_t parent, const char *name,
+		      struct stat *st)
+{
+	struct snapfs *fs = req_fs(req);
+	struct node dir;
+	struct cred cred;
+	uint64_t ino;
+	int rc = tree_node_get(fs, parent, &dir);
+
+	if (rc)
+		return rc;
+	if (dir.type == NODE_GROUP_VOLUMES) {
+		req_cred(req, &cred);
+		rc = group_volume_link(fs, &cred, dir.obj.ino, name, target, &ino);
+	} else {
+		log_info("refused symlink %s: links are made only in a group's volumes/", name);
+		rc = -EPERM;
+	}
+	tree_node_clear(&dir);
+	if (!rc)
+		rc = tree_getattr(fs, ino | SLOT_MEMBER_LINK, st);
+	return rc;
+}
+
+static void op_symlink(fuse_req_t req, const char *target, fuse_ino_t parent, const char *name)
+{
+	struct stat st;
+	int rc = do_symlink(req, target, parent, name, &st);
+
+	reply_entry_or_err(req, rc, &st);
 }
 
 static void op_eperm_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
@@ -737,7 +784,7 @@ const struct fuse_lowlevel_ops snapfs_fsops = {
 	.mkdir = op_mkdir,
 	.unlink = op_unlink,
 	.rmdir = op_rmdir,
-	.symlink = op_eperm_symlink,
+	.symlink = op_symlink,
 	.rename = op_rename,
 	.link = op_eperm_link,
 	.open = op_open,

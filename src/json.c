@@ -68,6 +68,66 @@ static json_t *build_snapshot(struct catalog_txn *txn, const struct object *o, c
 	return j;
 }
 
+static json_t *build_group(struct catalog_txn *txn, const struct object *o, const char *created)
+{
+	struct object tenant;
+	json_t *j;
+
+	catalog_object_get(txn, o->tenant, &tenant); /* empty when missing */
+	j = json_pack("{s:{s:s s:s s:o s:s s:s s:s s:[] s:s s:O}}", "consistencygroup", "id", o->id,
+		      "name", o->name, "description",
+		      o->has_description ? json_string(o->description) : json_null(), "status",
+		      o->status, "created_at", created, "availability_zone", "nova",
+		      "volume_types", "project_id", tenant.id, "metadata", o->metadata);
+	object_clear(&tenant);
+	return j;
+}
+
+/* One entry of a group snapshot's cgsnapshot_members. */
+static json_t *build_cgsnapshot_member(struct catalog_txn *txn, uint64_t ino, const char *cg_id)
+{
+	struct object snap, vol;
+	char created[40];
+	json_t *j = NULL;
+
+	if (!catalog_object_get(txn, ino, &snap) && !catalog_object_get(txn, snap.parent, &vol)) {
+		api_time(snap.created_at, created, sizeof(created));
+		j = json_pack("{s:s s:s s:s s:s s:I s:s s:s}", "id", snap.id, "name", snap.name,
+			      "cgsnapshot_id", cg_id, "volume_id", vol.id, "size",
+			      (json_int_t)(snap.size / GIB), "created_at", created, "status",
+			      snap.status);
+		object_clear(&vol);
+	}
+	object_clear(&snap);
+	return j;
+}
+
+static json_t *build_cgsnapshot(struct catalog_txn *txn, const struct object *o,
+				const char *created)
+{
+	struct object tenant, group;
+	json_t *members = json_array(), *j;
+	size_t i;
+	json_t *v;
+
+	json_array_foreach (o->members, i, v) {
+		json_t *m = build_cgsnapshot_member(txn, (uint64_t)json_integer_value(v), o->id);
+
+		if (m)
+			json_array_append_new(members, m);
+	}
+	catalog_object_get(txn, o->tenant, &tenant); /* empty when missing */
+	catalog_object_get(txn, o->parent, &group);
+	j = json_pack("{s:{s:s s:s s:o s:s s:s s:s s:s s:o}}", "cgsnapshot", "id", o->id, "name",
+		      o->name, "description",
+		      o->has_description ? json_string(o->description) : json_null(), "status",
+		      o->status, "consistency_group_id", group.id, "created_at", created,
+		      "project_id", tenant.id, "cgsnapshot_members", members);
+	object_clear(&tenant);
+	object_clear(&group);
+	return j;
+}
+
 json_t *api_json_build(struct catalog_txn *txn, const struct object *obj)
 {
 	char created[40], updated[40];
@@ -81,6 +141,10 @@ json_t *api_json_build(struct catalog_txn *txn, const struct object *obj)
 		return build_volume(txn, obj, created, updated);
 	case OBJ_SNAPSHOT:
 		return build_snapshot(txn, obj, created, updated);
+	case OBJ_GROUP:
+		return build_group(txn, obj, created);
+	case OBJ_CGSNAPSHOT:
+		return build_cgsnapshot(txn, obj, created);
 	default:
 		return NULL;
 	}

@@ -128,6 +128,16 @@ int qemu_img_commit(const char *qemu_img, int dirfd, const char *top, qemu_img_p
 	return qemu_img_run_progress(qemu_img, dirfd, args, progress, arg);
 }
 
+int qemu_img_convert_into(const char *qemu_img, int dirfd, const char *src, const char *src_fmt,
+			  const char *dst, const char *dst_fmt, qemu_img_progress_fn progress,
+			  void *arg)
+{
+	const char *args[] = {"convert", "-p", "-n", "--target-is-zero", "-f", src_fmt, "-O",
+			      dst_fmt, src, dst, NULL};
+
+	return qemu_img_run_progress(qemu_img, dirfd, args, progress, arg);
+}
+
 int qemu_img_rebase_unsafe(const char *qemu_img, int dirfd, const char *image,
 			   const char *backing, const char *backing_fmt)
 {

@@ -27,6 +27,14 @@ int qemu_img_run_progress(const char *qemu_img, int dirfd, const char *const *ar
 int qemu_img_commit(const char *qemu_img, int dirfd, const char *top, qemu_img_progress_fn progress,
 		    void *arg);
 
+/* "qemu-img convert -n --target-is-zero": copy the content of src (format
+ * src_fmt, with its backing chain) into the existing, zero-filled image dst
+ * (format dst_fmt, at least as large), leaving dst sparse where src reads
+ * as zeros. */
+int qemu_img_convert_into(const char *qemu_img, int dirfd, const char *src, const char *src_fmt,
+			  const char *dst, const char *dst_fmt, qemu_img_progress_fn progress,
+			  void *arg);
+
 /* "qemu-img rebase -u": make the qcow2 image's header name backing (a
  * basename, format backing_fmt) without copying data. */
 int qemu_img_rebase_unsafe(const char *qemu_img, int dirfd, const char *image,

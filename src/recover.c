@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "group.h"
 #include "log.h"
 #include "object.h"
 #include "snapshot.h"
@@ -54,8 +55,6 @@ static int undo_volume_create(struct snapfs *fs, const struct object *vol)
 	return catalog_txn_commit(txn);
 }
 
-/* A volume's "snapshot" and "snapshot-delete" ops belong to a snapshot's
- * operation, which clears them; one left over is cleared here. */
 static int clear_op(struct catalog_txn *txn, struct object *o, void *arg)
 {
 	o->op[0] = o->op_arg[0] = '\0';
@@ -73,25 +72,21 @@ static int set_error(struct catalog_txn *txn, struct object *o, void *arg)
 
 static int recover_one(struct snapfs *fs, const struct object *obj)
 {
+	if (obj->kind == OBJ_GROUP || obj->kind == OBJ_CGSNAPSHOT) {
+		int rc = group_recover(fs, obj);
+
+		return rc == -EINVAL ? object_modify(fs, obj->ino, set_error, NULL) : rc;
+	}
 	if (obj->kind == OBJ_SNAPSHOT &&
 	    (!strcmp(obj->op, "create") || !strcmp(obj->op, "delete")))
 		return snapshot_recover(fs, obj);
-	if (obj->kind == OBJ_VOLUME && !strncmp(obj->op, "snapshot", 8)) {
-		struct object now;
-		struct catalog_txn *txn;
-		int rc = catalog_txn_begin(fs->cat, false, &txn);
-
-		if (rc)
-			return rc;
-		rc = catalog_object_get(txn, obj->ino, &now);
-		catalog_txn_abort(txn);
-		if (!rc && *now.op)
-			rc = object_modify(fs, obj->ino, clear_op, NULL);
-		object_clear(&now);
-		return rc;
-	}
+	/* Ops that belong to a snapshot's or a group's operation, which
+	 * clears them; one left over is cleared here. */
+	if (obj->kind == OBJ_VOLUME &&
+	    (!strncmp(obj->op, "snapshot", 8) || !strcmp(obj->op, "fill-source")))
+		return object_modify(fs, obj->ino, clear_op, NULL);
 	if (obj->kind == OBJ_VOLUME) {
-		if (!strcmp(obj->op, "create"))
+		if (!strcmp(obj->op, "create") || !strcmp(obj->op, "fill"))
 			return undo_volume_create(fs, obj);
 		if (!strcmp(obj->op, "delete"))
 			return volume_delete_finish(fs, obj->ino, obj->file, obj->id);
@@ -101,6 +96,16 @@ static int recover_one(struct snapfs *fs, const struct object *obj)
 	log_err("%s %s: unknown interrupted operation '%s': status error", obj->name, obj->id,
 		obj->op);
 	return object_modify(fs, obj->ino, set_error, NULL);
+}
+
+/* Which pass of recover_all() takes o. */
+static int recover_pass(const struct object *o)
+{
+	if (o->kind == OBJ_SNAPSHOT)
+		return o->link_id[0] && !strcmp(o->op, "create") ? 3 : 0;
+	if (o->kind == OBJ_GROUP || o->kind == OBJ_CGSNAPSHOT)
+		return 1;
+	return 2;
 }
 
 int recover_all(struct snapfs *fs)
@@ -113,16 +118,32 @@ int recover_all(struct snapfs *fs)
 		return rc;
 	rc = catalog_objects_foreach(txn, collect_pending, &p);
 	catalog_txn_abort(txn);
-	/* Snapshots first: their operations also hold their volume's op. */
-	for (int pass = 0; pass < 2; pass++) {
+	/* Snapshots first (their operations also hold their volume's op),
+	 * except a group snapshot's members being created, which their group
+	 * snapshot finishes or undoes; then groups and group snapshots (which
+	 * hold their members' and sources' ops); then the rest; last, members
+	 * whose group snapshot is gone, alone. Each object is read again
+	 * first: an earlier step may have finished it. */
+	for (int pass = 0; pass < 4; pass++) {
 		for (size_t i = 0; i < p.count && !rc; i++) {
+			const struct object *o = &p.objs[i];
+			struct object now;
 			int r;
 
-			if ((p.objs[i].kind == OBJ_SNAPSHOT) != (pass == 0))
+			if (pass != recover_pass(o))
 				continue;
-			r = recover_one(fs, &p.objs[i]);
-			log_info("recovery: %s %s (%s) after a crash: %s", p.objs[i].op,
-				 p.objs[i].name, p.objs[i].id, r ? strerror(-r) : "done");
+			rc = catalog_txn_begin(fs->cat, false, &txn);
+			if (rc)
+				break;
+			r = catalog_object_get(txn, o->ino, &now);
+			catalog_txn_abort(txn);
+			if (!r && *now.op && !strcmp(now.op, o->op))
+				r = recover_one(fs, &now);
+			else if (r == -ENOENT || !r)
+				r = 0; /* finished meanwhile */
+			log_info("recovery: %s %s (%s) after a crash: %s", o->op, o->name, o->id,
+				 r ? strerror(-r) : "done");
+			object_clear(&now);
 		}
 	}
 	for (size_t i = 0; i < p.count; i++)

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "group.h"
 #include "log.h"
 #include "object.h"
 #include "qemu_img.h"
@@ -151,10 +152,8 @@ int snapshot_layers(struct catalog_txn *txn, const struct object *snap,
 	return rc;
 }
 
-/* volume-<vid>.info from the catalogue: active, and each snapshot's
- * overlay, leaving out skip_id (a snapshot being deleted). */
-static int info_write(struct snapfs *fs, struct catalog_txn *txn, const struct object *vol,
-		      const char *active, const char *skip_id)
+int snapshot_info_write(struct snapfs *fs, struct catalog_txn *txn, const struct object *vol,
+			const char *active, const char *skip_id)
 {
 	struct snap_list l;
 	json_t *info;
@@ -184,7 +183,7 @@ static int info_write_ino(struct snapfs *fs, uint64_t volume, const char *active
 		return rc;
 	rc = catalog_object_get(txn, volume, &vol);
 	if (!rc)
-		rc = info_write(fs, txn, &vol, active, skip_id);
+		rc = snapshot_info_write(fs, txn, &vol, active, skip_id);
 	object_clear(&vol);
 	catalog_txn_abort(txn);
 	return rc;
@@ -198,16 +197,12 @@ static void set_op(struct object *o, const char *op, const char *arg)
 	snprintf(o->op_arg, sizeof(o->op_arg), "%s", arg);
 }
 
-static int create_record(struct snapfs *fs, const struct cred *cred, uint64_t volume,
-			 struct object *snap, struct object *vol)
+int snapshot_record_add(struct catalog_txn *txn, const struct cred *cred, uint64_t volume,
+			struct object *snap, struct object *vol)
 {
-	struct catalog_txn *txn;
 	struct object tenant;
-	int rc = catalog_txn_begin(fs->cat, true, &txn);
+	int rc = catalog_object_get(txn, volume, vol);
 
-	if (rc)
-		return rc;
-	rc = catalog_object_get(txn, volume, vol);
 	if (!rc && vol->kind != OBJ_VOLUME)
 		rc = -EINVAL;
 	if (!rc && (*vol->op || strcmp(vol->status, "available"))) {
@@ -234,6 +229,18 @@ static int create_record(struct snapfs *fs, const struct cred *cred, uint64_t vo
 		set_op(vol, "snapshot", snap->id);
 		rc = catalog_object_update(txn, vol);
 	}
+	return rc;
+}
+
+static int create_record(struct snapfs *fs, const struct cred *cred, uint64_t volume,
+			 struct object *snap, struct object *vol)
+{
+	struct catalog_txn *txn;
+	int rc = catalog_txn_begin(fs->cat, true, &txn);
+
+	if (rc)
+		return rc;
+	rc = snapshot_record_add(txn, cred, volume, snap, vol);
 	if (rc) {
 		catalog_txn_abort(txn);
 		return rc;
@@ -241,16 +248,11 @@ static int create_record(struct snapfs *fs, const struct cred *cred, uint64_t vo
 	return catalog_txn_commit(txn);
 }
 
-/* The last step of a create: the catalogue says what .info says. */
-static int create_finish(struct snapfs *fs, uint64_t snap_ino)
+int snapshot_record_finish(struct catalog_txn *txn, uint64_t snap_ino)
 {
-	struct catalog_txn *txn;
 	struct object snap, vol;
-	int rc = catalog_txn_begin(fs->cat, true, &txn);
+	int rc = catalog_object_get(txn, snap_ino, &snap);
 
-	if (rc)
-		return rc;
-	rc = catalog_object_get(txn, snap_ino, &snap);
 	if (!rc)
 		rc = catalog_object_get(txn, snap.parent, &vol);
 	else
@@ -271,6 +273,18 @@ static int create_finish(struct snapfs *fs, uint64_t snap_ino)
 	}
 	object_clear(&snap);
 	object_clear(&vol);
+	return rc;
+}
+
+/* The last step of a create: the catalogue says what .info says. */
+static int create_finish(struct snapfs *fs, uint64_t snap_ino)
+{
+	struct catalog_txn *txn;
+	int rc = catalog_txn_begin(fs->cat, true, &txn);
+
+	if (rc)
+		return rc;
+	rc = snapshot_record_finish(txn, snap_ino);
 	if (rc) {
 		catalog_txn_abort(txn);
 		return rc;
@@ -278,48 +292,66 @@ static int create_finish(struct snapfs *fs, uint64_t snap_ino)
 	return catalog_txn_commit(txn);
 }
 
+int snapshot_record_remove(struct catalog_txn *txn, uint64_t snap_ino)
+{
+	struct object snap, vol;
+	int rc = catalog_object_get(txn, snap_ino, &snap);
+
+	if (!rc)
+		rc = catalog_object_get(txn, snap.parent, &vol);
+	else
+		object_init(&vol);
+	if (!rc) {
+		set_op(&vol, "", "");
+		rc = catalog_object_update(txn, &vol);
+	}
+	if (!rc)
+		rc = catalog_object_delete(txn, &snap);
+	object_clear(&snap);
+	object_clear(&vol);
+	return rc;
+}
+
 /* Undo a create (only before .info names the overlay): no overlay, no
  * record, the volume idle. */
 static int create_undo(struct snapfs *fs, uint64_t snap_ino)
 {
 	struct catalog_txn *txn;
-	struct object snap, vol;
+	struct object snap;
 	int rc = catalog_txn_begin(fs->cat, false, &txn);
 
 	if (rc)
 		return rc;
 	rc = catalog_object_get(txn, snap_ino, &snap);
 	catalog_txn_abort(txn);
-	if (rc) {
-		object_clear(&snap);
-		return rc;
-	}
-	rc = share_file_remove(&fs->share, snap.file);
+	if (!rc)
+		rc = share_file_remove(&fs->share, snap.file);
+	object_clear(&snap);
 	if (!rc)
 		rc = catalog_txn_begin(fs->cat, true, &txn);
-	if (!rc) {
-		struct object now;
-
-		rc = catalog_object_get(txn, snap.parent, &vol);
-		if (!rc) {
-			set_op(&vol, "", "");
-			rc = catalog_object_update(txn, &vol);
-		}
-		object_clear(&vol);
-		/* the record as it is now: it may have been renamed meanwhile */
-		if (!rc)
-			rc = catalog_object_get(txn, snap_ino, &now);
-		else
-			object_init(&now);
-		if (!rc)
-			rc = catalog_object_delete(txn, &now);
-		object_clear(&now);
-		if (rc)
-			catalog_txn_abort(txn);
-		else
-			rc = catalog_txn_commit(txn);
+	if (rc)
+		return rc;
+	rc = snapshot_record_remove(txn, snap_ino);
+	if (rc) {
+		catalog_txn_abort(txn);
+		return rc;
 	}
-	object_clear(&snap);
+	return catalog_txn_commit(txn);
+}
+
+int snapshot_overlay_create(struct snapfs *fs, const struct object *snap,
+			    const struct object *vol)
+{
+	int rc = share_file_check_unused(&fs->share, vol->file);
+
+	if (!rc)
+		rc = qcow2_overlay_create(fs->share.dirfd, snap->file, vol->file,
+					  file_format(vol, vol->file), vol->size, 0660);
+	if (rc) {
+		log_err("snapshot %s of volume %s: cannot create overlay %s", snap->id, vol->id,
+			snap->file);
+		rc = rc == -EBUSY || rc == -ENOSPC ? rc : -EIO;
+	}
 	return rc;
 }
 
@@ -350,15 +382,9 @@ int snapshot_create(struct snapfs *fs, const struct cred *cred, uint64_t volume,
 	fault_point("snapshot-create-recorded");
 
 	/* Step 2: the overlay, unless a process writes the active file. */
-	rc = share_file_check_unused(&fs->share, vol.file);
-	if (!rc)
-		rc = qcow2_overlay_create(fs->share.dirfd, snap.file, vol.file,
-					  file_format(&vol, vol.file), vol.size, 0660);
+	rc = snapshot_overlay_create(fs, &snap, &vol);
 	if (rc) {
-		log_err("snapshot %s of volume %s: cannot create overlay %s", snap.id, vol.id,
-			snap.file);
 		create_undo(fs, snap.ino);
-		rc = rc == -EBUSY || rc == -ENOSPC ? rc : -EIO;
 		goto out;
 	}
 	fault_point("snapshot-create-overlay");
@@ -392,6 +418,7 @@ struct delete_plan {
 	const struct cred *cred;
 	uint64_t ino;
 	bool force;
+	bool member;            /* deleted by its group snapshot's delete */
 	struct object snap, vol;
 	char higher[256];       /* the overlay above the snapshot's, "" if newest */
 };
@@ -420,11 +447,11 @@ static int delete_record(void *arg)
 			 *p->snap.op ? p->snap.op : p->vol.op);
 		rc = -EBUSY;
 	}
-	if (!rc && p->snap.link_id[0]) {
+	if (!rc && p->snap.link_id[0] && !p->member) {
 		log_info("snapshot %s belongs to group snapshot %s", p->snap.id, p->snap.link_id);
 		rc = -EBUSY;
 	}
-	if (!rc && !p->force && strcmp(p->snap.status, "available") &&
+	if (!rc && !p->force && !p->member && strcmp(p->snap.status, "available") &&
 	    strcmp(p->snap.status, "error")) {
 		log_info("snapshot %s is %s: not deletable", p->snap.id, p->snap.status);
 		rc = -EBUSY;
@@ -594,6 +621,8 @@ static int delete_merge(struct snapfs *fs, const struct object *snap, const stru
 		}
 		if (!rc) {
 			rc = catalog_object_get(txn, snap->ino, &s);
+			if (!rc && s.link_id[0])
+				rc = group_snapshot_member_forget(txn, &s);
 			if (!rc)
 				rc = catalog_object_delete(txn, &s);
 			object_clear(&s);
@@ -616,13 +645,14 @@ static int delete_failed(struct catalog_txn *txn, struct object *o, void *arg)
 	return 0;
 }
 
-int snapshot_delete(struct snapfs *fs, const struct cred *cred, uint64_t ino, bool force)
+static int delete_snapshot(struct snapfs *fs, const struct cred *cred, uint64_t ino, bool force,
+			   bool member)
 {
-	struct delete_plan p = {fs, cred, ino, force, {0}, {0}, ""}; /* records filled below */
+	struct delete_plan p = {fs, cred, ino, force, member, {0}, {0}, ""}; /* records below */
 	struct catalog_txn *txn;
 	int rc;
 
-	if (force && !cred_is_admin(fs, cred))
+	if (force && !member && !cred_is_admin(fs, cred))
 		return -EPERM;
 
 	/* Refuse early, before anything is recorded, when QEMU writes. */
@@ -655,11 +685,21 @@ int snapshot_delete(struct snapfs *fs, const struct cred *cred, uint64_t ino, bo
 	}
 	reader_drop_unused(fs);
 	log_info("deleted snapshot %s (%s) of volume %s%s", p.snap.name, p.snap.id, p.vol.id,
-		 force ? " (force)" : "");
+		 member ? " (with its group snapshot)" : force ? " (force)" : "");
 out:
 	object_clear(&p.snap);
 	object_clear(&p.vol);
 	return rc;
+}
+
+int snapshot_delete(struct snapfs *fs, const struct cred *cred, uint64_t ino, bool force)
+{
+	return delete_snapshot(fs, cred, ino, force, false);
+}
+
+int snapshot_delete_member(struct snapfs *fs, uint64_t ino)
+{
+	return delete_snapshot(fs, NULL, ino, true, true);
 }
 
 /* ---- recovery ---- */

@@ -19,6 +19,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "catalog.h"
 #include "qcow2.h"
 #include "snapfs.h"
 
@@ -39,6 +40,37 @@ int snapshot_create(struct snapfs *fs, const struct cred *cred, uint64_t volume,
  * error (-EBUSY). -EBUSY while its disk.raw is open or another operation
  * runs on the volume; -EIO (status error_deleting) when a merge fails. */
 int snapshot_delete(struct snapfs *fs, const struct cred *cred, uint64_t ino, bool force);
+
+/* A group snapshot's member: merge and forget snapshot ino as
+ * snapshot_delete() with force, although it belongs to a group snapshot. */
+int snapshot_delete_member(struct snapfs *fs, uint64_t ino);
+
+/* The steps of a create, for group snapshots (group.c), which run them for
+ * every member with one catalogue transaction per step:
+ *
+ * snapshot_record_add(): in the write transaction txn, load volume into
+ * *vol (-EBUSY unless it is available and idle), complete snap (parent,
+ * owner, size, overlay and backing names) and insert it (-EEXIST when the
+ * volume has a snapshot of that name), and take the volume for the
+ * operation (its op says "snapshot").
+ * snapshot_overlay_create(): create snap's overlay on vol's active file
+ * (-EBUSY when a process writes that file, -ENOSPC, -EIO; nothing left
+ * behind on failure).
+ * snapshot_info_write(): rewrite vol's .info from the catalogue read
+ * through txn with active as the active file, leaving out snapshot skip_id
+ * (NULL: none).
+ * snapshot_record_finish(): in txn, make snapshot snap_ino available and
+ * its overlay the volume's active file; the volume is idle again.
+ * snapshot_record_remove(): in txn, forget snapshot snap_ino (its overlay
+ * must be gone) and make its volume idle. */
+int snapshot_record_add(struct catalog_txn *txn, const struct cred *cred, uint64_t volume,
+			struct object *snap, struct object *vol);
+int snapshot_overlay_create(struct snapfs *fs, const struct object *snap,
+			    const struct object *vol);
+int snapshot_info_write(struct snapfs *fs, struct catalog_txn *txn, const struct object *vol,
+			const char *active, const char *skip_id);
+int snapshot_record_finish(struct catalog_txn *txn, uint64_t snap_ino);
+int snapshot_record_remove(struct catalog_txn *txn, uint64_t snap_ino);
 
 /* The files of snapshot snap's data, top first, as chain_open() takes
  * them: names[i] (basenames on the share) and formats[i]; *n of them.

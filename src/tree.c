@@ -10,8 +10,6 @@
 #include "log.h"
 #include "reader.h"
 
-#define SLOT_BYID 15
-
 /* The fixed entries inside each kind of object directory. */
 struct fixed_entry {
 	enum object_kind kind;
@@ -56,7 +54,8 @@ static enum object_kind container_child_kind(enum node_type type)
 
 static bool node_is_dir(enum node_type type)
 {
-	return type != NODE_BYID_LINK && type != NODE_INFO_JSON && type != NODE_DISK_RAW;
+	return type != NODE_BYID_LINK && type != NODE_INFO_JSON && type != NODE_DISK_RAW &&
+	       type != NODE_MEMBER_LINK;
 }
 
 void tree_node_clear(struct node *node)
@@ -103,6 +102,14 @@ int tree_node_load(struct snapfs *fs, struct catalog_txn *txn, uint64_t ino, str
 	if (slot == SLOT_BYID) {
 		node->type = NODE_BYID_LINK;
 		node->uid = 0, node->gid = 0;
+		node->mode = S_IFLNK | 0777;
+		return 0;
+	}
+	if (slot == SLOT_MEMBER_LINK) {
+		if (!node->obj.link_id[0] ||
+		    (node->obj.kind != OBJ_VOLUME && node->obj.kind != OBJ_SNAPSHOT))
+			return -ENOENT;
+		node->type = NODE_MEMBER_LINK;
 		node->mode = S_IFLNK | 0777;
 		return 0;
 	}
@@ -194,6 +201,37 @@ static int byid_target(struct catalog_txn *txn, const struct object *obj, char *
 	return n < 0 || (size_t)n >= len ? -ENAMETOOLONG : 0;
 }
 
+/* A member link's target: a group's volumes/V -> ../../../volumes/V, a
+ * group snapshot's V -> ../../../../volumes/V/snapshots/S. */
+static int member_target(struct catalog_txn *txn, const struct object *obj, char *buf,
+			 size_t len)
+{
+	struct object vol;
+	int rc, n;
+
+	if (obj->kind == OBJ_VOLUME) {
+		n = snprintf(buf, len, "../../../volumes/%s", obj->name);
+		return n < 0 || (size_t)n >= len ? -ENAMETOOLONG : 0;
+	}
+	rc = catalog_object_get(txn, obj->parent, &vol);
+	if (!rc) {
+		n = snprintf(buf, len, "../../../../volumes/%s/snapshots/%s", vol.name, obj->name);
+		rc = n < 0 || (size_t)n >= len ? -ENAMETOOLONG : 0;
+	}
+	object_clear(&vol);
+	return rc;
+}
+
+/* The target of link node (by-id or member). */
+static int link_target(struct catalog_txn *txn, const struct node *node, char *buf, size_t len)
+{
+	if (node->type == NODE_BYID_LINK)
+		return byid_target(txn, &node->obj, buf, len);
+	if (node->type == NODE_MEMBER_LINK)
+		return member_target(txn, &node->obj, buf, len);
+	return -EINVAL;
+}
+
 int tree_node_stat(struct snapfs *fs, struct catalog_txn *txn, const struct node *node,
 		   struct stat *st)
 {
@@ -223,9 +261,10 @@ int tree_node_stat(struct snapfs *fs, struct catalog_txn *txn, const struct node
 		st->st_size = (off_t)len;
 		break;
 	}
-	case NODE_BYID_LINK: {
+	case NODE_BYID_LINK:
+	case NODE_MEMBER_LINK: {
 		char target[4096];
-		int rc = byid_target(txn, &node->obj, target, sizeof(target));
+		int rc = link_target(txn, node, target, sizeof(target));
 
 		if (rc)
 			return rc;
@@ -276,6 +315,48 @@ int tree_getattr(struct snapfs *fs, uint64_t ino, struct stat *st)
 	return rc;
 }
 
+/* A group's volumes/NAME: the member volume called NAME. */
+static int lookup_group_member(struct catalog_txn *txn, const struct object *g,
+			       const char *name, uint64_t *ino)
+{
+	struct object vol;
+	int rc = catalog_child_lookup(txn, g->tenant, OBJ_VOLUME, name, ino);
+
+	if (rc)
+		return rc;
+	rc = catalog_object_get(txn, *ino, &vol);
+	if (!rc && strcmp(vol.link_id, g->id))
+		rc = -ENOENT;
+	object_clear(&vol);
+	*ino |= SLOT_MEMBER_LINK;
+	return rc;
+}
+
+/* A group snapshot's NAME: its member snapshot of the volume called NAME. */
+static int lookup_cgsnapshot_member(struct catalog_txn *txn, const struct object *cg,
+				    const char *name, uint64_t *ino)
+{
+	uint64_t vol;
+	int rc = catalog_child_lookup(txn, cg->tenant, OBJ_VOLUME, name, &vol);
+	size_t i;
+	json_t *v;
+
+	if (rc)
+		return rc;
+	json_array_foreach (cg->members, i, v) {
+		struct object snap;
+
+		rc = catalog_object_get(txn, (uint64_t)json_integer_value(v), &snap);
+		if (!rc && snap.parent == vol) {
+			*ino = snap.ino | SLOT_MEMBER_LINK;
+			object_clear(&snap);
+			return 0;
+		}
+		object_clear(&snap);
+	}
+	return -ENOENT;
+}
+
 /* The inode of the entry name in the loaded directory node dir. */
 static int lookup_in(struct catalog_txn *txn, const struct node *dir, const char *name,
 		     uint64_t *ino)
@@ -307,7 +388,11 @@ static int lookup_in(struct catalog_txn *txn, const struct node *dir, const char
 				return 0;
 			}
 		}
+		if (dir->obj.kind == OBJ_CGSNAPSHOT)
+			return lookup_cgsnapshot_member(txn, &dir->obj, name, ino);
 		return -ENOENT;
+	case NODE_GROUP_VOLUMES:
+		return lookup_group_member(txn, &dir->obj, name, ino);
 	default:
 		break;
 	}
@@ -371,6 +456,33 @@ static int add_byid_link(const char *id, uint64_t ino, void *arg)
 	return listing_add(arg, id, ino | SLOT_BYID, S_IFLNK);
 }
 
+/* A link per member of a group (named after the volume) or of a group
+ * snapshot (named after the member snapshot's volume). */
+static int list_members(struct catalog_txn *txn, const struct object *o, struct dir_listing *l)
+{
+	size_t i;
+	json_t *v;
+	int rc = 0;
+
+	json_array_foreach (o->members, i, v) {
+		struct object member, vol;
+
+		rc = catalog_object_get(txn, (uint64_t)json_integer_value(v), &member);
+		if (!rc && member.kind == OBJ_SNAPSHOT)
+			rc = catalog_object_get(txn, member.parent, &vol);
+		else
+			object_init(&vol);
+		if (!rc)
+			rc = listing_add(l, member.kind == OBJ_SNAPSHOT ? vol.name : member.name,
+					 member.ino | SLOT_MEMBER_LINK, S_IFLNK);
+		object_clear(&member);
+		object_clear(&vol);
+		if (rc)
+			break;
+	}
+	return rc;
+}
+
 void tree_listing_free(struct dir_listing *l)
 {
 	if (!l)
@@ -423,6 +535,11 @@ int tree_readdir(struct snapfs *fs, uint64_t ino, struct dir_listing **out)
 			if (rc)
 				goto out;
 		}
+		if (dir.obj.kind == OBJ_CGSNAPSHOT)
+			rc = list_members(txn, &dir.obj, l);
+		break;
+	case NODE_GROUP_VOLUMES:
+		rc = list_members(txn, &dir.obj, l);
 		break;
 	default:
 		child_kind = container_child_kind(dir.type);
@@ -453,7 +570,7 @@ int tree_readlink(struct snapfs *fs, uint64_t ino, char *buf, size_t len)
 		return rc;
 	rc = tree_node_load(fs, txn, ino, &node);
 	if (!rc)
-		rc = node.type == NODE_BYID_LINK ? byid_target(txn, &node.obj, buf, len) : -EINVAL;
+		rc = link_target(txn, &node, buf, len);
 	tree_node_clear(&node);
 	catalog_txn_abort(txn);
 	return rc;

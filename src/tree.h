@@ -4,6 +4,9 @@
  *   an object               its catalogue ino (a multiple of 16)
  *   a fixed entry inside    object ino | slot (volumes/, info.json, ...)
  *   by-id/<uuid>            object ino | SLOT_BYID
+ *   a group's volumes/<V>   V's ino | SLOT_MEMBER_LINK (a volume is in one
+ *                           group at most)
+ *   a group snapshot's <V>  the member snapshot's ino | SLOT_MEMBER_LINK
  *
  * So every inode number is stable across remounts and computed, not stored.
  * Read-only: these functions change nothing. Each runs in one read
@@ -24,6 +27,9 @@
 #define INO_TENANTS 2
 #define INO_BYID 3
 
+#define SLOT_MEMBER_LINK 14
+#define SLOT_BYID 15
+
 enum node_type {
 	NODE_ROOT = 1,
 	NODE_TENANTS,
@@ -38,6 +44,7 @@ enum node_type {
 	NODE_VOLUME_SNAPSHOTS,   /* volumes/V/snapshots/ */
 	NODE_GROUP_VOLUMES,      /* consistencygroups/G/volumes/ */
 	NODE_GROUP_CGSNAPSHOTS,  /* consistencygroups/G/cgsnapshots/ */
+	NODE_MEMBER_LINK,        /* G/volumes/<V>, G/cgsnapshots/C/<V> */
 };
 
 /* A resolved inode: its type, the object it belongs to (obj.kind is

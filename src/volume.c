@@ -54,7 +54,7 @@ static int volume_set_state(struct snapfs *fs, uint64_t ino, const char *status,
 	return object_modify(fs, ino, set_state, state);
 }
 
-static int volume_file_create(struct snapfs *fs, const struct object *vol)
+int volume_file_create(struct snapfs *fs, const struct object *vol)
 {
 	int rc;
 

@@ -13,6 +13,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "catalog.h"
 #include "snapfs.h"
 
 /* The volume statuses reset-state accepts (the API's). */
@@ -24,6 +25,11 @@ bool volume_status_is_valid(const char *status);
  * -EEXIST, -EINVAL (bad name), -ENOSPC, -EIO. */
 int volume_create(struct snapfs *fs, const struct cred *cred, uint64_t tenant, const char *name,
 		  uint64_t *ino);
+
+/* Create vol's empty base file on the share (vol->file, raw sparse or
+ * qcow2 as vol->format says, of vol->size bytes), claimed with O_EXCL and
+ * synced; nothing is left behind on failure. */
+int volume_file_create(struct snapfs *fs, const struct object *vol);
 
 /* rmdir: removes the volume file and the record. -ENOTEMPTY with
  * snapshots; -EBUSY unless the status allows deletion or force is set
