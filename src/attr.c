@@ -105,6 +105,11 @@ static char *get_link_id(struct catalog_txn *txn, const struct object *o, int *e
 
 static char *get_progress(struct catalog_txn *txn, const struct object *o, int *err)
 {
+	/* A volume has a progress only when it was filled by a copy. */
+	if (o->kind == OBJ_VOLUME && !o->progress && strcmp(o->op, "fill")) {
+		*err = -ENODATA;
+		return NULL;
+	}
 	char s[8];
 
 	snprintf(s, sizeof(s), "%d%%", o->progress);
