@@ -1,10 +1,12 @@
 #!/bin/bash
 # Data safety regressions: a failed merge never serves wrong bytes; a
 # recovery never commits again once .info named the backing active (a
-# hypervisor may write there); files a running QEMU writes are not deleted.
+# hypervisor may write there); files a running QEMU writes are not deleted;
+# a backup that reads one snapshot while others are merged away gets its
+# snapshot's bytes.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/snaplib.sh"
-plan 17
+plan 24
 
 V=$MNT/tenants/acme/volumes
 first_byte() { od -An -tx1 -N1 "$1" | tr -d ' '; }
@@ -79,4 +81,41 @@ if "$SNAPFS" --version | grep -q fault-injection; then
 else
 	for _ in 1 2 3; do ok "# SKIP crash case: built without --enable-fault-injection"; done
 fi
+
+# 4. A slow backup reads s3 while s2 (force) and then s1 are merged away:
+#    every byte it gets is s3's, although the files under it change.
+mount_snapfs || exit 1
+mkdir "$V/rd"
+hv "$V/rd" "write -P 0x01 0 48M"
+mkdir "$V/rd/snapshots/s1"
+hv "$V/rd" "write -P 0x02 16M 32M" "write -c -P 0x05 0 64k"
+mkdir "$V/rd/snapshots/s2"
+hv "$V/rd" "write -P 0x03 32M 16M" "write -z 8M 4M"
+mkdir "$V/rd/snapshots/s3"
+hv "$V/rd" "write -P 0x04 0 48M"
+s3_sum=$(snap_expect "$V/rd" s3)
+live=$(live_sum "$V/rd")
+python3 - "$V/rd/snapshots/s3/disk.raw" "$WORK/slow.raw" "$WORK/slow.started" <<'EOS' &
+import sys, time
+src, dst, started = sys.argv[1:4]
+with open(src, "rb") as f, open(dst, "wb") as out:
+    open(started, "w").close()
+    while True:
+        b = f.read(1 << 20)
+        if not b:
+            break
+        out.write(b)
+        time.sleep(0.002)
+EOS
+RPID=$!
+while [ ! -e "$WORK/slow.started" ]; do sleep 0.05; done
+check "force-delete of s2 while s3 is read" setfattr -n user.force_delete -v 1 "$V/rd/snapshots/s2"
+check "rmdir of s1 while s3 is read" rmdir "$V/rd/snapshots/s1"
+check "the slow reader was still reading during both merges" kill -0 "$RPID"
+wait "$RPID"
+check_eq "it read exactly s3's point-in-time bytes" "$s3_sum" "$(image_sum "$WORK/slow.raw")"
+check_eq "s3 reads the same after the merges" "$s3_sum" "$(image_sum "$V/rd/snapshots/s3/disk.raw")"
+check_eq "the live image is unchanged" "$live" "$(live_sum "$V/rd")"
+rm -f "$WORK/slow.raw"
+unmount_snapfs
 finish
