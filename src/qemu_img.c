@@ -73,7 +73,8 @@ int qemu_img_run_progress(const char *qemu_img, int dirfd, const char *const *ar
 		_exit(127);
 	}
 	close(pipefd[1]);
-	/* Keep the first 4 KiB of its messages; read on so it never blocks. */
+	/* Keep the last 4 KiB of its output (the error follows -p's progress
+	 * lines); read on so it never blocks. */
 	for (;;) {
 		char chunk[4096];
 		ssize_t r = read(pipefd[0], chunk, sizeof(chunk));
@@ -85,8 +86,14 @@ int qemu_img_run_progress(const char *qemu_img, int dirfd, const char *const *ar
 			break;
 		if (progress)
 			parse_progress(chunk, (size_t)r, progress, arg);
-		take = (size_t)r < sizeof(out) - 1 - used ? (size_t)r : sizeof(out) - 1 - used;
-		memcpy(out + used, chunk, take);
+		take = (size_t)r < sizeof(out) - 1 ? (size_t)r : sizeof(out) - 1;
+		if (used + take > sizeof(out) - 1) {
+			size_t drop = used + take - (sizeof(out) - 1);
+
+			memmove(out, out + drop, used - drop);
+			used -= drop;
+		}
+		memcpy(out + used, chunk + r - take, take);
 		used += take;
 	}
 	out[used] = '\0';
@@ -112,7 +119,7 @@ int qemu_img_run_progress(const char *qemu_img, int dirfd, const char *const *ar
 	}
 	log_err("%s %s failed (status %d): %s", qemu_img, args[0],
 		WIFEXITED(status) ? WEXITSTATUS(status) : -1, out);
-	return -EIO;
+	return strstr(out, "No space left on device") ? -ENOSPC : -EIO;
 }
 
 int qemu_img_run(const char *qemu_img, int dirfd, const char *const *args)

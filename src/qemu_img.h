@@ -10,8 +10,9 @@
 #include <stdint.h>
 
 /* Run "qemu_img args..." (args is NULL-terminated, without argv[0]) in the
- * directory dirfd. Returns 0 when it exits 0, -EIO otherwise (with a log
- * line quoting its error output), or -errno when it cannot be started. */
+ * directory dirfd. Returns 0 when it exits 0, -ENOSPC when it failed for
+ * want of space, -EIO otherwise (with a log line quoting its error
+ * output), or -errno when it cannot be started. */
 int qemu_img_run(const char *qemu_img, int dirfd, const char *const *args);
 
 /* Called with the percentage done as qemu-img -p reports it. */
