@@ -878,8 +878,8 @@ static int source_parse(const char *source, char *group, char *cgsnap, size_t le
 	char copy[1024], *comp[5], *save = NULL;
 	size_t n = 0;
 
-	if (snprintf(copy, sizeof(copy), "%s", source) >= (int)sizeof(copy))
-		return -EINVAL;
+	if (source[0] == '/' || snprintf(copy, sizeof(copy), "%s", source) >= (int)sizeof(copy))
+		return -EINVAL; /* relative to the tenant only */
 	for (char *c = strtok_r(copy, "/", &save); c; c = strtok_r(NULL, "/", &save)) {
 		if (!strcmp(c, "."))
 			continue;
