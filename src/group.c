@@ -501,16 +501,29 @@ static int switch_info(struct snapfs *fs, const struct member_set *m, bool undo,
 	return rc;
 }
 
+/* In txn: the group of group snapshot cg is idle again, if cg held it. */
+static int release_group(struct catalog_txn *txn, const struct object *cg)
+{
+	struct object g;
+	int rc = catalog_object_get(txn, cg->parent, &g);
+
+	if (!rc && !strcmp(g.op_arg, cg->id)) {
+		set_op(&g, "", "");
+		rc = catalog_object_update(txn, &g);
+	}
+	object_clear(&g);
+	return rc == -ENOENT ? 0 : rc;
+}
+
 /* Before the switch: remove every member overlay and record, the group
  * snapshot, and free the group. */
 static int create_undo(struct snapfs *fs, uint64_t cg_ino)
 {
 	struct catalog_txn *txn;
 	struct member_set m;
-	struct object cg, g;
+	struct object cg;
 	int rc = member_set_load(fs, cg_ino, &cg, &m);
 
-	object_init(&g);
 	for (size_t i = 0; i < m.count && !rc; i++)
 		rc = share_file_remove(&fs->share, m.snaps[i].file);
 	if (!rc)
@@ -521,13 +534,8 @@ static int create_undo(struct snapfs *fs, uint64_t cg_ino)
 		rc = snapshot_record_remove(txn, m.snaps[i].ino);
 	if (!rc)
 		rc = catalog_object_delete(txn, &cg);
-	if (!rc && !reload(txn, cg.parent, &g)) {
-		if (!strcmp(g.op_arg, cg.id)) {
-			set_op(&g, "", "");
-			rc = catalog_object_update(txn, &g);
-		}
-	}
-	object_clear(&g);
+	if (!rc)
+		rc = release_group(txn, &cg);
 	rc = txn_end(txn, rc);
 out:
 	member_set_free(&m);
@@ -540,11 +548,10 @@ static int create_complete(struct snapfs *fs, uint64_t cg_ino)
 {
 	struct catalog_txn *txn;
 	struct member_set m;
-	struct object cg, g;
+	struct object cg;
 	size_t done;
 	int rc = member_set_load(fs, cg_ino, &cg, &m);
 
-	object_init(&g);
 	if (!rc)
 		rc = switch_info(fs, &m, false, &done);
 	if (rc)
@@ -566,13 +573,8 @@ static int create_complete(struct snapfs *fs, uint64_t cg_ino)
 		cg.updated_at = time_now_usec();
 		rc = catalog_object_update(txn, &cg);
 	}
-	if (!rc && !reload(txn, cg.parent, &g)) {
-		if (!strcmp(g.op_arg, cg.id)) {
-			set_op(&g, "", "");
-			rc = catalog_object_update(txn, &g);
-		}
-	}
-	object_clear(&g);
+	if (!rc)
+		rc = release_group(txn, &cg);
 	rc = txn_end(txn, rc);
 out:
 	member_set_free(&m);

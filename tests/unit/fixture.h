@@ -19,6 +19,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "catalog.h"
 #include "log.h"
 #include "options.h"
 #include "snapfs.h"
@@ -176,6 +177,33 @@ static inline void fx_teardown(void)
 		rm_rf(fx.root);
 	memset(&fx, 0, sizeof(fx));
 	test_leak_check();
+}
+
+/* The catalogue record of ino into o (to be object_clear()ed); fails the
+ * test when there is none. */
+static inline void fx_get_obj(uint64_t ino, struct object *o)
+{
+	struct catalog_txn *txn;
+	int rc = catalog_txn_begin(fx.fs->cat, false, &txn);
+
+	cr_assert_eq(rc, 0);
+	rc = catalog_object_get(txn, ino, o);
+	catalog_txn_abort(txn);
+	cr_assert_eq(rc, 0, "record %llu: %s", (unsigned long long)ino, strerror(-rc));
+}
+
+/* 0 when ino has a record, else catalog_object_get()'s error. */
+static inline int fx_obj_rc(uint64_t ino)
+{
+	struct catalog_txn *txn;
+	struct object o;
+	int rc = catalog_txn_begin(fx.fs->cat, false, &txn);
+
+	cr_assert_eq(rc, 0);
+	rc = catalog_object_get(txn, ino, &o);
+	catalog_txn_abort(txn);
+	object_clear(&o);
+	return rc;
 }
 
 /* Path of a file on the share into buf. */

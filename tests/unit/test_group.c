@@ -46,30 +46,6 @@ static void setup_group(void)
 	cr_assert_eq(rc, 0, "group_create: %s", strerror(-rc));
 }
 
-static void get_obj(uint64_t ino, struct object *o)
-{
-	struct catalog_txn *txn;
-	int rc = catalog_txn_begin(fx.fs->cat, false, &txn);
-
-	cr_assert_eq(rc, 0);
-	rc = catalog_object_get(txn, ino, o);
-	catalog_txn_abort(txn);
-	cr_assert_eq(rc, 0, "record %llu: %s", (unsigned long long)ino, strerror(-rc));
-}
-
-static int obj_exists(uint64_t ino)
-{
-	struct catalog_txn *txn;
-	struct object o;
-	int rc = catalog_txn_begin(fx.fs->cat, false, &txn);
-
-	cr_assert_eq(rc, 0);
-	rc = catalog_object_get(txn, ino, &o);
-	catalog_txn_abort(txn);
-	object_clear(&o);
-	return rc == 0;
-}
-
 static void set_status(uint64_t ino, const char *status)
 {
 	struct catalog_txn *txn;
@@ -88,7 +64,7 @@ static size_t members_of(uint64_t ino)
 	struct object o;
 	size_t n;
 
-	get_obj(ino, &o);
+	fx_get_obj(ino, &o);
 	n = json_array_size(o.members);
 	object_clear(&o);
 	return n;
@@ -98,7 +74,7 @@ static void assert_link_id(uint64_t ino, const char *id)
 {
 	struct object o;
 
-	get_obj(ino, &o);
+	fx_get_obj(ino, &o);
 	cr_assert_str_eq(o.link_id, id, "link_id of %s", o.name);
 	object_clear(&o);
 }
@@ -107,7 +83,7 @@ static const char *group_id(char *buf)
 {
 	struct object o;
 
-	get_obj(group, &o);
+	fx_get_obj(group, &o);
 	strcpy(buf, o.id);
 	object_clear(&o);
 	return buf;
@@ -134,7 +110,7 @@ static void write_volume(uint64_t ino, int byte)
 	struct object o;
 	int fd;
 
-	get_obj(ino, &o);
+	fx_get_obj(ino, &o);
 	memset(buf, byte, sizeof(buf));
 	fd = open(fx_share_path(path, sizeof(path), o.file), O_WRONLY);
 	cr_assert_geq(fd, 0);
@@ -151,7 +127,7 @@ static int first_byte(uint64_t ino)
 	struct object o;
 	int fd;
 
-	get_obj(ino, &o);
+	fx_get_obj(ino, &o);
 	fd = open(fx_share_path(path, sizeof(path), o.file), O_RDONLY);
 	cr_assert_geq(fd, 0);
 	cr_assert_eq(pread(fd, &c, 1, 0), 1);
@@ -271,7 +247,7 @@ Test(group, delete_needs_empty)
 	cr_assert_eq(group_delete(fx.fs, &cred_root, group), -ENOTEMPTY, "a group snapshot");
 	cr_assert_eq(group_snapshot_delete(fx.fs, &cred_root, ino, false), 0);
 	cr_assert_eq(group_delete(fx.fs, &cred_root, group), 0);
-	cr_assert_not(obj_exists(group));
+	cr_assert_eq(fx_obj_rc(group), -ENOENT);
 }
 
 Test(group, snapshot_of_every_member)
@@ -285,13 +261,13 @@ Test(group, snapshot_of_every_member)
 	cr_assert_eq(group_volumes_update(fx.fs, &cred_root, group, "a,b", true), 0);
 	rc = group_snapshot_create(fx.fs, &cred_root, group, "C", &cg);
 	cr_assert_eq(rc, 0, "group_snapshot_create: %s", strerror(-rc));
-	get_obj(cg, &o);
+	fx_get_obj(cg, &o);
 	cr_assert_str_eq(o.status, "available");
 	cr_assert_str_eq(o.op, "");
 	cr_assert_eq(json_array_size(o.members), 2);
 	for (size_t i = 0; i < 2; i++) {
 		snap = (uint64_t)json_integer_value(json_array_get(o.members, i));
-		get_obj(snap, &s);
+		fx_get_obj(snap, &s);
 		cr_assert_str_eq(s.name, "C");
 		cr_assert_str_eq(s.status, "available");
 		cr_assert_str_eq(s.link_id, o.id);
@@ -312,7 +288,7 @@ Test(group, snapshot_of_every_member)
 	set_status(cg, "creating");
 	cr_assert_eq(group_snapshot_delete(fx.fs, &cred_root, cg, false), -EBUSY);
 	cr_assert_eq(group_snapshot_delete(fx.fs, &cred_root, cg, true), 0);
-	cr_assert_not(obj_exists(cg));
+	cr_assert_eq(fx_obj_rc(cg), -ENOENT);
 	cr_assert_eq(share_count(), 5, "overlays merged, .info kept");
 }
 
@@ -351,13 +327,13 @@ Test(group, fill_from_a_group_snapshot)
 	cr_assert_eq(catalog_txn_begin(fx.fs->cat, false, &txn), 0);
 	cr_assert_eq(catalog_child_lookup(txn, tenant, OBJ_VOLUME, "H-b", &copy), 0);
 	catalog_txn_abort(txn);
-	get_obj(copy, &o);
+	fx_get_obj(copy, &o);
 	cr_assert_str_eq(o.status, "available");
 	cr_assert_str_eq(o.op, "");
 	cr_assert_eq(o.progress, 100);
 	object_clear(&o);
 	cr_assert_eq(first_byte(copy), 0x22);
-	get_obj(vol_a, &o);
+	fx_get_obj(vol_a, &o);
 	cr_assert_str_eq(o.op, "");
 	object_clear(&o);
 }

@@ -54,31 +54,6 @@ static uint64_t mk_volume(const struct cred *c, uint64_t tenant, const char *nam
 	return ino;
 }
 
-/* The catalogue record of ino; object_clear() it. */
-static void get_obj(uint64_t ino, struct object *o)
-{
-	struct catalog_txn *txn;
-	int rc = catalog_txn_begin(fx.fs->cat, false, &txn);
-
-	cr_assert_eq(rc, 0);
-	rc = catalog_object_get(txn, ino, o);
-	catalog_txn_abort(txn);
-	cr_assert_eq(rc, 0, "record %llu: %s", (unsigned long long)ino, strerror(-rc));
-}
-
-static int get_obj_rc(uint64_t ino)
-{
-	struct catalog_txn *txn;
-	struct object o;
-	int rc = catalog_txn_begin(fx.fs->cat, false, &txn);
-
-	cr_assert_eq(rc, 0);
-	rc = catalog_object_get(txn, ino, &o);
-	catalog_txn_abort(txn);
-	object_clear(&o);
-	return rc;
-}
-
 static int id_lookup(const char *id, uint64_t *ino)
 {
 	struct catalog_txn *txn;
@@ -261,7 +236,7 @@ Test(tree, tenant_create_as_root)
 	cr_assert_eq(st.st_mode, S_IFDIR | 0750);
 	cr_assert_eq(st.st_uid, 0);
 	cr_assert_eq(st.st_gid, 0);
-	get_obj(t, &o);
+	fx_get_obj(t, &o);
 	cr_assert_eq(o.kind, OBJ_TENANT);
 	cr_assert_str_eq(o.name, "acme");
 	cr_assert_eq(o.parent, 0);
@@ -344,7 +319,7 @@ Test(tree, tenant_delete)
 	cr_assert_eq(volume_delete(fx.fs, &cred_root, v, false), 0);
 	cr_assert_eq(tenant_delete(fx.fs, &cred_group_admin, t), 0);
 	cr_assert_eq(lookup_rc(INO_TENANTS, "acme"), -ENOENT);
-	cr_assert_eq(get_obj_rc(t), -ENOENT);
+	cr_assert_eq(fx_obj_rc(t), -ENOENT);
 }
 
 /* The fixed part of the tree */
@@ -414,7 +389,7 @@ Test(tree, volume_entries)
 	cr_assert_eq(st.st_uid, FX_OTHER_UID);
 	cr_assert_eq(st.st_gid, FX_USER_GID);
 	cr_assert_eq(st.st_mode, S_IFDIR | 02770);
-	get_obj(v, &o);
+	fx_get_obj(v, &o);
 	cr_assert_eq(o.uid, FX_OTHER_UID);
 	cr_assert_eq(o.gid, FX_USER_GID);
 	object_clear(&o);
@@ -461,8 +436,8 @@ Test(tree, info_json)
 	json_t *j, *vol;
 	char created[32];
 
-	get_obj(v, &vo);
-	get_obj(t, &to);
+	fx_get_obj(v, &vo);
+	fx_get_obj(t, &to);
 	j = info_json(v);
 	vol = json_object_get(j, "volume");
 	cr_assert(json_is_object(vol), "no \"volume\" object");
@@ -516,9 +491,9 @@ Test(tree, by_id)
 	char target[256];
 	struct stat st;
 
-	get_obj(t, &to);
-	get_obj(v, &vo);
-	get_obj(w, &wo);
+	fx_get_obj(t, &to);
+	fx_get_obj(v, &vo);
+	fx_get_obj(w, &wo);
 	st = lookup_ok(INO_BYID, vo.id);
 	cr_assert_eq(st.st_ino, v | SLOT_BYID);
 	cr_assert(S_ISLNK(st.st_mode));
@@ -556,7 +531,7 @@ Test(tree, object_path)
 	struct object o;
 	char buf[256];
 
-	get_obj(v, &o);
+	fx_get_obj(v, &o);
 	cr_assert_eq(catalog_txn_begin(fx.fs->cat, false, &txn), 0);
 	cr_assert_eq(tree_object_path(txn, &o, buf, sizeof(buf)), 0);
 	cr_assert_str_eq(buf, "tenants/acme/volumes/data");
@@ -600,7 +575,7 @@ Test(volume, create)
 	struct object o;
 	struct stat st;
 
-	get_obj(v, &o);
+	fx_get_obj(v, &o);
 	cr_assert_eq(o.kind, OBJ_VOLUME);
 	cr_assert_str_eq(o.name, "data");
 	cr_assert_eq(o.parent, t);
@@ -643,7 +618,7 @@ Test(options, default_size)
 	fx_setup_with(size_3g);
 	t = mk_tenant(&cred_root, "acme", 0750);
 	v = mk_volume(&cred_root, t, "data");
-	get_obj(v, &o);
+	fx_get_obj(v, &o);
 	cr_assert_eq(o.size, 3 * GIB);
 	cr_assert_eq(share_size(o.file), (long long)(3 * GIB));
 	assert_attr(v, "user.size", "3");
@@ -689,12 +664,12 @@ Test(volume, delete)
 	struct object o;
 	uint64_t found;
 
-	get_obj(v, &o);
+	fx_get_obj(v, &o);
 	cr_assert_eq(share_size(o.file), (long long)GIB);
 	/* a plain user deletes an available volume */
 	cr_assert_eq(volume_delete(fx.fs, &cred_user, v, false), 0);
 	cr_assert_eq(share_size(o.file), -1, "%s left behind", o.file);
-	cr_assert_eq(get_obj_rc(v), -ENOENT);
+	cr_assert_eq(fx_obj_rc(v), -ENOENT);
 	cr_assert_eq(lookup_rc(t | SLOT_VOLUMES, "data"), -ENOENT);
 	cr_assert_eq(id_lookup(o.id, &found), -ENOENT);
 	cr_assert_eq(lookup_rc(INO_BYID, o.id), -ENOENT);
@@ -710,7 +685,7 @@ Test(volume, delete_busy_and_force)
 	uint64_t v = mk_volume(&cred_user, t, "data");
 	struct object o;
 
-	get_obj(v, &o);
+	fx_get_obj(v, &o);
 	cr_assert_eq(attr_put(&cred_root, v, "user.status", "creating", 0), 0);
 	cr_assert_eq(volume_delete(fx.fs, &cred_user, v, false), -EBUSY);
 	cr_assert_eq(volume_delete(fx.fs, &cred_root, v, false), -EBUSY);
@@ -721,7 +696,7 @@ Test(volume, delete_busy_and_force)
 	assert_attr(v, "user.status", "creating");
 	cr_assert_eq(share_size(o.file), (long long)GIB);
 	cr_assert_eq(volume_delete(fx.fs, &cred_root, v, true), 0);
-	cr_assert_eq(get_obj_rc(v), -ENOENT);
+	cr_assert_eq(fx_obj_rc(v), -ENOENT);
 	cr_assert_eq(share_size(o.file), -1);
 	object_clear(&o);
 
@@ -751,9 +726,9 @@ Test(volume, force_delete_attribute)
 	cr_assert_eq(attr_put(&cred_root, v, "user.status", "deleting", 0), 0);
 	cr_assert_eq(attr_put(&cred_user, v, "user.force_delete", "1", 0), -EPERM);
 	cr_assert_eq(attr_put(&cred_root, v, "user.force_delete", "yes please", 0), -EINVAL);
-	cr_assert_eq(get_obj_rc(v), 0);
+	cr_assert_eq(fx_obj_rc(v), 0);
 	cr_assert_eq(attr_put(&cred_root, v, "user.force_delete", "1", 0), 0);
-	cr_assert_eq(get_obj_rc(v), -ENOENT);
+	cr_assert_eq(fx_obj_rc(v), -ENOENT);
 	cr_assert_eq(share_count(), 0);
 }
 
@@ -765,7 +740,7 @@ Test(volume, busy_while_operation_runs)
 	uint64_t v = mk_volume(&cred_user, t, "data");
 	struct object o;
 
-	get_obj(v, &o);
+	fx_get_obj(v, &o);
 	snprintf(o.status, sizeof(o.status), "extending");
 	snprintf(o.op, sizeof(o.op), "extend");
 	snprintf(o.op_arg, sizeof(o.op_arg), "%llu", (unsigned long long)(4 * GIB));
@@ -773,10 +748,10 @@ Test(volume, busy_while_operation_runs)
 	cr_assert_eq(volume_delete(fx.fs, &cred_user, v, false), -EBUSY);
 	cr_assert_eq(volume_delete(fx.fs, &cred_root, v, true), -EBUSY);
 	cr_assert_eq(volume_extend(fx.fs, &cred_user, v, 2 * GIB), -EBUSY);
-	cr_assert_eq(get_obj_rc(v), 0);
+	cr_assert_eq(fx_obj_rc(v), 0);
 	cr_assert_eq(share_size(o.file), (long long)GIB);
 	object_clear(&o);
-	get_obj(v, &o);
+	fx_get_obj(v, &o);
 	cr_assert_str_eq(o.op, "extend", "a refused request changed the pending operation");
 	cr_assert_eq(o.size, GIB);
 	object_clear(&o);
@@ -790,7 +765,7 @@ Test(volume, extend_raw)
 	json_t *j;
 
 	cr_assert_eq(volume_extend(fx.fs, &cred_user, v, 3 * GIB), 0);
-	get_obj(v, &o);
+	fx_get_obj(v, &o);
 	cr_assert_eq(o.size, 3 * GIB);
 	cr_assert_str_eq(o.status, "available");
 	cr_assert_str_eq(o.op, "");
@@ -809,7 +784,7 @@ Test(volume, extend_raw)
 	cr_assert_eq(volume_extend(fx.fs, &cred_user, v, 4 * GIB + GIB / 2), -EINVAL);
 	cr_assert_eq(share_size(o.file), (long long)(3 * GIB));
 	object_clear(&o);
-	get_obj(v, &o);
+	fx_get_obj(v, &o);
 	cr_assert_eq(o.size, 3 * GIB);
 	cr_assert_str_eq(o.status, "available");
 	object_clear(&o);
@@ -821,7 +796,7 @@ Test(volume, extend_busy)
 	uint64_t v = mk_volume(&cred_user, t, "data");
 	struct object o;
 
-	get_obj(v, &o);
+	fx_get_obj(v, &o);
 	cr_assert_eq(attr_put(&cred_root, v, "user.status", "error", 0), 0);
 	cr_assert_eq(volume_extend(fx.fs, &cred_user, v, 2 * GIB), -EBUSY);
 	cr_assert_eq(share_size(o.file), (long long)GIB);
@@ -841,7 +816,7 @@ Test(volume, extend_through_user_size)
 	uint64_t v = mk_volume(&cred_user, t, "data");
 	struct object o;
 
-	get_obj(v, &o);
+	fx_get_obj(v, &o);
 	cr_assert_eq(attr_put(&cred_user, v, "user.size", "2", 0), 0);
 	cr_assert_eq(share_size(o.file), (long long)(2 * GIB));
 	cr_assert_eq(attr_put(&cred_user, v, "user.size", "4GiB", 0), 0);
@@ -889,7 +864,7 @@ Test(options, qcow2_volumes)
 		cr_skip_test("no qemu-img");
 	t = mk_tenant(&cred_root, "acme", 0750);
 	v = mk_volume(&cred_user, t, "data");
-	get_obj(v, &o);
+	fx_get_obj(v, &o);
 	cr_assert_str_eq(o.format, "qcow2");
 	cr_assert_eq(o.size, GIB);
 	qcow2_header(o.file, magic, &size);
@@ -901,7 +876,7 @@ Test(options, qcow2_volumes)
 	qcow2_header(o.file, magic, &size);
 	cr_assert_eq(size, 2 * GIB);
 	object_clear(&o);
-	get_obj(v, &o);
+	fx_get_obj(v, &o);
 	cr_assert_eq(o.size, 2 * GIB);
 	cr_assert_str_eq(o.status, "available");
 	cr_assert_eq(share_count(), 1);
@@ -919,8 +894,8 @@ Test(attr, read_only_values)
 	struct object vo, to;
 	char created[32];
 
-	get_obj(v, &vo);
-	get_obj(t, &to);
+	fx_get_obj(v, &vo);
+	fx_get_obj(t, &to);
 	assert_attr(v, "user.id", vo.id);
 	assert_attr(v, "user.status", "available");
 	assert_attr(v, "user.size", "1");
@@ -983,12 +958,12 @@ Test(attr, description)
 		struct stat st;
 		int64_t before;
 
-		get_obj(v, &o);
+		fx_get_obj(v, &o);
 		before = o.updated_at;
 		object_clear(&o);
 		usleep(2000);
 		cr_assert_eq(attr_put(&cred_user, v, "user.description", "stamp", 0), 0);
-		get_obj(v, &o);
+		fx_get_obj(v, &o);
 		cr_assert_gt(o.updated_at, before, "updated_at not stamped");
 		cr_assert_eq(tree_getattr(fx.fs, v, &st), 0);
 		cr_assert_eq((int64_t)st.st_mtim.tv_sec * 1000000 + st.st_mtim.tv_nsec / 1000,
@@ -1238,7 +1213,7 @@ Test(object, rename_volume)
 	json_t *j;
 
 	mk_volume(&cred_user, t, "taken");
-	get_obj(v, &o);
+	fx_get_obj(v, &o);
 	cr_assert_eq(object_rename(fx.fs, &cred_user, v, "new"), 0);
 	cr_assert_eq(lookup_rc(t | SLOT_VOLUMES, "old"), -ENOENT);
 	cr_assert_eq(lookup_ok(t | SLOT_VOLUMES, "new").st_ino, v, "the inode is kept");
@@ -1388,7 +1363,7 @@ Test(recover, undo_create)
 	struct object a, b, k;
 	uint64_t found;
 
-	get_obj(keep, &k);
+	fx_get_obj(keep, &k);
 	/* crashed after the file was made */
 	half_created(&a, t, "with-file");
 	insert_raw(&a);
@@ -1399,8 +1374,8 @@ Test(recover, undo_create)
 	cr_assert_eq(share_count(), 2);
 
 	fx_reopen();
-	cr_assert_eq(get_obj_rc(a.ino), -ENOENT);
-	cr_assert_eq(get_obj_rc(b.ino), -ENOENT);
+	cr_assert_eq(fx_obj_rc(a.ino), -ENOENT);
+	cr_assert_eq(fx_obj_rc(b.ino), -ENOENT);
 	cr_assert_eq(lookup_rc(t | SLOT_VOLUMES, "with-file"), -ENOENT);
 	cr_assert_eq(lookup_rc(t | SLOT_VOLUMES, "without-file"), -ENOENT);
 	cr_assert_eq(id_lookup(a.id, &found), -ENOENT);
@@ -1427,22 +1402,22 @@ Test(recover, finish_delete)
 	uint64_t found;
 
 	/* crashed after the intent was recorded, before any file went */
-	get_obj(v, &o);
+	fx_get_obj(v, &o);
 	snprintf(o.status, sizeof(o.status), "deleting");
 	snprintf(o.op, sizeof(o.op), "delete");
 	update_obj(&o);
 	snprintf(info, sizeof(info), "volume-%s.info", o.id);
 	make_share_file(info, 40);
 	/* crashed after the file went, before the record did */
-	get_obj(w, &p);
+	fx_get_obj(w, &p);
 	snprintf(p.status, sizeof(p.status), "deleting");
 	snprintf(p.op, sizeof(p.op), "delete");
 	update_obj(&p);
 	cr_assert_eq(unlink(fx_share_path((char[PATH_MAX + 300]){0}, PATH_MAX + 300, p.file)), 0);
 
 	fx_reopen();
-	cr_assert_eq(get_obj_rc(v), -ENOENT);
-	cr_assert_eq(get_obj_rc(w), -ENOENT);
+	cr_assert_eq(fx_obj_rc(v), -ENOENT);
+	cr_assert_eq(fx_obj_rc(w), -ENOENT);
 	cr_assert_eq(id_lookup(o.id, &found), -ENOENT);
 	cr_assert_eq(lookup_rc(t | SLOT_VOLUMES, "doomed"), -ENOENT);
 	cr_assert_eq(lookup_rc(t | SLOT_VOLUMES, "gone-already"), -ENOENT);
@@ -1461,13 +1436,13 @@ Test(recover, finish_extend)
 	struct object o, p;
 
 	/* crashed after the intent was recorded */
-	get_obj(v, &o);
+	fx_get_obj(v, &o);
 	snprintf(o.status, sizeof(o.status), "extending");
 	snprintf(o.op, sizeof(o.op), "extend");
 	snprintf(o.op_arg, sizeof(o.op_arg), "%llu", (unsigned long long)(3 * GIB));
 	update_obj(&o);
 	/* crashed after the file grew */
-	get_obj(w, &p);
+	fx_get_obj(w, &p);
 	snprintf(p.status, sizeof(p.status), "extending");
 	snprintf(p.op, sizeof(p.op), "extend");
 	snprintf(p.op_arg, sizeof(p.op_arg), "%llu", (unsigned long long)(2 * GIB));
@@ -1479,13 +1454,13 @@ Test(recover, finish_extend)
 	object_clear(&p);
 
 	fx_reopen();
-	get_obj(v, &o);
+	fx_get_obj(v, &o);
 	cr_assert_eq(share_size(o.file), (long long)(3 * GIB));
 	cr_assert_eq(o.size, 3 * GIB);
 	cr_assert_str_eq(o.status, "available");
 	cr_assert_str_eq(o.op, "");
 	cr_assert_str_eq(o.op_arg, "");
-	get_obj(w, &p);
+	fx_get_obj(w, &p);
 	cr_assert_eq(share_size(p.file), (long long)(2 * GIB));
 	cr_assert_eq(p.size, 2 * GIB);
 	cr_assert_str_eq(p.status, "available");
@@ -1504,7 +1479,7 @@ Test(recover, extend_that_cannot_finish)
 	uint64_t keep = mk_volume(&cred_user, t, "keep");
 	struct object o;
 
-	get_obj(v, &o);
+	fx_get_obj(v, &o);
 	snprintf(o.status, sizeof(o.status), "extending");
 	snprintf(o.op, sizeof(o.op), "extend");
 	snprintf(o.op_arg, sizeof(o.op_arg), "not a size");
@@ -1512,7 +1487,7 @@ Test(recover, extend_that_cannot_finish)
 	object_clear(&o);
 
 	fx_reopen();
-	get_obj(v, &o);
+	fx_get_obj(v, &o);
 	cr_assert_str_eq(o.status, "error_extending");
 	cr_assert_str_eq(o.op, "");
 	cr_assert_eq(o.size, GIB);
@@ -1531,9 +1506,9 @@ Test(recover, clean_remount)
 	struct object before, after;
 
 	cr_assert_eq(attr_put(&cred_user, v, "user.meta.k", "v", 0), 0);
-	get_obj(v, &before);
+	fx_get_obj(v, &before);
 	fx_reopen();
-	get_obj(v, &after);
+	fx_get_obj(v, &after);
 	cr_assert_str_eq(after.status, before.status);
 	cr_assert_eq(after.size, before.size);
 	cr_assert_eq(after.updated_at, before.updated_at);
