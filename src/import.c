@@ -769,8 +769,27 @@ static int manageable_describe(struct snapfs *fs, struct catalog_txn *txn, const
 		return 0;
 	}
 	if (kind == SHARE_NAME_BASE) {
-		/* sound, and no volume owns it: -o import takes it */
-		m->safe = true;
+		/* no volume owns it: safe when -o import would take its volume */
+		json_t *vinfo = NULL;
+		const char *active = name;
+		struct import_chain c;
+
+		rc = share_info_read(&fs->share, vid, &vinfo);
+		if (!rc)
+			active = json_string_value(json_object_get(vinfo, "active"));
+		if (rc && rc != -ENOENT) {
+			snprintf(m->reason, sizeof(m->reason), "volume-%s.info is unreadable", vid);
+		} else if (!active) {
+			snprintf(m->reason, sizeof(m->reason),
+				 "volume-%s.info names no active file", vid);
+		} else if (import_chain_resolve(fs->share.dirfd, vid, active, &c, why,
+						sizeof(why)) == 0) {
+			import_chain_free(&c);
+			m->safe = true;
+		} else {
+			snprintf(m->reason, sizeof(m->reason), "its volume's chain: %s", why);
+		}
+		json_decref(vinfo);
 		return 0;
 	}
 	rc = catalog_id_lookup(txn, vid, &ino);

@@ -998,7 +998,7 @@ static int manage_check(struct snapfs *fs, struct manage_plan *p)
 		rc = import_file_check(fs->share.dirfd, p->file, &info, why, sizeof(why));
 		if (rc) {
 			log_err("manage: %s refused: %s", p->file, why);
-			rc = rc == -ENOENT || rc == -ENOMEM ? rc : -EINVAL;
+			rc = rc == -ENOMEM ? rc : -EINVAL;
 		}
 	}
 	if (!rc) {

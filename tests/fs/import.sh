@@ -12,7 +12,7 @@ for tool in qemu-img qemu-io jq sha256sum; do
 		exit 0
 	fi
 done
-plan 80
+plan 81
 
 SIZE=64M
 VA=aaaaaaaa-0000-4000-8000-000000000001 # raw base, three snapshots, zstd, extended L2
@@ -174,6 +174,8 @@ check_eq "a symlink is unsafe" "a symbolic link" "$(xattr user.reason_not_safe "
 check_eq "a bad name is unsafe" "false" "$(xattr user.safe_to_manage "$M/volume-junk")"
 check_eq "an overlay of another volume's file is unsafe" "false" \
 	"$(xattr user.safe_to_manage "$M/volume-$VH.$H1")"
+check_eq "so is the base of a volume whose .info chain fails" "false" \
+	"$(xattr user.safe_to_manage "$M/volume-$VH")"
 check_eq "getfattr -d lists the manageable attributes" \
 	"user.cinder_id user.reference user.safe_to_manage user.size" \
 	"$(getfattr --absolute-names -d "$M/volume-$VA.$SX" 2>/dev/null | sed -n 's/=.*//p' | sort | xargs)"
@@ -199,7 +201,7 @@ chgrp $TEAM "$TEN" && chmod 2770 "$TEN" && chgrp $TEAM "$SN/$S2" && chmod 770 "$
 check_errno "manage by a non-admin: EPERM" EPERM as $ALICE $TEAM -- setfattr -n user.manage -v "volume-$VA.$SX" "$SN"
 check_errno "manage of another volume's file: EINVAL" EINVAL setfattr -n user.manage -v "volume-$VD.$E1" "$SN"
 check_errno "manage of a hostile file: EINVAL" EINVAL setfattr -n user.manage -v "volume-$VF" "$SN"
-check_errno "manage of a missing file: ENOENT" ENOENT setfattr -n user.manage -v "volume-$VA.$E1" "$SN"
+check_errno "manage of a missing file: EINVAL" EINVAL setfattr -n user.manage -v "volume-$VA.$E1" "$SN"
 check_errno "manage of a managed snapshot: EEXIST" EEXIST setfattr -n user.manage -v "volume-$VA.$S2" "$SN"
 check "manage of the stray overlay" setfattr -n user.manage -v "volume-$VA.$SX" "$SN"
 check_eq "it is a snapshot named after its uuid" "available" "$(xattr user.status "$SN/$SX")"
