@@ -340,8 +340,10 @@ static int tenant_ensure(struct catalog_txn *txn, const char *name, struct objec
 	uint64_t ino;
 	int rc = catalog_child_lookup(txn, 0, OBJ_TENANT, name, &ino);
 
-	if (!rc)
+	if (!rc) {
+		object_clear(t); /* catalog_object_get() overwrites, never frees */
 		return catalog_object_get(txn, ino, t);
+	}
 	if (rc != -ENOENT)
 		return rc;
 	object_clear(t);

@@ -935,8 +935,10 @@ static int manage_record(struct catalog_txn *txn, struct manage_plan *p)
 		log_info("manage %s: volume %s changed meanwhile", p->file, vol.id);
 		rc = -EBUSY;
 	}
-	if (!rc)
+	if (!rc) {
+		object_clear(&tenant); /* catalog_object_get() overwrites, never frees */
 		rc = catalog_object_get(txn, vol.tenant, &tenant);
+	}
 	if (!rc) {
 		struct object *s = &p->snap;
 
@@ -1070,6 +1072,7 @@ int snapshot_manage(struct snapfs *fs, const struct cred *cred, uint64_t volume,
 	/* Step 2: .info names it (the point of no return). */
 	rc = catalog_txn_begin(fs->cat, false, &txn);
 	if (!rc) {
+		object_clear(&vol); /* catalog_object_get() overwrites, never frees */
 		rc = catalog_object_get(txn, volume, &vol);
 		if (!rc)
 			rc = snapshot_info_write(fs, txn, &vol, p.hidden ? vol.file : file, NULL);
