@@ -12,7 +12,7 @@ for tool in qemu-img qemu-io jq sha256sum; do
 		exit 0
 	fi
 done
-plan 81
+plan 83
 
 SIZE=64M
 VA=aaaaaaaa-0000-4000-8000-000000000001 # raw base, three snapshots, zstd, extended L2
@@ -181,6 +181,8 @@ check_eq "getfattr -d lists the manageable attributes" \
 	"$(getfattr --absolute-names -d "$M/volume-$VA.$SX" 2>/dev/null | sed -n 's/=.*//p' | sort | xargs)"
 check "manageable entries are read-only regular files of root" \
 	test "$(stat -c '%F %a %U' "$M/volume-$VA.$SX")" = "regular empty file 444 root"
+check_eq "they read empty" "" "$(cat "$M/volume-$VA.$SX")"
+check_errno "they cannot be written" EROFS bash -c "echo x >> '$M/volume-$VA.$SX'"
 check_errno "their attributes cannot be set" EPERM setfattr -n user.size -v 2 "$M/volume-$VA.$SX"
 check "inode numbers are stable" test "$(stat -c %i "$M/volume-$VA.$SX")" = "$(ls -i "$M" | awk -v n="volume-$VA.$SX" '$2 == n {print $1}')"
 mkdir "$MNT/tenants/other"
