@@ -545,8 +545,11 @@ static int import_volume(struct snapfs *fs, const char *tenant, const char *vid,
 		snprintf(reason, sizeof(reason), "volume-%s.info: %s", vid, strerror(-rc));
 		rc = -EINVAL;
 	}
-	if (!rc)
+	if (!rc) {
 		rc = import_chain_resolve(fs->share.dirfd, vid, active, &c, reason, sizeof(reason));
+		if (rc && rc != -ENOMEM)
+			rc = -EINVAL; /* a missing or unreadable file: skip the volume */
+	}
 	if (!rc) {
 		snaps = calloc(c.n, sizeof(*snaps));
 		rc = snaps ? info_check(txn, vid, info, &c, sets, snaps, &n, reason, sizeof(reason))

@@ -340,6 +340,13 @@ Test(import, bad_info_skips_the_volume)
 	cr_assert_eq(import_share(fx.fs, "t", &added), 0);
 	cr_expect_eq(added, 0);
 	cr_expect_eq(import_share(fx.fs, "bad/name", &added), -EINVAL);
+	/* a chain whose base is missing */
+	write_info(VB, "{\"active\": \"volume-" VB "." S1 "\"}");
+	raw_file("volume-" VB, 64 * MB, 0x22);
+	overlay("volume-" VB "." S1, "volume-" VB, IMAGE_FORMAT_RAW);
+	cr_assert_eq(unlinkat(fx.fs->share.dirfd, "volume-" VB, 0), 0);
+	cr_expect_eq(import_share(fx.fs, "t", &added), 0, "a missing file skips, never fails");
+	cr_expect_eq(added, 0);
 }
 
 static int count_entry(const char *name, uint64_t ino, void *arg)
