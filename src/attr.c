@@ -9,6 +9,7 @@
 #include <sys/xattr.h>
 
 #include "group.h"
+#include "import.h"
 #include "json.h"
 #include "log.h"
 #include "object.h"
@@ -250,6 +251,14 @@ static int set_force_delete(struct snapfs *fs, const struct cred *cred, uint64_t
 	return volume_delete(fs, cred, ino, true);
 }
 
+static int set_unmanage(struct snapfs *fs, const struct cred *cred, uint64_t ino,
+			const char *value, int flags)
+{
+	if (strcmp(value, "1") && strcmp(value, "true"))
+		return -EINVAL;
+	return snapshot_unmanage(fs, cred, ino);
+}
+
 static int set_add_volumes(struct snapfs *fs, const struct cred *cred, uint64_t ino,
 			   const char *value, int flags)
 {
@@ -284,6 +293,7 @@ static const struct attr_def attrs[] = {
 	{"user.description", ANY_OBJECT, get_description, set_description, true},
 	{"user.json", ANY_OBJECT, get_json, NULL, false},
 	{"user.force_delete", VOL_SNAP | KIND(OBJ_CGSNAPSHOT), get_nothing, set_force_delete, false},
+	{"user.unmanage", KIND(OBJ_SNAPSHOT), get_nothing, set_unmanage, false},
 	{"user.add_volumes", KIND(OBJ_GROUP), get_nothing, set_add_volumes, false},
 	{"user.remove_volumes", KIND(OBJ_GROUP), get_nothing, set_remove_volumes, false},
 	{"user.source", KIND(OBJ_GROUP), get_nothing, set_source, false},
@@ -313,6 +323,45 @@ bool attr_meta_key_is_valid(const char *key)
 	return true;
 }
 
+/* ---- manageable/<file> (read-only) ---- */
+
+static const char *const manageable_attrs[] = {
+	"user.reference", "user.size", "user.safe_to_manage", "user.reason_not_safe",
+	"user.cinder_id",
+};
+
+/* The value of manageable attribute name of m: malloc'd, or NULL with *err
+ * (-ENODATA when m lacks it, -ENOTSUP for an unknown name). */
+static char *manageable_value(const struct manageable *m, const char *name, int *err)
+{
+	char s[32];
+
+	if (!strcmp(name, "user.reference"))
+		return dup_or_enomem(m->reference, err);
+	if (!strcmp(name, "user.size")) {
+		snprintf(s, sizeof(s), "%" PRIu64, (m->size + GIB - 1) / GIB);
+		return dup_or_enomem(s, err);
+	}
+	if (!strcmp(name, "user.safe_to_manage"))
+		return dup_or_enomem(m->safe ? "true" : "false", err);
+	if (!strcmp(name, "user.reason_not_safe")) {
+		if (m->safe || !m->reason[0]) {
+			*err = -ENODATA;
+			return NULL;
+		}
+		return dup_or_enomem(m->reason, err);
+	}
+	if (!strcmp(name, "user.cinder_id")) {
+		if (!m->cinder_id[0]) {
+			*err = -ENODATA;
+			return NULL;
+		}
+		return dup_or_enomem(m->cinder_id, err);
+	}
+	*err = -ENOTSUP;
+	return NULL;
+}
+
 /* Load the object that ino is; attributes live on object directories only. */
 static int load_object(struct snapfs *fs, struct catalog_txn *txn, uint64_t ino,
 		       struct node *node)
@@ -334,6 +383,14 @@ int attr_get(struct snapfs *fs, uint64_t ino, const char *name, char **value, si
 	if (rc)
 		return rc;
 	rc = load_object(fs, txn, ino, &node);
+	if (rc == -ENOTSUP && node.type == NODE_MANAGEABLE_FILE) {
+		struct manageable m;
+
+		rc = import_manageable_get(fs, txn, ino, &m);
+		if (!rc)
+			v = manageable_value(&m, name, &rc);
+		goto value;
+	}
 	if (rc)
 		goto out;
 	if (!strncmp(name, META_PREFIX, strlen(META_PREFIX)) &&
@@ -353,6 +410,7 @@ int attr_get(struct snapfs *fs, uint64_t ino, const char *name, char **value, si
 		else
 			v = a->get(txn, &node.obj, &rc);
 	}
+value:
 	if (v) {
 		*value = v;
 		*len = strlen(v);
@@ -397,6 +455,23 @@ int attr_list(struct snapfs *fs, uint64_t ino, char **names, size_t *len)
 	if (rc)
 		return rc;
 	rc = tree_node_load(fs, txn, ino, &node);
+	if (!rc && node.type == NODE_MANAGEABLE_FILE) {
+		struct manageable m;
+
+		rc = import_manageable_get(fs, txn, ino, &m);
+		for (size_t i = 0; i < sizeof(manageable_attrs) / sizeof(manageable_attrs[0]) && !rc;
+		     i++) {
+			int err = 0;
+			char *v = manageable_value(&m, manageable_attrs[i], &err);
+
+			if (v)
+				rc = name_add(&b, "", manageable_attrs[i]);
+			else if (err != -ENODATA)
+				rc = err;
+			free(v);
+		}
+		goto out;
+	}
 	if (rc || node.type != NODE_OBJECT)
 		goto out;
 	for (size_t i = 0; i < sizeof(attrs) / sizeof(attrs[0]) && !rc; i++) {
@@ -465,8 +540,42 @@ static int object_kind_of(struct snapfs *fs, uint64_t ino, enum object_kind *kin
 	if (rc)
 		return rc;
 	*kind = node.type == NODE_OBJECT ? node.obj.kind : OBJ_NONE;
+	if (node.type == NODE_MANAGEABLE_FILE)
+		rc = -EPERM; /* every attribute of a manageable file is read-only */
 	tree_node_clear(&node);
-	return 0;
+	return rc;
+}
+
+/* setfattr -n user.manage -v FILE .../volumes/V/snapshots: the only
+ * attribute of a snapshots/ directory. -ENOTSUP when ino is not one or
+ * name is not user.manage. */
+static int set_on_snapshots_dir(struct snapfs *fs, const struct cred *cred, uint64_t ino,
+				const char *name, const char *value, size_t size)
+{
+	struct node node;
+	uint64_t volume;
+	char *v;
+	int rc = tree_node_get(fs, ino, &node);
+
+	if (rc)
+		return rc;
+	rc = node.type == NODE_VOLUME_SNAPSHOTS ? 0 : -ENOTSUP;
+	volume = node.obj.ino;
+	tree_node_clear(&node);
+	if (rc)
+		return rc;
+	if (strcmp(name, "user.manage"))
+		return -ENOTSUP;
+	if (size && value[size - 1] == '\0')
+		size--; /* a trailing NUL is tolerated, as for other attributes */
+	if (!size || size > 255 || memchr(value, '\0', size))
+		return -EINVAL;
+	v = strndup(value, size);
+	if (!v)
+		return -ENOMEM;
+	rc = snapshot_manage(fs, cred, volume, v);
+	free(v);
+	return rc;
 }
 
 int attr_set(struct snapfs *fs, const struct cred *cred, uint64_t ino, const char *name,
@@ -480,7 +589,7 @@ int attr_set(struct snapfs *fs, const struct cred *cred, uint64_t ino, const cha
 	if (rc)
 		return rc;
 	if (kind == OBJ_NONE)
-		return -ENOTSUP;
+		return set_on_snapshots_dir(fs, cred, ino, name, value, size);
 	if (!strncmp(name, META_PREFIX, strlen(META_PREFIX)) && (KIND(kind) & ANY_OBJECT)) {
 		struct meta_change c = {name + strlen(META_PREFIX), NULL, flags};
 

@@ -3,7 +3,12 @@
  * Read-only: user.id user.status user.created_at user.size user.project_id
  * user.active_file user.consistency_group_id user.json (status and size are
  * also writable: reset-state and extend). Writable: user.description,
- * user.meta.KEY. Actions (write-only, not listed): user.force_delete.
+ * user.meta.KEY. Actions (write-only, not listed): user.force_delete,
+ * user.unmanage (snapshots), user.manage (on a volume's snapshots/
+ * directory, the only attribute a fixed directory takes).
+ * manageable/<file> entries have the read-only user.reference, user.size
+ * (GiB rounded up), user.safe_to_manage, user.reason_not_safe and
+ * user.cinder_id (import.h); writing any attribute there is -EPERM.
  *
  * Errors: an unknown name -ENOTSUP; a known one that the object does not
  * have -ENODATA; a read-only one written -EPERM; a bad value -EINVAL; a

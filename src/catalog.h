@@ -71,7 +71,10 @@ struct object {
 	int progress;           /* percent, 0..100 */
 	int merge_state;        /* snapshot: MERGE_* below; survives failures and reset-state */
 	json_t *members;        /* group: its volumes' inos; group snapshot: its member
-				 * snapshots' inos (a JSON array); NULL for other kinds */
+				 * snapshots' inos (a JSON array); volume: the overlays of
+				 * its chain that no snapshot names (unmanaged or
+				 * imported), as [file, backing] pairs (snapshot.h);
+				 * NULL otherwise */
 };
 
 /* A snapshot's delete, as far as its files are concerned. */

@@ -393,7 +393,7 @@ static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_
 /* What an open file handle (fi->fh) holds. */
 struct open_file {
 	unsigned refs;            /* the open, and each read replying from it */
-	enum node_type type;      /* NODE_INFO_JSON or NODE_DISK_RAW */
+	enum node_type type;      /* NODE_INFO_JSON, NODE_DISK_RAW or NODE_MANAGEABLE_FILE (empty) */
 	char *data;               /* info.json: one consistent copy per open */
 	size_t len;
 	struct reader *reader;    /* disk.raw: the snapshot's resolved chain */
@@ -423,7 +423,8 @@ static int do_open(struct snapfs *fs, fuse_ino_t ino, struct fuse_file_info *fi,
 		return rc;
 	if ((fi->flags & O_ACCMODE) != O_RDONLY || (fi->flags & O_TRUNC))
 		rc = -EROFS;
-	else if (node.type != NODE_INFO_JSON && node.type != NODE_DISK_RAW)
+	else if (node.type != NODE_INFO_JSON && node.type != NODE_DISK_RAW &&
+		 node.type != NODE_MANAGEABLE_FILE)
 		rc = S_ISDIR(node.mode) ? -EISDIR : -ENOTSUP;
 	of = rc ? NULL : calloc(1, sizeof(*of));
 	if (!rc && !of)
@@ -431,7 +432,10 @@ static int do_open(struct snapfs *fs, fuse_ino_t ino, struct fuse_file_info *fi,
 	if (!rc) {
 		of->refs = 1;
 		of->type = node.type;
-		if (node.type == NODE_INFO_JSON) {
+		if (node.type == NODE_MANAGEABLE_FILE) {
+			/* empty: what it is lies in its attributes */
+			fi->direct_io = 1;
+		} else if (node.type == NODE_INFO_JSON) {
 			/* read without the page cache: its size changes with
 			 * every update of the object */
 			rc = tree_read_info(fs, ino, &of->data, &of->len);

@@ -166,6 +166,10 @@ int main(int argc, char *argv[])
 	}
 	snapfs_close(ctx.fs);
 	ctx.fs = NULL;
+	/* The import is done (and logged where the terminal sees it); the
+	 * serving process would only find nothing new and log the skips again. */
+	free(cl.opts.import);
+	cl.opts.import = NULL;
 	ctx.se = fuse_session_new(&args, &snapfs_fsops, sizeof(snapfs_fsops), &ctx);
 	if (!ctx.se)
 		goto out_cmdline;

@@ -78,7 +78,8 @@ static int recover_one(struct snapfs *fs, const struct object *obj)
 		return rc == -EINVAL ? object_modify(fs, obj->ino, set_error, NULL) : rc;
 	}
 	if (obj->kind == OBJ_SNAPSHOT &&
-	    (!strcmp(obj->op, "create") || !strcmp(obj->op, "delete")))
+	    (!strcmp(obj->op, "create") || !strcmp(obj->op, "delete") ||
+	     !strcmp(obj->op, "manage") || !strcmp(obj->op, "unmanage")))
 		return snapshot_recover(fs, obj);
 	/* Ops that belong to a snapshot's or a group's operation, which
 	 * clears them; one left over is cleared here. */

@@ -9,6 +9,9 @@
  *   volume  extend  -> finish: grow the file, record the new size
  *   snapshot create -> finish when .info names its overlay active, else undo
  *   snapshot delete -> finish: commit, rebase, .info, unlink, forget
+ *   snapshot manage -> finish when .info names it, else forget the record
+ *                      (never the file) and give a hidden layer back
+ *   snapshot unmanage -> finish: .info without it, hidden layer, forget
  *
  * Single-threaded (called from snapfs_open()). Returns 0, or -errno when the
  * catalogue cannot be read; an operation that cannot be finished leaves its

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "import.h"
 #include "log.h"
 #include "reader.h"
 #include "recover.h"
@@ -63,6 +64,8 @@ int snapfs_open(struct snapfs **out, const struct snapfs_options *opts)
 	if (rc)
 		goto fail_share;
 	rc = recover_all(fs);
+	if (!rc && opts->import)
+		rc = import_share(fs, opts->import, NULL);
 	if (rc)
 		goto fail_catalog;
 	*out = fs;

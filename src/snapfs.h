@@ -36,7 +36,8 @@ struct cred {
 };
 
 /* Open the share and the catalogue named by opts (options_finalize()d), and
- * finish or undo what a crashed mount left half done (recover.h). Takes an
+ * finish or undo what a crashed mount left half done (recover.h); with
+ * -o import=TENANT, then import the share's unknown volumes (import.h). Takes an
  * exclusive lock on the catalogue directory: -EBUSY when another snapfs
  * holds it. LMDB must not cross fork(): open in the process that serves.
  * Returns 0 and *out, or -errno with a log line. */

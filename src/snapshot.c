@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "group.h"
+#include "import.h"
 #include "log.h"
 #include "object.h"
 #include "qemu_img.h"
@@ -68,13 +69,119 @@ static int collect_snapshot(const char *name, uint64_t ino, void *arg)
 	return rc;
 }
 
+/* ---- hidden layers: a volume's overlays that no snapshot names ---- */
+
+static json_t *hidden_find(const struct object *vol, const char *file)
+{
+	size_t i;
+	json_t *pair;
+
+	if (vol->kind != OBJ_VOLUME || !json_is_array(vol->members))
+		return NULL;
+	json_array_foreach (vol->members, i, pair) {
+		const char *f = json_string_value(json_array_get(pair, 0));
+
+		if (f && !strcmp(f, file))
+			return pair;
+	}
+	return NULL;
+}
+
+bool snapshot_hidden_get(const struct object *vol, const char *file, char *backing,
+			 size_t len)
+{
+	json_t *pair = hidden_find(vol, file);
+
+	if (!pair)
+		return false;
+	if (backing)
+		snprintf(backing, len, "%s", json_string_value(json_array_get(pair, 1)) ?: "");
+	return true;
+}
+
+int snapshot_hidden_set(struct object *vol, const char *file, const char *backing)
+{
+	json_t *pair = hidden_find(vol, file);
+
+	if (pair)
+		return json_array_set_new(pair, 1, json_string(backing)) ? -ENOMEM : 0;
+	if (!vol->members)
+		vol->members = json_array();
+	pair = json_pack("[ss]", file, backing);
+	if (!vol->members || !pair || json_array_append_new(vol->members, pair)) {
+		json_decref(pair);
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+void snapshot_hidden_remove(struct object *vol, const char *file)
+{
+	size_t i;
+	json_t *pair;
+
+	if (!json_is_array(vol->members))
+		return;
+	json_array_foreach (vol->members, i, pair) {
+		const char *f = json_string_value(json_array_get(pair, 0));
+
+		if (f && !strcmp(f, file)) {
+			json_array_remove(vol->members, i);
+			break;
+		}
+	}
+	if (!json_array_size(vol->members)) {
+		json_decref(vol->members);
+		vol->members = NULL;
+	}
+}
+
+bool snapshot_hidden_any(const struct object *vol)
+{
+	return vol->kind == OBJ_VOLUME && json_array_size(vol->members) > 0;
+}
+
+/* The volume's snapshots, then a pseudo record (kind OBJ_NONE, ino 0, no
+ * id) per hidden layer: the list describes every overlay of the chain. */
 static int snap_list_load(struct catalog_txn *txn, uint64_t volume, struct snap_list *l)
 {
 	struct collect_arg a = {txn, l};
+	struct object vol;
+	size_t i;
+	json_t *pair;
 	int rc;
 
 	memset(l, 0, sizeof(*l));
 	rc = catalog_children_foreach(txn, volume, OBJ_SNAPSHOT, collect_snapshot, &a);
+	if (!rc)
+		rc = catalog_object_get(txn, volume, &vol);
+	else
+		object_init(&vol);
+	if (!rc && vol.kind == OBJ_VOLUME && json_is_array(vol.members)) {
+		json_array_foreach (vol.members, i, pair) {
+			struct object *o;
+
+			if (l->count == l->cap) {
+				size_t cap = l->cap ? l->cap * 2 : 8;
+
+				o = realloc(l->objs, cap * sizeof(*o));
+				if (!o) {
+					rc = -ENOMEM;
+					break;
+				}
+				l->objs = o;
+				l->cap = cap;
+			}
+			o = &l->objs[l->count++];
+			object_init(o);
+			o->parent = volume;
+			snprintf(o->file, sizeof(o->file), "%s",
+				 json_string_value(json_array_get(pair, 0)) ?: "");
+			snprintf(o->backing, sizeof(o->backing), "%s",
+				 json_string_value(json_array_get(pair, 1)) ?: "");
+		}
+	}
+	object_clear(&vol);
 	if (rc)
 		snap_list_free(l);
 	return rc;
@@ -164,7 +271,7 @@ int snapshot_info_write(struct snapfs *fs, struct catalog_txn *txn, const struct
 	info = json_object();
 	json_object_set_new(info, "active", json_string(active));
 	for (size_t i = 0; i < l.count; i++)
-		if (!skip_id || strcmp(l.objs[i].id, skip_id))
+		if (l.objs[i].kind == OBJ_SNAPSHOT && (!skip_id || strcmp(l.objs[i].id, skip_id)))
 			json_object_set_new(info, l.objs[i].id, json_string(l.objs[i].file));
 	snap_list_free(&l);
 	rc = share_info_write(&fs->share, vol->id, info);
@@ -514,6 +621,25 @@ static int set_merge_done(struct catalog_txn *txn, struct object *o, void *arg)
 	return 0;
 }
 
+/* The hidden layer of vol whose backing is file: its name into out. */
+static bool hidden_get_above(const struct object *vol, const char *file, char *out, size_t len)
+{
+	size_t i;
+	json_t *pair;
+
+	if (!json_is_array(vol->members))
+		return false;
+	json_array_foreach (vol->members, i, pair) {
+		const char *b = json_string_value(json_array_get(pair, 1));
+
+		if (b && !strcmp(b, file)) {
+			snprintf(out, len, "%s", json_string_value(json_array_get(pair, 0)) ?: "");
+			return true;
+		}
+	}
+	return false;
+}
+
 /* Steps 2 to 6 of a delete; also what recovery and a retry run again.
  * Commit and rebase are idempotent until the new .info is written: they
  * run only before MERGE_DONE is recorded, which happens before .info
@@ -611,6 +737,11 @@ static int delete_merge(struct snapfs *fs, const struct object *snap, const stru
 					rc = catalog_object_update(txn, &above);
 				}
 			}
+			/* a hidden layer above: the volume's record says where
+			 * it now sits (updated with the volume below) */
+			if (!rc && !above_ino && hidden_get_above(&v, snap->file, higher,
+								  sizeof(higher)))
+				rc = snapshot_hidden_set(&v, higher, snap->backing);
 		}
 		if (!rc) {
 			if (newest)
@@ -702,6 +833,416 @@ int snapshot_delete_member(struct snapfs *fs, uint64_t ino)
 	return delete_snapshot(fs, NULL, ino, true, true);
 }
 
+/* ---- manage and unmanage ---- */
+
+/* The last step of a manage: available; an adopted top becomes the
+ * volume's active file (op_arg "active"), an adopted hidden layer leaves
+ * it. The volume is idle again. */
+static int manage_finish_txn(struct catalog_txn *txn, uint64_t snap_ino)
+{
+	struct object snap, vol;
+	int rc = catalog_object_get(txn, snap_ino, &snap);
+
+	if (!rc)
+		rc = catalog_object_get(txn, snap.parent, &vol);
+	else
+		object_init(&vol);
+	if (!rc) {
+		int64_t now = time_now_usec();
+
+		if (!strcmp(snap.op_arg, "active"))
+			snprintf(vol.file, sizeof(vol.file), "%s", snap.file);
+		snprintf(snap.status, sizeof(snap.status), "available");
+		snap.progress = 100;
+		set_op(&snap, "", "");
+		snap.updated_at = vol.updated_at = now;
+		set_op(&vol, "", "");
+		rc = catalog_object_update(txn, &snap);
+		if (!rc)
+			rc = catalog_object_update(txn, &vol);
+	}
+	object_clear(&snap);
+	object_clear(&vol);
+	return rc;
+}
+
+/* Undo a manage before .info names the snapshot: forget the record (the
+ * file stays: snapfs did not make it), give a hidden layer back. */
+static int manage_undo_txn(struct catalog_txn *txn, uint64_t snap_ino)
+{
+	struct object snap, vol;
+	int rc = catalog_object_get(txn, snap_ino, &snap);
+
+	if (!rc)
+		rc = catalog_object_get(txn, snap.parent, &vol);
+	else
+		object_init(&vol);
+	if (!rc && !strcmp(snap.op_arg, "hidden"))
+		rc = snapshot_hidden_set(&vol, snap.file, snap.backing);
+	if (!rc) {
+		set_op(&vol, "", "");
+		rc = catalog_object_update(txn, &vol);
+	}
+	if (!rc)
+		rc = catalog_object_delete(txn, &snap);
+	object_clear(&snap);
+	object_clear(&vol);
+	return rc;
+}
+
+/* Run step(txn, ino) in a write transaction of its own. */
+static int in_write_txn(struct snapfs *fs, int (*step)(struct catalog_txn *, uint64_t),
+			uint64_t ino)
+{
+	struct catalog_txn *txn;
+	int rc = catalog_txn_begin(fs->cat, true, &txn);
+
+	if (rc)
+		return rc;
+	rc = step(txn, ino);
+	if (rc) {
+		catalog_txn_abort(txn);
+		return rc;
+	}
+	return catalog_txn_commit(txn);
+}
+
+struct manage_plan {
+	const struct cred *cred;
+	uint64_t volume;
+	const char *file;
+	char snap_id[UUID_STR_LEN];
+	bool hidden;            /* FILE is a hidden layer of the volume */
+	char backing[256];      /* FILE's backing: the top of the new snapshot's data */
+	uint64_t size;          /* the virtual size of that backing file */
+	struct object snap;     /* the record, once inserted */
+};
+
+/* Step 1 of a manage, in txn: check again and record op "manage". */
+static int manage_record(struct catalog_txn *txn, struct manage_plan *p)
+{
+	struct object vol, tenant;
+	int rc = catalog_object_get(txn, p->volume, &vol);
+
+	object_init(&tenant);
+	if (!rc && (*vol.op || strcmp(vol.status, "available"))) {
+		log_info("manage %s: volume %s is %s", p->file, vol.id,
+			 *vol.op ? vol.op : vol.status);
+		rc = -EBUSY;
+	}
+	if (!rc && (p->hidden ? !snapshot_hidden_get(&vol, p->file, NULL, 0)
+			      : strcmp(vol.file, p->backing))) {
+		log_info("manage %s: volume %s changed meanwhile", p->file, vol.id);
+		rc = -EBUSY;
+	}
+	if (!rc) {
+		object_clear(&tenant); /* catalog_object_get() overwrites, never frees */
+		rc = catalog_object_get(txn, vol.tenant, &tenant);
+	}
+	if (!rc) {
+		struct object *s = &p->snap;
+
+		s->kind = OBJ_SNAPSHOT;
+		s->parent = vol.ino;
+		s->tenant = vol.tenant;
+		snprintf(s->id, sizeof(s->id), "%s", p->snap_id);
+		snprintf(s->name, sizeof(s->name), "%s", p->snap_id);
+		snprintf(s->status, sizeof(s->status), "creating");
+		set_op(s, "manage", p->hidden ? "hidden" : "active");
+		snprintf(s->file, sizeof(s->file), "%s", p->file);
+		snprintf(s->backing, sizeof(s->backing), "%s", p->backing);
+		s->size = p->size;
+		s->uid = p->cred->uid;
+		s->gid = tenant.gid;
+		s->mode = tenant.mode & 07777;
+		s->created_at = s->updated_at = time_now_usec();
+		rc = catalog_object_insert(txn, s);
+	}
+	if (!rc) {
+		if (p->hidden)
+			snapshot_hidden_remove(&vol, p->file);
+		set_op(&vol, "snapshot-manage", p->snap_id);
+		rc = catalog_object_update(txn, &vol);
+	}
+	object_clear(&vol);
+	object_clear(&tenant);
+	return rc;
+}
+
+/* Check FILE for a manage of volume (read-only): fills the plan. */
+static int manage_check(struct snapfs *fs, struct manage_plan *p)
+{
+	char vid[UUID_STR_LEN], why[224];
+	struct image_info info, below;
+	struct catalog_txn *txn;
+	struct object vol;
+	uint64_t ino;
+	int rc;
+
+	if (import_name_parse(p->file, vid, p->snap_id) != SHARE_NAME_OVERLAY) {
+		log_err("manage: %.255s is not a snapshot file volume-<uuid>.<uuid>", p->file);
+		return -EINVAL;
+	}
+	rc = catalog_txn_begin(fs->cat, false, &txn);
+	if (rc)
+		return rc;
+	rc = catalog_object_get(txn, p->volume, &vol);
+	if (!rc && strcmp(vid, vol.id)) {
+		log_err("manage: %s is not a file of volume %s", p->file, vol.id);
+		rc = -EINVAL;
+	}
+	if (!rc && catalog_id_lookup(txn, p->snap_id, &ino) == 0) {
+		log_info("manage: %s: snapshot %s is already in the catalogue", p->file,
+			 p->snap_id);
+		rc = -EEXIST;
+	}
+	if (!rc) {
+		rc = import_file_check(fs->share.dirfd, p->file, &info, why, sizeof(why));
+		if (rc) {
+			log_err("manage: %s refused: %s", p->file, why);
+			rc = rc == -ENOMEM ? rc : -EINVAL;
+		}
+	}
+	if (!rc) {
+		p->hidden = snapshot_hidden_get(&vol, p->file, p->backing, sizeof(p->backing));
+		if (p->hidden && strcmp(info.backing_name, p->backing)) {
+			log_err("manage: %s: its header names %s, its chain %s", p->file,
+				info.backing_name, p->backing);
+			rc = -EINVAL;
+		} else if (!p->hidden && strcmp(info.backing_name, vol.file)) {
+			log_err("manage: %s: backing file %s is neither the active file %s of "
+				"volume %s nor is it in its chain",
+				p->file, info.backing_name, vol.file, vol.id);
+			rc = -EINVAL;
+		} else if (!p->hidden) {
+			snprintf(p->backing, sizeof(p->backing), "%s", vol.file);
+			if (import_overlay_check(fs, txn, &vol, p->file)) {
+				log_err("manage: %s does not resolve over volume %s's chain",
+					p->file, vol.id);
+				rc = -EINVAL;
+			}
+		}
+	}
+	if (!rc) {
+		rc = qcow2_probe(fs->share.dirfd, p->backing, &below);
+		if (rc)
+			log_err("manage: %s: cannot read %s: %s", p->file, p->backing, below.reason);
+		p->size = below.virtual_size;
+		rc = rc ? -EIO : 0;
+	}
+	catalog_txn_abort(txn);
+	if (!rc && !p->hidden)
+		rc = share_file_check_unused(&fs->share, p->file);
+	object_clear(&vol);
+	return rc;
+}
+
+int snapshot_manage(struct snapfs *fs, const struct cred *cred, uint64_t volume,
+		    const char *file)
+{
+	struct manage_plan p = {.cred = cred, .volume = volume, .file = file};
+	struct catalog_txn *txn;
+	struct object vol;
+	int rc;
+
+	if (!cred_is_admin(fs, cred)) {
+		log_info("uid %u may not manage %s (admins only)", (unsigned)cred->uid, file);
+		return -EPERM;
+	}
+	object_init(&p.snap);
+	object_init(&vol);
+	rc = manage_check(fs, &p);
+	if (rc)
+		goto out;
+
+	/* Step 1: the intent; the volume taken. */
+	rc = catalog_txn_begin(fs->cat, true, &txn);
+	if (rc)
+		goto out;
+	rc = manage_record(txn, &p);
+	if (rc) {
+		catalog_txn_abort(txn);
+		goto out;
+	}
+	rc = catalog_txn_commit(txn);
+	if (rc)
+		goto out;
+	fault_point("snapshot-manage-recorded");
+
+	/* Step 2: .info names it (the point of no return). */
+	rc = catalog_txn_begin(fs->cat, false, &txn);
+	if (!rc) {
+		object_clear(&vol); /* catalog_object_get() overwrites, never frees */
+		rc = catalog_object_get(txn, volume, &vol);
+		if (!rc)
+			rc = snapshot_info_write(fs, txn, &vol, p.hidden ? vol.file : file, NULL);
+		catalog_txn_abort(txn);
+	}
+	if (rc) {
+		in_write_txn(fs, manage_undo_txn, p.snap.ino);
+		rc = rc == -ENOSPC ? rc : -EIO;
+		goto out;
+	}
+	fault_point("snapshot-manage-info");
+
+	/* Step 3: available. */
+	rc = in_write_txn(fs, manage_finish_txn, p.snap.ino);
+	if (!rc)
+		log_info("managed %s as snapshot %s of volume %s%s", file, p.snap_id, vol.id,
+			 p.hidden ? " (a member of its chain)" : " (its new active file)");
+out:
+	object_clear(&p.snap);
+	object_clear(&vol);
+	return rc;
+}
+
+/* Steps 2 and 3 of an unmanage, also what recovery runs: .info without
+ * the key, then the catalogue keeps the overlay as a hidden layer. */
+static int unmanage_finish(struct snapfs *fs, uint64_t snap_ino)
+{
+	struct catalog_txn *txn;
+	struct object snap, vol;
+	int rc = catalog_txn_begin(fs->cat, false, &txn);
+
+	if (rc)
+		return rc;
+	rc = catalog_object_get(txn, snap_ino, &snap);
+	if (!rc)
+		rc = catalog_object_get(txn, snap.parent, &vol);
+	else
+		object_init(&vol);
+	if (!rc)
+		rc = snapshot_info_write(fs, txn, &vol, vol.file, snap.id);
+	catalog_txn_abort(txn);
+	object_clear(&vol);
+	if (rc) {
+		object_clear(&snap);
+		return rc;
+	}
+	fault_point("snapshot-unmanage-info");
+	rc = catalog_txn_begin(fs->cat, true, &txn);
+	if (!rc) {
+		rc = catalog_object_get(txn, snap.parent, &vol);
+		if (!rc)
+			rc = snapshot_hidden_set(&vol, snap.file, snap.backing);
+		if (!rc) {
+			set_op(&vol, "", "");
+			vol.updated_at = time_now_usec();
+			rc = catalog_object_update(txn, &vol);
+		}
+		if (!rc)
+			rc = catalog_object_delete(txn, &snap);
+		object_clear(&vol);
+		if (rc)
+			catalog_txn_abort(txn);
+		else
+			rc = catalog_txn_commit(txn);
+	}
+	object_clear(&snap);
+	return rc;
+}
+
+struct unmanage_plan {
+	struct snapfs *fs;
+	uint64_t ino;
+	char prev_status[32];
+};
+
+/* Step 1 (no reader open): check and record op "unmanage". */
+static int unmanage_record(void *arg)
+{
+	struct unmanage_plan *p = arg;
+	struct catalog_txn *txn;
+	struct object snap, vol;
+	int rc = catalog_txn_begin(p->fs->cat, true, &txn);
+
+	if (rc)
+		return rc;
+	rc = catalog_object_get(txn, p->ino, &snap);
+	if (!rc)
+		rc = catalog_object_get(txn, snap.parent, &vol);
+	else
+		object_init(&vol);
+	if (!rc && snap.kind != OBJ_SNAPSHOT)
+		rc = -EINVAL;
+	if (!rc && (*snap.op || *vol.op)) {
+		log_info("unmanage %s: volume %s is busy (%s)", snap.id, vol.id,
+			 *snap.op ? snap.op : vol.op);
+		rc = -EBUSY;
+	}
+	if (!rc && snap.link_id[0]) {
+		log_info("unmanage %s: it belongs to group snapshot %s", snap.id, snap.link_id);
+		rc = -EBUSY;
+	}
+	if (!rc && strcmp(snap.status, "available") && strcmp(snap.status, "error")) {
+		log_info("unmanage %s: it is %s", snap.id, snap.status);
+		rc = -EBUSY;
+	}
+	if (!rc && snap.merge_state != MERGE_NONE) {
+		log_info("unmanage %s: a merge of it began; delete it instead", snap.id);
+		rc = -EBUSY;
+	}
+	if (!rc) {
+		snprintf(p->prev_status, sizeof(p->prev_status), "%s", snap.status);
+		snprintf(snap.status, sizeof(snap.status), "unmanaging");
+		set_op(&snap, "unmanage", "");
+		set_op(&vol, "snapshot-forget", snap.id);
+		rc = catalog_object_update(txn, &snap);
+		if (!rc)
+			rc = catalog_object_update(txn, &vol);
+	}
+	object_clear(&snap);
+	object_clear(&vol);
+	if (rc) {
+		catalog_txn_abort(txn);
+		return rc;
+	}
+	return catalog_txn_commit(txn);
+}
+
+static int unmanage_failed(struct catalog_txn *txn, struct object *o, void *arg)
+{
+	if (o->kind == OBJ_SNAPSHOT)
+		snprintf(o->status, sizeof(o->status), "%s", (const char *)arg);
+	set_op(o, "", "");
+	return 0;
+}
+
+int snapshot_unmanage(struct snapfs *fs, const struct cred *cred, uint64_t ino)
+{
+	struct unmanage_plan p = {fs, ino, ""};
+	struct catalog_txn *txn;
+	struct object snap;
+	int rc;
+
+	if (!cred_is_admin(fs, cred)) {
+		log_info("uid %u may not unmanage a snapshot (admins only)", (unsigned)cred->uid);
+		return -EPERM;
+	}
+	rc = reader_exclude(fs, ino, unmanage_record, &p);
+	if (rc)
+		return rc;
+	fault_point("snapshot-unmanage-recorded");
+	rc = catalog_txn_begin(fs->cat, false, &txn);
+	if (rc)
+		return rc;
+	rc = catalog_object_get(txn, ino, &snap);
+	catalog_txn_abort(txn);
+	if (!rc)
+		rc = unmanage_finish(fs, ino);
+	if (rc) {
+		log_err("unmanage of snapshot %s failed: %s", snap.id, strerror(-rc));
+		object_modify(fs, ino, unmanage_failed, p.prev_status);
+		object_modify(fs, snap.parent, unmanage_failed, NULL);
+		rc = rc == -ENOSPC ? rc : -EIO;
+	} else {
+		log_info("unmanaged snapshot %s (%s): %s stays on the share, in volume's chain",
+			 snap.name, snap.id, snap.file);
+	}
+	object_clear(&snap);
+	return rc;
+}
+
 /* ---- recovery ---- */
 
 int snapshot_recover(struct snapfs *fs, const struct object *snap)
@@ -755,6 +1296,33 @@ int snapshot_recover(struct snapfs *fs, const struct object *snap)
 		object_clear(&vol);
 		return rc;
 	}
+	if (!strcmp(snap->op, "manage")) {
+		json_t *info = NULL;
+		struct object v;
+		bool done = false;
+
+		rc = catalog_txn_begin(fs->cat, false, &txn);
+		if (rc)
+			return rc;
+		rc = catalog_object_get(txn, snap->parent, &v);
+		catalog_txn_abort(txn);
+		if (!rc) {
+			int r = share_info_read(&fs->share, v.id, &info);
+
+			if (r == 0) {
+				done = json_object_get(info, snap->id) != NULL;
+				json_decref(info);
+			} else if (r != -ENOENT) {
+				rc = r;
+			}
+		}
+		object_clear(&v);
+		if (rc)
+			return rc;
+		return in_write_txn(fs, done ? manage_finish_txn : manage_undo_txn, snap->ino);
+	}
+	if (!strcmp(snap->op, "unmanage"))
+		return unmanage_finish(fs, snap->ino);
 	log_err("snapshot %s: unknown interrupted operation '%s' left as is", snap->id, snap->op);
 	return -EINVAL;
 }

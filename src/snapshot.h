@@ -17,6 +17,7 @@
 #define SNAPFS_SNAPSHOT_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "catalog.h"
@@ -77,6 +78,44 @@ int snapshot_record_remove(struct catalog_txn *txn, uint64_t snap_ino);
  * Returns 0, or -EIO when the catalogue's chain is broken. */
 int snapshot_layers(struct catalog_txn *txn, const struct object *snap,
 		    char (*names)[256], enum image_format *formats, size_t max, size_t *n);
+
+/* Hidden layers: overlays of a volume's chain that no snapshot names
+ * (an unmanaged snapshot's overlay, or one found by import without a
+ * .info key), kept in the volume's record (members: [file, backing]
+ * pairs) so that the chain still resolves. Pure record edits: the caller
+ * loads and updates vol in its transaction.
+ * snapshot_hidden_get(): true when file is one; its backing into backing
+ * (len bytes; backing may be NULL).
+ * snapshot_hidden_set(): add file over backing, or move it onto backing;
+ * 0 or -ENOMEM.
+ * snapshot_hidden_remove(): forget file (nothing when it is not one).
+ * snapshot_hidden_any(): true when vol has at least one. */
+bool snapshot_hidden_get(const struct object *vol, const char *file, char *backing,
+			 size_t len);
+int snapshot_hidden_set(struct object *vol, const char *file, const char *backing);
+void snapshot_hidden_remove(struct object *vol, const char *file);
+bool snapshot_hidden_any(const struct object *vol);
+
+/* setfattr -n user.manage -v FILE .../volumes/V/snapshots (admins only,
+ * else -EPERM): adopt FILE as a snapshot of volume (V's ino), named and
+ * identified by FILE's snapshot uuid, status available. FILE must be
+ * volume-<V>.<uuid>, a regular file that import_file_check() accepts, and
+ * either a qcow2 overlay whose backing is V's active file (it becomes the
+ * active file, as after a snapshot) or a hidden layer of V. .info is
+ * rewritten atomically. -EINVAL with a log line when FILE does not
+ * qualify (also when it does not exist); -EEXIST when the uuid or name is taken; -EBUSY when V is busy
+ * or not available or a process writes FILE; -ENOSPC; -EIO. Recorded as
+ * op "manage" (never removes FILE on undo). */
+int snapshot_manage(struct snapfs *fs, const struct cred *cred, uint64_t volume,
+		    const char *file);
+
+/* setfattr -n user.unmanage -v 1 SNAPSHOT (admins only, else -EPERM):
+ * forget snapshot ino; its overlay stays on the share as a hidden layer of
+ * the volume, so the chain and every other snapshot still read; .info
+ * drops its key. -EBUSY unless it is idle and available or error, or when
+ * it belongs to a group snapshot or its disk.raw is open. Recorded as op
+ * "unmanage" (status unmanaging), which recovery finishes. */
+int snapshot_unmanage(struct snapfs *fs, const struct cred *cred, uint64_t ino);
 
 /* Finish or undo snap's interrupted operation (recover.c). */
 int snapshot_recover(struct snapfs *fs, const struct object *snap);

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "import.h"
 #include "json.h"
 #include "log.h"
 #include "reader.h"
@@ -55,7 +56,7 @@ static enum object_kind container_child_kind(enum node_type type)
 static bool node_is_dir(enum node_type type)
 {
 	return type != NODE_BYID_LINK && type != NODE_INFO_JSON && type != NODE_DISK_RAW &&
-	       type != NODE_MEMBER_LINK;
+	       type != NODE_MEMBER_LINK && type != NODE_MANAGEABLE_FILE;
 }
 
 void tree_node_clear(struct node *node)
@@ -88,6 +89,14 @@ int tree_node_load(struct snapfs *fs, struct catalog_txn *txn, uint64_t ino, str
 		default:
 			return -ENOENT;
 		}
+	}
+	if (import_ino_is_manageable(ino)) {
+		/* a share file no object owns: root's, read-only */
+		object_init(&node->obj);
+		node->type = NODE_MANAGEABLE_FILE;
+		node->mode = S_IFREG | 0444;
+		return import_manageable_find(fs, txn, ino, node->obj.file, sizeof(node->obj.file),
+					      NULL);
 	}
 	rc = catalog_object_get(txn, ino, &node->obj);
 	if (rc)
@@ -358,12 +367,18 @@ static int lookup_cgsnapshot_member(struct catalog_txn *txn, const struct object
 }
 
 /* The inode of the entry name in the loaded directory node dir. */
-static int lookup_in(struct catalog_txn *txn, const struct node *dir, const char *name,
-		     uint64_t *ino)
+static int lookup_in(struct snapfs *fs, struct catalog_txn *txn, const struct node *dir,
+		     const char *name, uint64_t *ino)
 {
 	enum object_kind child_kind;
+	char found[256];
 
 	switch (dir->type) {
+	case NODE_TENANT_MANAGEABLE:
+		if (strlen(name) >= sizeof(found))
+			return -ENOENT;
+		snprintf(found, sizeof(found), "%s", name);
+		return import_manageable_find(fs, txn, 0, found, sizeof(found), ino);
 	case NODE_ROOT:
 		if (!strcmp(name, "tenants"))
 			*ino = INO_TENANTS;
@@ -415,7 +430,7 @@ int tree_lookup(struct snapfs *fs, uint64_t parent, const char *name, struct sta
 	rc = tree_node_load(fs, txn, parent, &dir);
 	if (rc)
 		goto out_dir;
-	rc = lookup_in(txn, &dir, name, &ino);
+	rc = lookup_in(fs, txn, &dir, name, &ino);
 	if (rc)
 		goto out_dir;
 	rc = tree_node_load(fs, txn, ino, &child);
@@ -449,6 +464,11 @@ static int listing_add(struct dir_listing *l, const char *name, uint64_t ino, ui
 static int add_child_dir(const char *name, uint64_t ino, void *arg)
 {
 	return listing_add(arg, name, ino, S_IFDIR);
+}
+
+static int add_manageable(const char *name, uint64_t ino, void *arg)
+{
+	return listing_add(arg, name, ino, S_IFREG);
 }
 
 static int add_byid_link(const char *id, uint64_t ino, void *arg)
@@ -540,6 +560,9 @@ int tree_readdir(struct snapfs *fs, uint64_t ino, struct dir_listing **out)
 		break;
 	case NODE_GROUP_VOLUMES:
 		rc = list_members(txn, &dir.obj, l);
+		break;
+	case NODE_TENANT_MANAGEABLE:
+		rc = import_manageable_list(fs, txn, add_manageable, l);
 		break;
 	default:
 		child_kind = container_child_kind(dir.type);

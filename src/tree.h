@@ -7,6 +7,8 @@
  *   a group's volumes/<V>   V's ino | SLOT_MEMBER_LINK (a volume is in one
  *                           group at most)
  *   a group snapshot's <V>  the member snapshot's ino | SLOT_MEMBER_LINK
+ *   manageable/<file>       INO_MANAGEABLE_BASE | hash of the file's name
+ *                           (import.h), the same in every tenant
  *
  * So every inode number is stable across remounts and computed, not stored.
  * Read-only: these functions change nothing. Each runs in one read
@@ -45,6 +47,7 @@ enum node_type {
 	NODE_GROUP_VOLUMES,      /* consistencygroups/G/volumes/ */
 	NODE_GROUP_CGSNAPSHOTS,  /* consistencygroups/G/cgsnapshots/ */
 	NODE_MEMBER_LINK,        /* G/volumes/<V>, G/cgsnapshots/C/<V> */
+	NODE_MANAGEABLE_FILE,    /* manageable/<file>: obj.file is its name (import.h) */
 };
 
 /* A resolved inode: its type, the object it belongs to (obj.kind is

@@ -11,6 +11,7 @@
 #include "object.h"
 #include "qemu_img.h"
 #include "share.h"
+#include "snapshot.h"
 #include "util.h"
 
 bool volume_status_is_valid(const char *status)
@@ -183,6 +184,12 @@ static int begin_delete(struct catalog_txn *txn, struct object *vol, void *arg)
 		log_info("volume %s has snapshots: not deletable", vol->id);
 		return -ENOTEMPTY;
 	}
+	if (snapshot_hidden_any(vol)) {
+		log_info("volume %s has unmanaged snapshot files in its chain (manageable/): "
+			 "not deletable",
+			 vol->id);
+		return -ENOTEMPTY;
+	}
 	if (!c->force && !volume_status_deletable(vol->status)) {
 		log_info("volume %s is %s: not deletable", vol->id, vol->status);
 		return -EBUSY;
@@ -281,7 +288,7 @@ static int begin_extend(struct catalog_txn *txn, struct object *vol, void *arg)
 			 PRIu64, vol->id, c->size, vol->size);
 		return -EINVAL;
 	}
-	if (catalog_children_any(txn, vol->ino, OBJ_SNAPSHOT)) {
+	if (catalog_children_any(txn, vol->ino, OBJ_SNAPSHOT) || snapshot_hidden_any(vol)) {
 		log_info("volume %s has snapshots: cannot extend (as Cinder's NFS driver)", vol->id);
 		return -EBUSY;
 	}

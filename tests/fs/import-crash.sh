@@ -1,0 +1,134 @@
+#!/bin/bash
+# Crash safety of snapshot manage and unmanage: the daemon is killed at each
+# recorded step (fault injection); the next mount finishes or undoes the
+# operation. An undone manage leaves the file (snapfs did not make it) and it
+# is manageable again; a finished one is an available snapshot named in
+# .info. An unmanage always finishes: the snapshot is gone from the tree and
+# .info, its file stays and the other snapshots still read.
+. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/snaplib.sh"
+
+if ! "$SNAPFS" --version | grep -q fault-injection; then
+	echo "1..0 # SKIP snapfs built without --enable-fault-injection"
+	exit 0
+fi
+for tool in qemu-img qemu-io jq sha256sum; do
+	if ! command -v $tool >/dev/null; then
+		echo "1..0 # SKIP no $tool"
+		exit 0
+	fi
+done
+plan 36
+
+SIZE=64M
+S=11111111-1111-4111-8111-11111111111
+X=22222222-2222-4222-8222-22222222222
+TEN=$MNT/tenants/cinder
+
+# One volume per scenario (n = 1..4): a raw base, snapshot $S$n in .info
+# (active), a stray overlay $X$n over it.
+vid() { echo "aaaaaaaa-0000-4000-8000-00000000000$1"; }
+build() {
+	local v=$(vid $1) s=$S$1 x=$X$1
+	qemu-img create -q -f raw "$SHARE/volume-$v" "$SIZE"
+	qemu-io -f raw -c "write -P 0x1$1 0 1M" "$SHARE/volume-$v" >/dev/null
+	qemu-img create -q -f qcow2 -o "backing_file=$SHARE/volume-$v,backing_fmt=raw" \
+		"$SHARE/volume-$v.$s" "$SIZE"
+	(cd "$SHARE" && qemu-img rebase -q -u -b "volume-$v" -F raw "volume-$v.$s")
+	qemu-io -f qcow2 -c "write -P 0x2$1 1M 1M" "$SHARE/volume-$v.$s" >/dev/null
+	echo "{\"active\": \"volume-$v.$s\", \"$s\": \"volume-$v.$s\"}" >"$SHARE/volume-$v.info"
+	qemu-img create -q -f qcow2 -o "backing_file=$SHARE/volume-$v.$s,backing_fmt=qcow2" \
+		"$SHARE/volume-$v.$x" "$SIZE"
+	(cd "$SHARE" && qemu-img rebase -q -u -b "volume-$v.$s" -F qcow2 "volume-$v.$x")
+	qemu-io -f qcow2 -c "write -P 0x3$1 2M 1M" "$SHARE/volume-$v.$x" >/dev/null
+}
+
+whole_sum() { sha256sum <"$1" | cut -d' ' -f1; }
+chain_sum() {
+	to_raw "$1" "$WORK/conv.raw" && whole_sum "$WORK/conv.raw"
+	rm -f "$WORK/conv.raw"
+}
+
+# crash_during STEP CMD...: as snapshot-crash.sh: the daemon dies under CMD;
+# the next mount recovers.
+crash_during() {
+	local step=$1 i rc
+	shift
+	SNAPFS_CRASH_AT=$step mount_snapfs || return 1
+	timeout -s KILL 60 "$@" >/dev/null 2>&1
+	for i in $(seq 1 20); do
+		kill -0 "$SNAPFS_PID" 2>/dev/null || break
+		sleep 0.1
+	done
+	if kill -0 "$SNAPFS_PID" 2>/dev/null; then
+		rc="alive after the operation"
+		kill -9 "$SNAPFS_PID" 2>/dev/null
+		wait "$SNAPFS_PID" 2>/dev/null
+	else
+		wait "$SNAPFS_PID" 2>/dev/null
+		rc=$?
+	fi
+	SNAPFS_PID=
+	check_eq "$step: the daemon was killed there" 137 "$rc"
+	kill_snapfs
+	mount_snapfs
+}
+
+for n in 1 2 3 4; do build $n; done
+mount_snapfs import=cinder || { echo "Bail out! mount failed"; exit 1; }
+check_eq "four volumes imported" 4 "$(ls "$TEN/volumes" | wc -l)"
+unmount_snapfs
+
+# manage, killed after the record: undone, the file stays, manageable again
+v=$(vid 1)
+crash_during snapshot-manage-recorded setfattr -n user.manage -v "volume-$v.${X}1" \
+	"$TEN/volumes/$v/snapshots"
+check_eq "manage undone: no snapshot ${X}1" "${S}1" "$(ls "$TEN/volumes/$v/snapshots")"
+check "manage undone: the file stays" test -f "$SHARE/volume-$v.${X}1"
+check_eq "manage undone: .info as before" "volume-$v.${S}1 null" \
+	"$(jq -r --arg k "${X}1" '.active + " " + (.[$k] // "null")' "$SHARE/volume-$v.info")"
+check_eq "manage undone: the active file as before" "volume-$v.${S}1" \
+	"$(xattr user.active_file "$TEN/volumes/$v")"
+check_eq "manage undone: the file is manageable, safe" true \
+	"$(xattr user.safe_to_manage "$TEN/manageable/volume-$v.${X}1")"
+check "manage undone: a manage now succeeds" setfattr -n user.manage -v "volume-$v.${X}1" \
+	"$TEN/volumes/$v/snapshots"
+check_eq "... and the snapshot reads its chain" "$(chain_sum "volume-$v.${S}1")" \
+	"$(whole_sum "$TEN/volumes/$v/snapshots/${X}1/disk.raw")"
+unmount_snapfs
+
+# manage, killed after .info: finished
+v=$(vid 2)
+crash_during snapshot-manage-info setfattr -n user.manage -v "volume-$v.${X}2" \
+	"$TEN/volumes/$v/snapshots"
+check_eq "manage finished: the snapshot is available" available \
+	"$(xattr user.status "$TEN/volumes/$v/snapshots/${X}2")"
+check_eq "manage finished: it is the active file" "volume-$v.${X}2" \
+	"$(xattr user.active_file "$TEN/volumes/$v")"
+check_eq "manage finished: .info names it" "volume-$v.${X}2 volume-$v.${X}2" \
+	"$(jq -r --arg k "${X}2" '.active + " " + .[$k]' "$SHARE/volume-$v.info")"
+check_eq "manage finished: the snapshot reads its chain" "$(chain_sum "volume-$v.${S}2")" \
+	"$(whole_sum "$TEN/volumes/$v/snapshots/${X}2/disk.raw")"
+check "manage finished: not manageable any more" test ! -e "$TEN/manageable/volume-$v.${X}2"
+unmount_snapfs
+
+# unmanage, killed after the record, and after .info: finished both times
+for n in 3 4; do
+	v=$(vid $n)
+	step=snapshot-unmanage-recorded
+	[ $n = 4 ] && step=snapshot-unmanage-info
+	crash_during $step setfattr -n user.unmanage -v 1 "$TEN/volumes/$v/snapshots/$S$n"
+	check_eq "$step: unmanage finished" "" "$(ls "$TEN/volumes/$v/snapshots")"
+	check "$step: the file stays" test -f "$SHARE/volume-$v.$S$n"
+	check_eq "$step: .info dropped the key" "volume-$v.$S$n null" \
+		"$(jq -r --arg k "$S$n" '.active + " " + (.[$k] // "null")' "$SHARE/volume-$v.info")"
+	check_eq "$step: the file is manageable, safe" true \
+		"$(xattr user.safe_to_manage "$TEN/manageable/volume-$v.$S$n")"
+	check "$step: manage the stray overlay over it" setfattr -n user.manage \
+		-v "volume-$v.$X$n" "$TEN/volumes/$v/snapshots"
+	check_eq "$step: its disk.raw reads through the unmanaged file" \
+		"$(chain_sum "volume-$v.$S$n")" "$(whole_sum "$TEN/volumes/$v/snapshots/$X$n/disk.raw")"
+	check "$step: qemu-img check passes" qcow2_check "$v"
+	unmount_snapfs
+done
+finish

@@ -1,0 +1,251 @@
+#!/bin/bash
+# import.sh - a share written as Cinder's NFS (remotefs) driver writes it is
+# imported with -o import=TENANT; manageable/ lists what no object owns;
+# user.manage and user.unmanage adopt and forget snapshots; snapfs's own
+# snapshots and merges on the imported share keep it valid for Cinder.
+. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/snaplib.sh"
+
+for tool in qemu-img qemu-io jq sha256sum; do
+	if ! command -v $tool >/dev/null; then
+		echo "1..0 # SKIP no $tool"
+		exit 0
+	fi
+done
+plan 83
+
+SIZE=64M
+VA=aaaaaaaa-0000-4000-8000-000000000001 # raw base, three snapshots, zstd, extended L2
+VB=bbbbbbbb-0000-4000-8000-000000000002 # qcow2 base, one snapshot
+VC=cccccccc-0000-4000-8000-000000000003 # a bare raw base, no .info
+VD=dddddddd-0000-4000-8000-000000000004 # hostile: overlay backed by /etc/passwd
+VF=ffffffff-0000-4000-8000-000000000006 # hostile: external data file bit
+VG=99999999-0000-4000-8000-000000000007 # a symlink
+VH=88888888-0000-4000-8000-000000000008 # .info whose overlay is backed by another volume
+S1=11111111-1111-4111-8111-111111111111
+S2=22222222-2222-4222-8222-222222222222
+S3=33333333-3333-4333-8333-333333333333
+SX=44444444-4444-4444-8444-444444444444 # stray overlay of A, adopted by user.manage
+T1=55555555-5555-4555-8555-555555555555
+E1=66666666-6666-4666-8666-666666666666
+H1=77777777-7777-4777-8777-777777777777
+
+# io FILE FMT CMD...: write into a share file as the hypervisor would.
+io() {
+	local f=$1 fmt=$2 c args=()
+	shift 2
+	for c in "$@"; do args+=(-c "$c"); done
+	qemu-io -f "$fmt" "${args[@]}" "$SHARE/$f" >/dev/null
+}
+
+# snap_file VID SID BACKING BACKING_FMT [OPTS]: what Cinder's _create_snapshot
+# does: an overlay on the absolute path, then rebase -u to the basename.
+snap_file() {
+	local o="backing_file=$SHARE/$3,backing_fmt=$4${5:+,$5}"
+	qemu-img create -q -f qcow2 -o "$o" "$SHARE/volume-$1.$2" "$SIZE" &&
+		(cd "$SHARE" && qemu-img rebase -q -u -b "$3" -F "$4" "volume-$1.$2")
+}
+
+build_share() {
+	# A: raw base; S1 (zlib compressed, zero clusters); S2 (zstd); S3 (extended L2)
+	qemu-img create -q -f raw "$SHARE/volume-$VA" "$SIZE"
+	io "volume-$VA" raw "write -P 0x11 0 4M" "write -P 0x12 60M 1M"
+	snap_file $VA $S1 "volume-$VA" raw
+	io "volume-$VA.$S1" qcow2 "write -z 0 1M" "write -P 0x21 4M 2M" "write -c -P 0x22 8M 64k" \
+		"write -c -P 0x23 8256k 64k"
+	snap_file $VA $S2 "volume-$VA.$S1" qcow2 compression_type=zstd
+	io "volume-$VA.$S2" qcow2 "write -c -P 0x31 12M 64k" "write -c -P 0x32 1M 64k" \
+		"write -z 4M 512k"
+	snap_file $VA $S3 "volume-$VA.$S2" qcow2 extended_l2=on
+	io "volume-$VA.$S3" qcow2 "write -P 0x41 16M 4k" "write -z 8M 8k" "write -P 0x42 20M 36k"
+	echo "{\"active\": \"volume-$VA.$S3\", \"$S1\": \"volume-$VA.$S1\", \"$S2\": \"volume-$VA.$S2\", \"$S3\": \"volume-$VA.$S3\"}" >"$SHARE/volume-$VA.info"
+	# A stray overlay over A's active file: Cinder made it, .info does not say
+	snap_file $VA $SX "volume-$VA.$S3" qcow2
+	io "volume-$VA.$SX" qcow2 "write -P 0x51 24M 1M"
+
+	# B: qcow2 base (zstd), one snapshot
+	qemu-img create -q -f qcow2 -o compression_type=zstd "$SHARE/volume-$VB" "$SIZE"
+	io "volume-$VB" qcow2 "write -P 0x61 0 2M" "write -c -P 0x62 3M 64k"
+	snap_file $VB $T1 "volume-$VB" qcow2
+	io "volume-$VB.$T1" qcow2 "write -P 0x63 1M 2M" "write -z 3M 64k"
+	echo "{\"active\": \"volume-$VB.$T1\", \"$T1\": \"volume-$VB.$T1\"}" >"$SHARE/volume-$VB.info"
+
+	# C: a bare base
+	qemu-img create -q -f raw "$SHARE/volume-$VC" "$SIZE"
+	io "volume-$VC" raw "write -P 0x71 0 1M"
+
+	# Hostile files
+	qemu-img create -q -f raw "$SHARE/volume-$VD" "$SIZE"
+	qemu-img create -q -f qcow2 -o backing_file=/etc/passwd,backing_fmt=raw \
+		"$SHARE/volume-$VD.$E1" "$SIZE"
+	qemu-img create -q -f qcow2 -o data_file="$WORK/external.raw" "$SHARE/volume-$VF" "$SIZE"
+	ln -s /etc/passwd "$SHARE/volume-$VG"
+	echo junk >"$SHARE/volume-junk"
+	qemu-img create -q -f raw "$SHARE/volume-$VH" "$SIZE"
+	snap_file $VH $H1 "volume-$VD" raw
+	echo "{\"active\": \"volume-$VH.$H1\", \"$H1\": \"volume-$VH.$H1\"}" >"$SHARE/volume-$VH.info"
+}
+
+whole_sum() { sha256sum <"$1" | cut -d' ' -f1; }
+# chain_sum FILE: sha256 of qemu-img convert -O raw of FILE's chain.
+chain_sum() {
+	to_raw "$1" "$WORK/conv.raw" && whole_sum "$WORK/conv.raw"
+	rm -f "$WORK/conv.raw"
+}
+# snap_ok VID SID: disk.raw of snapshot SID equals the conversion of its
+# overlay's backing chain.
+snap_sum_pair() { # VID SNAPSHOT-DIR-NAME
+	local d=$TEN/volumes/$1/snapshots/$2 sid
+	sid=$(xattr user.id "$d")
+	echo "$(chain_sum "$(backing_of "volume-$1.$sid")") $(whole_sum "$d/disk.raw" 2>&1)"
+}
+check_snap() {
+	local p
+	p=$(snap_sum_pair "$1" "$2")
+	check_eq "$3" "${p% *}" "${p#* }"
+}
+share_state() { (cd "$SHARE" && ls -A1 | sort && sha256sum -- volume-* 2>/dev/null); }
+
+# Cinder's invariants for volume VID: .info keys name existing overlays,
+# .info's active is the top of a chain whose backing names are relative
+# basenames of the same volume, and qemu-img check passes.
+cinder_valid() {
+	local vid=$1 info active f k
+	info=$SHARE/volume-$vid.info
+	active=$(jq -r .active "$info") || return 1
+	[ -f "$SHARE/$active" ] || { echo "active $active missing"; return 1; }
+	for k in $(jq -r 'keys[] | select(. != "active")' "$info"); do
+		f=$(jq -r --arg k "$k" '.[$k]' "$info")
+		[ "$f" = "volume-$vid.$k" ] && [ -f "$SHARE/$f" ] || { echo "key $k -> $f"; return 1; }
+	done
+	chain_actual "$active" | while read -r f fmt b bf; do
+		case $b in -|volume-$vid|volume-$vid.*) ;; *) echo "$f: backing $b"; exit 1 ;; esac
+	done || return 1
+	qcow2_check "$vid"
+}
+
+hostile_state() { (cd "$SHARE" && sha256sum -- volume-$VD* volume-$VF volume-$VH* volume-junk && readlink volume-$VG); }
+
+build_share
+BEFORE=$(share_state)
+HOSTILE=$(hostile_state)
+TEN=$MNT/tenants/cinder
+
+mount_snapfs import=cinder || { echo "Bail out! mount failed"; exit 1; }
+check_eq "tenant cinder created, root's, 0755" "root 755" "$(stat -c '%U %a' "$TEN")"
+check_eq "volumes A, B, C, D and only they are imported, named by uuid" \
+	"$(printf '%s\n' $VA $VB $VC $VD | sort)" "$(ls "$TEN/volumes" | sort)"
+check_eq "A's snapshots are .info's keys" "$(printf '%s\n' $S1 $S2 $S3 | sort)" \
+	"$(ls "$TEN/volumes/$VA/snapshots" | sort)"
+check_eq "B's snapshot" "$T1" "$(ls "$TEN/volumes/$VB/snapshots")"
+check_eq "C has none" "" "$(ls "$TEN/volumes/$VC/snapshots")"
+check_eq "volume id is its uuid" "$VA" "$(xattr user.id "$TEN/volumes/$VA")"
+check_eq "snapshot id is its uuid" "$S2" "$(xattr user.id "$TEN/volumes/$VA/snapshots/$S2")"
+check_eq "A's active file is .info's" "volume-$VA.$S3" "$(xattr user.active_file "$TEN/volumes/$VA")"
+check_eq "snapshots are available" "available available" \
+	"$(xattr user.status "$TEN/volumes/$VA/snapshots/$S1") $(xattr user.status "$TEN/volumes/$VB/snapshots/$T1")"
+for s in $S1 $S2 $S3; do
+	check_snap $VA $s "A's snapshot $s: disk.raw equals qemu-img convert of its chain"
+done
+check_snap $VB $T1 "B's snapshot: disk.raw equals qemu-img convert of its chain"
+check_eq "disk.raw's size is the virtual size" $((64 * MIB)) \
+	"$(stat -c %s "$TEN/volumes/$VA/snapshots/$S3/disk.raw")"
+check_eq "importing changed no file of the share" "$BEFORE" "$(share_state)"
+check "a bare base is imported without snapshots" test -d "$TEN/volumes/$VD" -a -z "$(ls "$TEN/volumes/$VD/snapshots")"
+check "the log says why H was skipped" grep -q "import: volume $VH skipped" "$LOG"
+check "the log says why F was skipped" grep -q "import: volume $VF skipped.*data" "$LOG"
+
+# manageable/
+M=$TEN/manageable
+check_eq "manageable/ lists every file no object owns" \
+	"$(printf '%s\n' volume-$VA.$SX volume-$VD.$E1 volume-$VF volume-$VG volume-$VH \
+		volume-$VH.$H1 volume-junk | sort)" "$(ls "$M" | sort)"
+check_eq "a stray overlay over the active file is safe" "true" "$(xattr user.safe_to_manage "$M/volume-$VA.$SX")"
+check_errno "a safe file has no reason" ENODATA getfattr -n user.reason_not_safe "$M/volume-$VA.$SX"
+check_eq "user.reference is the basename" "volume-$VA.$SX" "$(xattr user.reference "$M/volume-$VA.$SX")"
+check_eq "user.cinder_id of an overlay is its snapshot uuid" "$SX" "$(xattr user.cinder_id "$M/volume-$VA.$SX")"
+check_eq "user.cinder_id of a base is its volume uuid" "$VH" "$(xattr user.cinder_id "$M/volume-$VH")"
+check_eq "user.size is GiB rounded up" "1" "$(xattr user.size "$M/volume-$VA.$SX")"
+check_eq "a backing /etc/passwd is unsafe" "false" "$(xattr user.safe_to_manage "$M/volume-$VD.$E1")"
+check "... with a reason" test -n "$(xattr user.reason_not_safe "$M/volume-$VD.$E1")"
+check_eq "the data-file bit is unsafe" "false" "$(xattr user.safe_to_manage "$M/volume-$VF")"
+check "... with a reason naming the data file" bash -c "getfattr --only-values -n user.reason_not_safe '$M/volume-$VF' | grep -qi 'data'"
+check_eq "a symlink is unsafe" "a symbolic link" "$(xattr user.reason_not_safe "$M/volume-$VG")"
+check_eq "a bad name is unsafe" "false" "$(xattr user.safe_to_manage "$M/volume-junk")"
+check_eq "an overlay of another volume's file is unsafe" "false" \
+	"$(xattr user.safe_to_manage "$M/volume-$VH.$H1")"
+check_eq "so is the base of a volume whose .info chain fails" "false" \
+	"$(xattr user.safe_to_manage "$M/volume-$VH")"
+check_eq "getfattr -d lists the manageable attributes" \
+	"user.cinder_id user.reference user.safe_to_manage user.size" \
+	"$(getfattr --absolute-names -d "$M/volume-$VA.$SX" 2>/dev/null | sed -n 's/=.*//p' | sort | xargs)"
+check "manageable entries are read-only regular files of root" \
+	test "$(stat -c '%F %a %U' "$M/volume-$VA.$SX")" = "regular empty file 444 root"
+check_eq "they read empty" "" "$(cat "$M/volume-$VA.$SX")"
+check_errno "they cannot be written" EROFS bash -c "echo x >> '$M/volume-$VA.$SX'"
+check_errno "their attributes cannot be set" EPERM setfattr -n user.size -v 2 "$M/volume-$VA.$SX"
+check "inode numbers are stable" test "$(stat -c %i "$M/volume-$VA.$SX")" = "$(ls -i "$M" | awk -v n="volume-$VA.$SX" '$2 == n {print $1}')"
+mkdir "$MNT/tenants/other"
+check_eq "manageable/ is the same in every tenant" "$(ls "$M")" "$(ls "$MNT/tenants/other/manageable")"
+
+# A remount imports nothing twice
+unmount_snapfs
+mount_snapfs import=cinder || { echo "Bail out! remount failed"; exit 1; }
+check_eq "remount: the same volumes" "$(printf '%s\n' $VA $VB $VC $VD | sort)" "$(ls "$TEN/volumes" | sort)"
+check_eq "remount: the same snapshots" "$(printf '%s\n' $S1 $S2 $S3 | sort)" \
+	"$(ls "$TEN/volumes/$VA/snapshots" | sort)"
+check "remount: the log says nothing was added" grep -q "import into tenant cinder: 0 volumes" "$LOG"
+
+# user.manage
+SN=$TEN/volumes/$VA/snapshots
+# a team that may write in the tenant, but is not admin
+chgrp $TEAM "$TEN" && chmod 2770 "$TEN" && chgrp $TEAM "$SN/$S2" && chmod 770 "$SN/$S2"
+check_errno "manage by a non-admin: EPERM" EPERM as $ALICE $TEAM -- setfattr -n user.manage -v "volume-$VA.$SX" "$SN"
+check_errno "manage of another volume's file: EINVAL" EINVAL setfattr -n user.manage -v "volume-$VD.$E1" "$SN"
+check_errno "manage of a hostile file: EINVAL" EINVAL setfattr -n user.manage -v "volume-$VF" "$SN"
+check_errno "manage of a missing file: EINVAL" EINVAL setfattr -n user.manage -v "volume-$VA.$E1" "$SN"
+check_errno "manage of a managed snapshot: EEXIST" EEXIST setfattr -n user.manage -v "volume-$VA.$S2" "$SN"
+check "manage of the stray overlay" setfattr -n user.manage -v "volume-$VA.$SX" "$SN"
+check_eq "it is a snapshot named after its uuid" "available" "$(xattr user.status "$SN/$SX")"
+check_eq "it is the active file now" "volume-$VA.$SX" "$(xattr user.active_file "$TEN/volumes/$VA")"
+check_eq ".info names it, active" "volume-$VA.$SX volume-$VA.$SX" \
+	"$(jq -r --arg k $SX '.active + " " + .[$k]' "$SHARE/volume-$VA.info")"
+check_snap $VA $SX "the adopted snapshot's disk.raw equals its chain"
+check "it left manageable/" test ! -e "$M/volume-$VA.$SX"
+
+# user.unmanage of a snapshot in the middle of the chain
+check_errno "unmanage by a non-admin: EPERM" EPERM as $ALICE $TEAM -- setfattr -n user.unmanage -v 1 "$SN/$S2"
+check_errno "unmanage with a bad value: EINVAL" EINVAL setfattr -n user.unmanage -v 2 "$SN/$S2"
+check "unmanage S2" setfattr -n user.unmanage -v 1 "$SN/$S2"
+check_eq "S2 is gone from snapshots/" "$(printf '%s\n' $S1 $S3 $SX | sort)" "$(ls "$SN" | sort)"
+check "S2's file stays" test -f "$SHARE/volume-$VA.$S2"
+check_eq ".info dropped S2's key" "null" "$(jq -r --arg k $S2 '.[$k]' "$SHARE/volume-$VA.info")"
+check_snap $VA $S3 "S3 still reads through S2's file"
+check_eq "S2's file is manageable, safe" "true" "$(xattr user.safe_to_manage "$M/volume-$VA.$S2")"
+check_errno "a volume with unmanaged files in its chain is not deletable" ENOTEMPTY \
+	setfattr -n user.force_delete -v 1 "$TEN/volumes/$VA"
+check "manage S2 back (a member of the chain that .info does not name)" \
+	setfattr -n user.manage -v "volume-$VA.$S2" "$SN"
+check_eq "S2 is back, the active file unchanged" "$S2 volume-$VA.$SX" \
+	"$(ls "$SN" | grep -x $S2) $(xattr user.active_file "$TEN/volumes/$VA")"
+check_snap $VA $S2 "S2's disk.raw after manage"
+check "unmanage S2 again" setfattr -n user.unmanage -v 1 "$SN/$S2"
+
+# snapfs changes the imported share: snapshots made and merged
+check "rmdir S1 (its overlay is the backing of the unmanaged S2)" rmdir_snap "$SN/$S1"
+check_snap $VA $S3 "S3 after S1's merge"
+check "rmdir S3 (its backing is the unmanaged S2)" rmdir_snap "$SN/$S3"
+check_snap $VA $SX "the adopted snapshot after S3's merge"
+check "mkdir a new snapshot of A" mkdir "$SN/new"
+check_snap $VA new "the new snapshot reads"
+check "A is valid for Cinder" cinder_valid $VA
+check "mkdir a snapshot of B" mkdir "$TEN/volumes/$VB/snapshots/b2"
+check "rmdir B's imported snapshot" rmdir_snap "$TEN/volumes/$VB/snapshots/$T1"
+check_snap $VB b2 "B's new snapshot after the merge"
+check "B is valid for Cinder" cinder_valid $VB
+check_eq "the files snapfs did not adopt were never changed" "$HOSTILE" "$(hostile_state)"
+unmount_snapfs
+mount_snapfs import=cinder || { echo "Bail out! third mount failed"; exit 1; }
+check_eq "after a remount, A's snapshots are the same" "$(printf '%s\n' $SX new | sort)" "$(ls "$SN" | sort)"
+unmount_snapfs
+finish
