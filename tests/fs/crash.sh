@@ -20,21 +20,6 @@ check_consistent() {
 	check_eq "$1: share and catalogue agree" "$known" "$(share_files | grep -v '\.info$')"
 }
 
-# crash_during STEP CMD...: mount with the crash point armed, run CMD (the
-# daemon dies under it), clean up the dead mount, mount again.
-crash_during() {
-	local step=$1
-	shift
-	SNAPFS_CRASH_AT=$step mount_snapfs || return 1
-	"$@" >/dev/null 2>&1
-	wait "$SNAPFS_PID" 2>/dev/null
-	local rc=$?
-	SNAPFS_PID=
-	check_eq "$step: the daemon was killed there" 137 "$rc"
-	kill_snapfs
-	mount_snapfs
-}
-
 mount_snapfs || exit 1
 mkdir "$MNT/tenants/acme" "$V/keep"
 unmount_snapfs

@@ -73,31 +73,6 @@ check_share() {
 
 qcow2_check_all() { local id rc=0; for id; do qcow2_check "$id" || rc=1; done; return $rc; } # VID...
 
-# crash_during STEP CMD...: mount with the crash point armed, run CMD (the
-# daemon must die under it), clean up the dead mount, mount again.
-crash_during() {
-	local step=$1 rc
-	shift
-	SNAPFS_CRASH_AT=$step mount_snapfs || return 1
-	timeout -s KILL 120 "$@" >/dev/null 2>&1
-	for _ in $(seq 1 20); do
-		kill -0 "$SNAPFS_PID" 2>/dev/null || break
-		sleep 0.1
-	done
-	if kill -0 "$SNAPFS_PID" 2>/dev/null; then
-		rc="alive after the operation"
-		kill -9 "$SNAPFS_PID" 2>/dev/null
-		wait "$SNAPFS_PID" 2>/dev/null
-	else
-		wait "$SNAPFS_PID" 2>/dev/null
-		rc=$?
-	fi
-	SNAPFS_PID=
-	check_eq "$step: the daemon was killed there" 137 "$rc"
-	kill_snapfs
-	mount_snapfs
-}
-
 # ---- setup: a tenant per scenario ----
 
 # Every tenant gets the same writes, so the expected bytes (qemu-img's

@@ -49,31 +49,6 @@ chain_sum() {
 	rm -f "$WORK/conv.raw"
 }
 
-# crash_during STEP CMD...: as snapshot-crash.sh: the daemon dies under CMD;
-# the next mount recovers.
-crash_during() {
-	local step=$1 i rc
-	shift
-	SNAPFS_CRASH_AT=$step mount_snapfs || return 1
-	timeout -s KILL 60 "$@" >/dev/null 2>&1
-	for i in $(seq 1 20); do
-		kill -0 "$SNAPFS_PID" 2>/dev/null || break
-		sleep 0.1
-	done
-	if kill -0 "$SNAPFS_PID" 2>/dev/null; then
-		rc="alive after the operation"
-		kill -9 "$SNAPFS_PID" 2>/dev/null
-		wait "$SNAPFS_PID" 2>/dev/null
-	else
-		wait "$SNAPFS_PID" 2>/dev/null
-		rc=$?
-	fi
-	SNAPFS_PID=
-	check_eq "$step: the daemon was killed there" 137 "$rc"
-	kill_snapfs
-	mount_snapfs
-}
-
 for n in 1 2 3 4; do build $n; done
 mount_snapfs import=cinder || { echo "Bail out! mount failed"; exit 1; }
 check_eq "four volumes imported" 4 "$(ls "$TEN/volumes" | wc -l)"

@@ -189,3 +189,29 @@ finish() {
 	[ "$T_FAILED" -eq 0 ]
 	exit $?
 }
+
+# crash_during STEP CMD...: mount with the crash point STEP armed, run CMD
+# (the daemon must die under it: one check), clean up the dead mount, and
+# mount again (which runs recovery).
+crash_during() {
+	local step=$1 i rc
+	shift
+	SNAPFS_CRASH_AT=$step mount_snapfs || return 1
+	timeout -s KILL 120 "$@" >/dev/null 2>&1
+	for i in $(seq 1 20); do
+		kill -0 "$SNAPFS_PID" 2>/dev/null || break
+		sleep 0.1
+	done
+	if kill -0 "$SNAPFS_PID" 2>/dev/null; then
+		rc="alive after the operation"
+		kill -9 "$SNAPFS_PID" 2>/dev/null
+		wait "$SNAPFS_PID" 2>/dev/null
+	else
+		wait "$SNAPFS_PID" 2>/dev/null
+		rc=$?
+	fi
+	SNAPFS_PID=
+	check_eq "$step: the daemon was killed there" 137 "$rc"
+	kill_snapfs
+	mount_snapfs
+}

@@ -24,7 +24,6 @@ V=$MNT/tenants/acme/volumes
 
 # ---- helpers (as in snapshots.sh) ----
 
-
 # check_volume DESC VOLDIR LIVE NAME... (oldest first): 8 checks of a volume
 # and its snapshots against EXP[<volume name>/NAME] and LIVE.
 declare -A EXP SID
@@ -40,31 +39,6 @@ check_share() {
 		END { for (s in snap) { v = snap[s]; sub(/\/snapshots\/.*/, "", v); print "volume-" vol[v] "." s } }' | sort)
 	check_eq "$1: no file on the share outside the catalogued chains" "" \
 		"$(cd "$SHARE" && ls -A1 | sort | comm -23 - <(echo "$known"))"
-}
-
-# crash_during STEP CMD...: mount with the crash point armed, run CMD (the
-# daemon must die under it), clean up the dead mount, mount again.
-crash_during() {
-	local step=$1 i rc
-	shift
-	SNAPFS_CRASH_AT=$step mount_snapfs || return 1
-	timeout -s KILL 120 "$@" >/dev/null 2>&1
-	for i in $(seq 1 20); do
-		kill -0 "$SNAPFS_PID" 2>/dev/null || break
-		sleep 0.1
-	done
-	if kill -0 "$SNAPFS_PID" 2>/dev/null; then
-		rc="alive after the operation"
-		kill -9 "$SNAPFS_PID" 2>/dev/null
-		wait "$SNAPFS_PID" 2>/dev/null
-	else
-		wait "$SNAPFS_PID" 2>/dev/null
-		rc=$?
-	fi
-	SNAPFS_PID=
-	check_eq "$step: the daemon was killed there" 137 "$rc"
-	kill_snapfs
-	mount_snapfs
 }
 
 # ---- setup: one volume per scenario ----
