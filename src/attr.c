@@ -69,7 +69,7 @@ static char *get_size(struct catalog_txn *txn, const struct object *o, int *err)
 {
 	char s[32];
 
-	snprintf(s, sizeof(s), "%" PRIu64, o->size / GIB);
+	snprintf(s, sizeof(s), "%" PRIu64, SIZE_GIB(o->size));
 	return dup_or_enomem(s, err);
 }
 
@@ -339,7 +339,7 @@ static char *manageable_value(const struct manageable *m, const char *name, int 
 	if (!strcmp(name, "user.reference"))
 		return dup_or_enomem(m->reference, err);
 	if (!strcmp(name, "user.size")) {
-		snprintf(s, sizeof(s), "%" PRIu64, (m->size + GIB - 1) / GIB);
+		snprintf(s, sizeof(s), "%" PRIu64, SIZE_GIB(m->size));
 		return dup_or_enomem(s, err);
 	}
 	if (!strcmp(name, "user.safe_to_manage"))

@@ -34,7 +34,7 @@ static json_t *build_volume(struct catalog_txn *txn, const struct object *o, con
 	catalog_object_get(txn, o->tenant, &tenant); /* empty when missing */
 	j = json_pack("{s:{s:s s:s s:I s:s s:o s:O s:s s:s s:s s:o s:s s:b s:s s:[] s:n s:b s:n "
 		      "s:n}}",
-		      "volume", "id", o->id, "name", o->name, "size", (json_int_t)(o->size / GIB),
+		      "volume", "id", o->id, "name", o->name, "size", (json_int_t)SIZE_GIB(o->size),
 		      "status", o->status, "description",
 		      o->has_description ? json_string(o->description) : json_null(), "metadata",
 		      o->metadata, "created_at", created, "updated_at", updated,
@@ -59,7 +59,7 @@ static json_t *build_snapshot(struct catalog_txn *txn, const struct object *o, c
 	j = json_pack("{s:{s:s s:s s:o s:s s:I s:s s:s s:s s:O s:s s:s}}", "snapshot", "id", o->id,
 		      "name", o->name, "description",
 		      o->has_description ? json_string(o->description) : json_null(), "status",
-		      o->status, "size", (json_int_t)(o->size / GIB), "volume_id", vol.id,
+		      o->status, "size", (json_int_t)SIZE_GIB(o->size), "volume_id", vol.id,
 		      "created_at", created, "updated_at", updated, "metadata", o->metadata,
 		      "os-extended-snapshot-attributes:progress", progress,
 		      "os-extended-snapshot-attributes:project_id", tenant.id);
@@ -94,7 +94,7 @@ static json_t *build_cgsnapshot_member(struct catalog_txn *txn, uint64_t ino, co
 		api_time(snap.created_at, created, sizeof(created));
 		j = json_pack("{s:s s:s s:s s:s s:I s:s s:s}", "id", snap.id, "name", snap.name,
 			      "cgsnapshot_id", cg_id, "volume_id", vol.id, "size",
-			      (json_int_t)(snap.size / GIB), "created_at", created, "status",
+			      (json_int_t)SIZE_GIB(snap.size), "created_at", created, "status",
 			      snap.status);
 		object_clear(&vol);
 	}

@@ -13,6 +13,10 @@
 #define UUID_STR_LEN 37 /* 36 characters and the NUL */
 #define GIB ((uint64_t)1 << 30)
 
+/* A size as the API shows it: whole GiB, rounded up (an imported image
+ * need not be a whole number of GiB). */
+#define SIZE_GIB(bytes) (((uint64_t)(bytes) + GIB - 1) / GIB)
+
 /* Fill out with a new random (version 4) UUID in lower-case text form.
  * Returns 0, or -errno when the kernel gives no random bytes. */
 int uuid_generate_str(char out[UUID_STR_LEN]);

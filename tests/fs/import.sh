@@ -12,7 +12,7 @@ for tool in qemu-img qemu-io jq sha256sum; do
 		exit 0
 	fi
 done
-plan 83
+plan 84
 
 SIZE=64M
 VA=aaaaaaaa-0000-4000-8000-000000000001 # raw base, three snapshots, zstd, extended L2
@@ -141,6 +141,7 @@ check_eq "B's snapshot" "$T1" "$(ls "$TEN/volumes/$VB/snapshots")"
 check_eq "C has none" "" "$(ls "$TEN/volumes/$VC/snapshots")"
 check_eq "volume id is its uuid" "$VA" "$(xattr user.id "$TEN/volumes/$VA")"
 check_eq "snapshot id is its uuid" "$S2" "$(xattr user.id "$TEN/volumes/$VA/snapshots/$S2")"
+check_eq "a 64 MiB volume's user.size is 1 (GiB, rounded up as the API)" "1" "$(xattr user.size "$TEN/volumes/$VA")"
 check_eq "A's active file is .info's" "volume-$VA.$S3" "$(xattr user.active_file "$TEN/volumes/$VA")"
 check_eq "snapshots are available" "available available" \
 	"$(xattr user.status "$TEN/volumes/$VA/snapshots/$S1") $(xattr user.status "$TEN/volumes/$VB/snapshots/$T1")"
