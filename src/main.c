@@ -147,8 +147,9 @@ int main(int argc, char *argv[])
 		goto out_opts;
 	}
 	/* Always let the kernel check mode bits; name the mount after SHARE. */
-	snprintf(fsname, sizeof(fsname), "-ofsname=snapfs:%s,subtype=snapfs,default_permissions,max_read=1048576",
-		 cl.opts.share);
+	snprintf(fsname, sizeof(fsname),
+		 "-ofsname=snapfs:%s,subtype=snapfs,default_permissions,max_read=%u", cl.opts.share,
+		 (unsigned)SNAPFS_MAX_READ);
 	if (fuse_opt_add_arg(&args, fsname) || fuse_parse_cmdline(&args, &fo) != 0)
 		goto out_opts;
 	if (!fo.mountpoint) {
