@@ -83,10 +83,15 @@ static void reply_entry_or_err(fuse_req_t req, int rc, const struct stat *st)
 
 static void op_init(void *userdata, struct fuse_conn_info *conn)
 {
+	const struct mount_ctx *ctx = userdata;
+
 	conn->max_read = SNAPFS_MAX_READ;
 	if (conn->capable & FUSE_CAP_SPLICE_WRITE)
 		conn->want |= FUSE_CAP_SPLICE_WRITE;
-	conn->max_readahead = SNAPFS_MAX_READ;
+	/* The kernel lowers the mount's read-ahead window to this; main.c
+	 * raises the window itself (the kernel offers only 128K here). */
+	if (ctx->read_ahead > conn->max_readahead)
+		conn->max_readahead = (unsigned)ctx->read_ahead;
 	if (conn->capable & FUSE_CAP_READDIRPLUS)
 		conn->want |= FUSE_CAP_READDIRPLUS;
 	conn->want &= ~FUSE_CAP_READDIRPLUS_AUTO; /* always plus: ls -l is the common case */

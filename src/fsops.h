@@ -14,6 +14,7 @@
 struct mount_ctx {
 	struct snapfs *fs;
 	struct fuse_session *se; /* for invalidation notices */
+	uint64_t read_ahead; /* bytes, 0: the kernel's (set before mounting) */
 };
 
 /* The largest read request, in bytes: main.c passes it as -o max_read and
