@@ -8,6 +8,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
@@ -81,14 +82,17 @@ static void reply_entry_or_err(fuse_req_t req, int rc, const struct stat *st)
 	fuse_reply_entry(req, &e);
 }
 
-#define SNAPFS_MAX_READ (1024 * 1024) /* the largest request the kernel sends */
-
 static void op_init(void *userdata, struct fuse_conn_info *conn)
 {
+	const struct mount_ctx *ctx = userdata;
+
 	conn->max_read = SNAPFS_MAX_READ;
 	if (conn->capable & FUSE_CAP_SPLICE_WRITE)
 		conn->want |= FUSE_CAP_SPLICE_WRITE;
-	conn->max_readahead = SNAPFS_MAX_READ;
+	/* The kernel lowers the mount's read-ahead window to this; main.c
+	 * raises the window itself (the kernel offers only 128K here). */
+	if (ctx->read_ahead > conn->max_readahead)
+		conn->max_readahead = (unsigned)ctx->read_ahead;
 	if (conn->capable & FUSE_CAP_READDIRPLUS)
 		conn->want |= FUSE_CAP_READDIRPLUS;
 	conn->want &= ~FUSE_CAP_READDIRPLUS_AUTO; /* always plus: ls -l is the common case */
@@ -516,32 +520,42 @@ static void read_disk_copy(fuse_req_t req, struct chain *c, size_t size, off_t o
 		free(buf);
 }
 
-/* Zeros for holes and zero clusters in spliced replies. */
+/* Zeros for holes and zero clusters. */
 static const char zero_page_run[SNAPFS_MAX_READ];
 
-#define READ_MAX_PIECES 32
+/* Most pieces a spliced reply may have and still fit libfuse's pipe (see
+ * SNAPFS_MAX_READ): a larger one is read by copy. */
+#define READ_SPLICE_PIECES 12
 
-/* Reply with (fd, offset) pieces straight from the map, so that libfuse
- * splices page-cache pages instead of copying them through a buffer;
- * holes come from a static zero run. A request that needs decompression
- * or more pieces than READ_MAX_PIECES is read by copy. */
+/* Reply to a read of disk.raw. A range with data is answered with
+ * (fd, offset) pieces straight from the map, so that libfuse splices
+ * page-cache pages of the share instead of copying them through a buffer;
+ * zeros between them come from a static zero run. A range with no data at
+ * all is answered from the zero run by plain write: a spliced memory piece
+ * costs one copy into the pipe and another out of it. A range that needs
+ * decompression or more than READ_SPLICE_PIECES pieces is read by copy. */
 static void read_disk(fuse_req_t req, struct open_file *of, size_t size, off_t off)
 {
 	struct chain *c = reader_chain(of->reader);
-	/* a fuse_bufvec with room for READ_MAX_PIECES buffers: its buf[] is
-	 * declared with one element, so the pieces are reached through a
+	/* a fuse_bufvec with room for READ_SPLICE_PIECES buffers: its buf[]
+	 * is declared with one element, so the pieces are reached through a
 	 * pointer into storage of the right size */
 	union {
 		struct fuse_bufvec v;
-		char bytes[sizeof(struct fuse_bufvec) + (READ_MAX_PIECES - 1) *
-							 sizeof(struct fuse_buf)];
+		char bytes[sizeof(struct fuse_bufvec) +
+			   (READ_SPLICE_PIECES - 1) * sizeof(struct fuse_buf)];
 	} bv;
 	struct fuse_buf *pieces = (struct fuse_buf *)(bv.bytes + offsetof(struct fuse_bufvec, buf));
 	uint64_t pos = (uint64_t)off, end;
 	size_t count = 0;
+	bool data = false;
 
 	if (off < 0 || (uint64_t)off >= chain_size(c) || size == 0) {
 		fuse_reply_buf(req, NULL, 0);
+		return;
+	}
+	if (size > SNAPFS_MAX_READ) { /* larger than the zero run */
+		read_disk_copy(req, c, size, off);
 		return;
 	}
 	end = pos + size > chain_size(c) ? chain_size(c) : pos + size;
@@ -550,7 +564,7 @@ static void read_disk(fuse_req_t req, struct open_file *of, size_t size, off_t o
 		struct fuse_buf *b;
 		uint64_t len;
 
-		if (count == READ_MAX_PIECES || chain_extent_get(c, pos, &e) ||
+		if (count == READ_SPLICE_PIECES || chain_extent_get(c, pos, &e) ||
 		    e.kind == CHAIN_EXTENT_COMPRESSED) {
 			read_disk_copy(req, c, size, off);
 			return;
@@ -563,10 +577,15 @@ static void read_disk(fuse_req_t req, struct open_file *of, size_t size, off_t o
 			b->flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK | FUSE_BUF_FD_RETRY;
 			b->fd = e.fd;
 			b->pos = (off_t)e.offset;
+			data = true;
 		} else {
 			b->mem = (void *)zero_page_run;
 		}
 		pos += len;
+	}
+	if (!data) {
+		fuse_reply_buf(req, zero_page_run, (size_t)(end - (uint64_t)off));
+		return;
 	}
 	bv.v.count = count;
 	bv.v.idx = 0;

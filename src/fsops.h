@@ -14,7 +14,19 @@
 struct mount_ctx {
 	struct snapfs *fs;
 	struct fuse_session *se; /* for invalidation notices */
+	uint64_t read_ahead; /* bytes, 0: the kernel's (set before mounting) */
 };
+
+/* The largest read request, in bytes: main.c passes it as -o max_read and
+ * op_init() as conn->max_read (libfuse wants both equal).
+ *
+ * A spliced reply goes through a pipe that libfuse sizes for the reply
+ * plus one page per piece and two more. Without CAP_SYS_RESOURCE a pipe
+ * grows only to /proc/sys/fs/pipe-max-size (1 MiB by default), so a 1 MiB
+ * request never fits and libfuse falls back to copying the whole reply
+ * through a fresh buffer. 960 KiB leaves 64 KiB of room: the reply is
+ * spliced while it has at most READ_SPLICE_PIECES pieces. */
+#define SNAPFS_MAX_READ (960 * 1024)
 
 extern const struct fuse_lowlevel_ops snapfs_fsops;
 

@@ -4,11 +4,14 @@
 #include "config.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "fsops.h"
 #include "log.h"
@@ -60,6 +63,34 @@ static int opt_proc(void *data, const char *arg, int key, struct fuse_args *outa
 	default:
 		return 1;
 	}
+}
+
+/* Set the read-ahead window of the FUSE mount at mnt to bytes. The kernel
+ * starts a FUSE mount at 128K, and FUSE_INIT can only lower that, while the
+ * window also caps the size of each read request: only the mount's
+ * backing device in sysfs raises it (root only). Sends no request to the
+ * mount (statx with AT_STATX_DONT_SYNC reads the device number from the
+ * superblock), so it can run before the session loop. Failure is logged
+ * and harmless: reads stay correct, in smaller requests. */
+static void set_read_ahead(const char *mnt, uint64_t bytes)
+{
+	struct statx stx;
+	char path[80], val[24];
+	int fd, n;
+
+	if (statx(AT_FDCWD, mnt, AT_STATX_DONT_SYNC, 0, &stx) < 0) {
+		log_info("read_ahead: cannot stat %s: %s", mnt, strerror(errno));
+		return;
+	}
+	snprintf(path, sizeof(path), "/sys/class/bdi/%u:%u/read_ahead_kb", stx.stx_dev_major,
+		 stx.stx_dev_minor);
+	n = snprintf(val, sizeof(val), "%llu", (unsigned long long)(bytes / 1024));
+	fd = open(path, O_WRONLY | O_CLOEXEC);
+	if (fd < 0 || write(fd, val, (size_t)n) != n)
+		log_info("read_ahead: cannot set %s to %s: %s; the kernel's window stays", path,
+			 val, strerror(errno));
+	if (fd >= 0)
+		close(fd);
 }
 
 /* Print one option with its help wrapped at 78 columns. */
@@ -147,8 +178,9 @@ int main(int argc, char *argv[])
 		goto out_opts;
 	}
 	/* Always let the kernel check mode bits; name the mount after SHARE. */
-	snprintf(fsname, sizeof(fsname), "-ofsname=snapfs:%s,subtype=snapfs,default_permissions,max_read=1048576",
-		 cl.opts.share);
+	snprintf(fsname, sizeof(fsname),
+		 "-ofsname=snapfs:%s,subtype=snapfs,default_permissions,max_read=%u", cl.opts.share,
+		 (unsigned)SNAPFS_MAX_READ);
 	if (fuse_opt_add_arg(&args, fsname) || fuse_parse_cmdline(&args, &fo) != 0)
 		goto out_opts;
 	if (!fo.mountpoint) {
@@ -170,6 +202,7 @@ int main(int argc, char *argv[])
 	 * serving process would only find nothing new and log the skips again. */
 	free(cl.opts.import);
 	cl.opts.import = NULL;
+	ctx.read_ahead = cl.opts.read_ahead_bytes;
 	ctx.se = fuse_session_new(&args, &snapfs_fsops, sizeof(snapfs_fsops), &ctx);
 	if (!ctx.se)
 		goto out_cmdline;
@@ -177,6 +210,8 @@ int main(int argc, char *argv[])
 		goto out_session;
 	if (fuse_session_mount(ctx.se, fo.mountpoint) != 0)
 		goto out_signals;
+	if (ctx.read_ahead)
+		set_read_ahead(fo.mountpoint, ctx.read_ahead);
 	if (!fo.foreground)
 		log_use_syslog(true);
 	fuse_daemonize(fo.foreground);

@@ -100,6 +100,12 @@ int options_finalize(struct snapfs_options *o, const char *share, char *err, siz
 			 o->catalog_size);
 		return -EINVAL;
 	}
+	if (size_parse_bytes(o->read_ahead, &o->read_ahead_bytes) || o->read_ahead_bytes > GIB ||
+	    o->read_ahead_bytes % 4096) {
+		snprintf(err, errlen, "read_ahead=%s: not a multiple of 4K up to 1G",
+			 o->read_ahead);
+		return -EINVAL;
+	}
 	if (!strcmp(o->volume_format, "qcow2")) {
 		o->qcow2_volumes = true;
 	} else if (strcmp(o->volume_format, "raw")) {

@@ -23,6 +23,7 @@ struct snapfs_options {
 	char *catalog_dir;      /* catalogue directory, created if missing */
 	uint64_t catalog_bytes;
 	uint64_t default_bytes;
+	uint64_t read_ahead_bytes; /* 0: keep the kernel's */
 	bool qcow2_volumes;
 	bool has_admin_gid;
 	gid_t admin_gid;
