@@ -525,7 +525,7 @@ static const char zero_page_run[SNAPFS_MAX_READ];
 
 /* Most pieces a spliced reply may have and still fit libfuse's pipe (see
  * SNAPFS_MAX_READ): a larger one is read by copy. */
-#define READ_SPLICE_PIECES 12
+#define READ_SPLICE_PIECES 28
 
 /* Reply to a read of disk.raw. A range with data is answered with
  * (fd, offset) pieces straight from the map, so that libfuse splices

@@ -24,9 +24,10 @@ struct mount_ctx {
  * plus one page per piece and two more. Without CAP_SYS_RESOURCE a pipe
  * grows only to /proc/sys/fs/pipe-max-size (1 MiB by default), so a 1 MiB
  * request never fits and libfuse falls back to copying the whole reply
- * through a fresh buffer. 960 KiB leaves 64 KiB of room: the reply is
- * spliced while it has at most READ_SPLICE_PIECES pieces. */
-#define SNAPFS_MAX_READ (960 * 1024)
+ * through a fresh buffer. 896 KiB leaves 128 KiB of room: the reply is
+ * spliced while it has at most READ_SPLICE_PIECES pieces, enough for a
+ * request that alternates between two layers at every 64 KiB cluster. */
+#define SNAPFS_MAX_READ (896 * 1024)
 
 extern const struct fuse_lowlevel_ops snapfs_fsops;
 

@@ -2,7 +2,7 @@
 # SPEC section 5 errors that the other tests do not reach: regular files,
 # links, moves between containers, a full catalogue, bad mount options.
 . "$(dirname "$0")/lib.sh"
-plan 22
+plan 26
 
 mount_snapfs || exit 1
 T=$MNT/tenants
@@ -24,6 +24,13 @@ check_errno "mkdir in by-id/: EPERM" EPERM mkdir "$MNT/by-id/x"
 check_errno "moving a volume to another tenant: EPERM" EPERM mv "$D" "$T/beta/volumes/db"
 check_errno "a name over 255 bytes: ENAMETOOLONG" ENAMETOOLONG mkdir "$T/acme/volumes/$(printf 'n%.0s' $(seq 1 256))"
 check_errno "a missing volume: ENOENT" ENOENT getfattr --absolute-names -n user.id "$T/acme/volumes/none"
+# read_ahead (default 4M) is the mount's read-ahead window (root sets it)
+check_eq "read_ahead: the mount's window is 4M by default" 4096 \
+	"$(cat "/sys/class/bdi/$(mountpoint -d "$MNT")/read_ahead_kb")"
+unmount_snapfs
+mount_snapfs "read_ahead=0" || exit 1
+check_eq "read_ahead=0 keeps the kernel's 128K" 128 \
+	"$(cat "/sys/class/bdi/$(mountpoint -d "$MNT")/read_ahead_kb")"
 unmount_snapfs
 
 # A catalogue that is full answers ENOSPC and leaves no file behind.
@@ -45,4 +52,6 @@ unmount_snapfs
 
 check_errno "a bad volume_format is refused at mount" EINVAL sh -c \
 	"'$SNAPFS' -f -o catalog=$CAT,volume_format=vmdk '$SHARE' '$MNT' 2>&1 | sed 's/must be raw or qcow2/Invalid argument/'; exit 1"
+check_errno "a read_ahead that is not whole pages is refused at mount" EINVAL sh -c \
+	"'$SNAPFS' -f -o catalog=$CAT,read_ahead=5K '$SHARE' '$MNT' 2>&1 | sed 's/not a multiple of 4K up to 1G/Invalid argument/'; exit 1"
 finish
