@@ -383,20 +383,27 @@ int snapshot_record_finish(struct catalog_txn *txn, uint64_t snap_ino)
 	return rc;
 }
 
-/* The last step of a create: the catalogue says what .info says. */
-static int create_finish(struct snapfs *fs, uint64_t snap_ino)
+/* Run step(txn, ino) in a write transaction of its own. */
+static int in_write_txn(struct snapfs *fs, int (*step)(struct catalog_txn *, uint64_t),
+			uint64_t ino)
 {
 	struct catalog_txn *txn;
 	int rc = catalog_txn_begin(fs->cat, true, &txn);
 
 	if (rc)
 		return rc;
-	rc = snapshot_record_finish(txn, snap_ino);
+	rc = step(txn, ino);
 	if (rc) {
 		catalog_txn_abort(txn);
 		return rc;
 	}
 	return catalog_txn_commit(txn);
+}
+
+/* The last step of a create: the catalogue says what .info says. */
+static int create_finish(struct snapfs *fs, uint64_t snap_ino)
+{
+	return in_write_txn(fs, snapshot_record_finish, snap_ino);
 }
 
 int snapshot_record_remove(struct catalog_txn *txn, uint64_t snap_ino)
@@ -434,16 +441,7 @@ static int create_undo(struct snapfs *fs, uint64_t snap_ino)
 	if (!rc)
 		rc = share_file_remove(&fs->share, snap.file);
 	object_clear(&snap);
-	if (!rc)
-		rc = catalog_txn_begin(fs->cat, true, &txn);
-	if (rc)
-		return rc;
-	rc = snapshot_record_remove(txn, snap_ino);
-	if (rc) {
-		catalog_txn_abort(txn);
-		return rc;
-	}
-	return catalog_txn_commit(txn);
+	return rc ? rc : in_write_txn(fs, snapshot_record_remove, snap_ino);
 }
 
 int snapshot_overlay_create(struct snapfs *fs, const struct object *snap,
@@ -890,22 +888,6 @@ static int manage_undo_txn(struct catalog_txn *txn, uint64_t snap_ino)
 	return rc;
 }
 
-/* Run step(txn, ino) in a write transaction of its own. */
-static int in_write_txn(struct snapfs *fs, int (*step)(struct catalog_txn *, uint64_t),
-			uint64_t ino)
-{
-	struct catalog_txn *txn;
-	int rc = catalog_txn_begin(fs->cat, true, &txn);
-
-	if (rc)
-		return rc;
-	rc = step(txn, ino);
-	if (rc) {
-		catalog_txn_abort(txn);
-		return rc;
-	}
-	return catalog_txn_commit(txn);
-}
 
 struct manage_plan {
 	const struct cred *cred;
@@ -1245,6 +1227,32 @@ int snapshot_unmanage(struct snapfs *fs, const struct cred *cred, uint64_t ino)
 
 /* ---- recovery ---- */
 
+/* The .info of snap's volume, for a recovery to tell how far snap's
+ * operation got: 0 and a new reference in *info (NULL when there is no
+ * .info), or -errno (an unreadable .info: leave the files as they are). */
+static int recover_read_info(struct snapfs *fs, const struct object *snap, json_t **info)
+{
+	struct catalog_txn *txn;
+	struct object vol;
+	int rc = catalog_txn_begin(fs->cat, false, &txn);
+
+	*info = NULL;
+	if (rc)
+		return rc;
+	rc = catalog_object_get(txn, snap->parent, &vol);
+	catalog_txn_abort(txn);
+	if (!rc) {
+		rc = share_info_read(&fs->share, vol.id, info);
+		if (rc == -ENOENT)
+			rc = 0;
+		else if (rc)
+			log_err("snapshot %s: cannot read its volume's .info to tell whether its %s "
+				"finished", snap->id, snap->op);
+	}
+	object_clear(&vol);
+	return rc;
+}
+
 int snapshot_recover(struct snapfs *fs, const struct object *snap)
 {
 	struct catalog_txn *txn;
@@ -1252,33 +1260,16 @@ int snapshot_recover(struct snapfs *fs, const struct object *snap)
 	int rc;
 
 	if (!strcmp(snap->op, "create")) {
-		json_t *info = NULL;
-		struct object v;
-		bool done = false;
+		json_t *info;
+		const char *active;
+		bool done;
 
-		rc = catalog_txn_begin(fs->cat, false, &txn);
+		rc = recover_read_info(fs, snap, &info);
 		if (rc)
 			return rc;
-		rc = catalog_object_get(txn, snap->parent, &v);
-		catalog_txn_abort(txn);
-		if (!rc) {
-			int r = share_info_read(&fs->share, v.id, &info);
-
-			if (r == 0) {
-				const char *active =
-					json_string_value(json_object_get(info, "active"));
-
-				done = active && !strcmp(active, snap->file);
-				json_decref(info);
-			} else if (r != -ENOENT) {
-				/* unreadable .info: the overlay may be in use; keep it */
-				log_err("snapshot %s: cannot tell whether its create finished", snap->id);
-				rc = r;
-			}
-		}
-		object_clear(&v);
-		if (rc)
-			return rc;
+		active = json_string_value(json_object_get(info, "active"));
+		done = active && !strcmp(active, snap->file);
+		json_decref(info);
 		return done ? create_finish(fs, snap->ino) : create_undo(fs, snap->ino);
 	}
 	if (!strcmp(snap->op, "delete")) {
@@ -1297,28 +1288,14 @@ int snapshot_recover(struct snapfs *fs, const struct object *snap)
 		return rc;
 	}
 	if (!strcmp(snap->op, "manage")) {
-		json_t *info = NULL;
-		struct object v;
-		bool done = false;
+		json_t *info;
+		bool done;
 
-		rc = catalog_txn_begin(fs->cat, false, &txn);
+		rc = recover_read_info(fs, snap, &info);
 		if (rc)
 			return rc;
-		rc = catalog_object_get(txn, snap->parent, &v);
-		catalog_txn_abort(txn);
-		if (!rc) {
-			int r = share_info_read(&fs->share, v.id, &info);
-
-			if (r == 0) {
-				done = json_object_get(info, snap->id) != NULL;
-				json_decref(info);
-			} else if (r != -ENOENT) {
-				rc = r;
-			}
-		}
-		object_clear(&v);
-		if (rc)
-			return rc;
+		done = json_object_get(info, snap->id) != NULL;
+		json_decref(info);
 		return in_write_txn(fs, done ? manage_finish_txn : manage_undo_txn, snap->ino);
 	}
 	if (!strcmp(snap->op, "unmanage"))
