@@ -11,6 +11,7 @@
 #include <criterion/criterion.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <dirent.h>
 #include <ftw.h>
 #include <limits.h>
 #include <stdio.h>
@@ -204,6 +205,21 @@ static inline int fx_obj_rc(uint64_t ino)
 	catalog_txn_abort(txn);
 	object_clear(&o);
 	return rc;
+}
+
+/* How many files the share holds. */
+static inline int fx_share_count(void)
+{
+	DIR *d = opendir(fx.share);
+	struct dirent *e;
+	int n = 0;
+
+	cr_assert_not_null(d);
+	while ((e = readdir(d)))
+		if (strcmp(e->d_name, ".") && strcmp(e->d_name, ".."))
+			n++;
+	closedir(d);
+	return n;
 }
 
 /* Path of a file on the share into buf. */

@@ -89,20 +89,6 @@ static const char *group_id(char *buf)
 	return buf;
 }
 
-static int share_count(void)
-{
-	DIR *d = opendir(fx.share);
-	struct dirent *e;
-	int n = 0;
-
-	cr_assert_not_null(d);
-	while ((e = readdir(d)))
-		if (strcmp(e->d_name, ".") && strcmp(e->d_name, ".."))
-			n++;
-	closedir(d);
-	return n;
-}
-
 /* Fill the start of volume ino's active file with byte. */
 static void write_volume(uint64_t ino, int byte)
 {
@@ -281,15 +267,15 @@ Test(group, snapshot_of_every_member)
 	}
 	object_clear(&o);
 	/* 3 base files, 2 overlays, 2 .info */
-	cr_assert_eq(share_count(), 7);
+	cr_assert_eq(fx_share_count(), 7);
 	cr_assert_eq(group_snapshot_create(fx.fs, &cred_root, group, "C", &cg), -EEXIST);
-	cr_assert_eq(share_count(), 7, "nothing left by a refused group snapshot");
+	cr_assert_eq(fx_share_count(), 7, "nothing left by a refused group snapshot");
 	cr_assert_eq(group_snapshot_delete(fx.fs, &cred_other, cg, true), -EPERM);
 	set_status(cg, "creating");
 	cr_assert_eq(group_snapshot_delete(fx.fs, &cred_root, cg, false), -EBUSY);
 	cr_assert_eq(group_snapshot_delete(fx.fs, &cred_root, cg, true), 0);
 	cr_assert_eq(fx_obj_rc(cg), -ENOENT);
-	cr_assert_eq(share_count(), 5, "overlays merged, .info kept");
+	cr_assert_eq(fx_share_count(), 5, "overlays merged, .info kept");
 }
 
 Test(group, snapshot_refused_when_a_member_is_busy)
@@ -300,7 +286,7 @@ Test(group, snapshot_refused_when_a_member_is_busy)
 	cr_assert_eq(group_volumes_update(fx.fs, &cred_root, group, "a,b,c", true), 0);
 	set_status(vol_c, "error");
 	cr_assert_eq(group_snapshot_create(fx.fs, &cred_root, group, "C", &cg), -EBUSY);
-	cr_assert_eq(share_count(), 3, "no overlay, no .info");
+	cr_assert_eq(fx_share_count(), 3, "no overlay, no .info");
 	cr_assert_eq(members_of(group), 3);
 	set_status(vol_c, "available");
 	cr_assert_eq(group_snapshot_create(fx.fs, &cred_root, group, "C", &cg), 0);
@@ -347,11 +333,11 @@ Test(group, fill_refuses_busy_sources_and_taken_names)
 	cr_assert_eq(group_volumes_update(fx.fs, &cred_root, group, "a,b", true), 0);
 	cr_assert_eq(group_create(fx.fs, &cred_root, tenant, "H", &h), 0);
 	set_status(vol_b, "error");
-	before = share_count();
+	before = fx_share_count();
 	cr_assert_eq(group_fill(fx.fs, &cred_root, h, "consistencygroups/G"), -EBUSY);
 	set_status(vol_b, "available");
 	cr_assert_eq(volume_create(fx.fs, &cred_root, tenant, "H-b", &ino), 0);
 	cr_assert_eq(group_fill(fx.fs, &cred_root, h, "consistencygroups/G"), -EEXIST);
-	cr_assert_eq(share_count(), before + 1, "only H-b's own file is new");
+	cr_assert_eq(fx_share_count(), before + 1, "only H-b's own file is new");
 	cr_assert_eq(members_of(h), 0);
 }

@@ -162,21 +162,6 @@ static void assert_listing(uint64_t ino, const char *const *names, size_t n)
 	tree_listing_free(l);
 }
 
-/* Number of entries in the share directory (no . and ..). */
-static int share_count(void)
-{
-	DIR *d = opendir(fx.share);
-	struct dirent *e;
-	int n = 0;
-
-	cr_assert_not_null(d);
-	while ((e = readdir(d)))
-		if (strcmp(e->d_name, ".") && strcmp(e->d_name, ".."))
-			n++;
-	closedir(d);
-	return n;
-}
-
 /* Size of a file on the share, or -1 when it does not exist. */
 static long long share_size(const char *name)
 {
@@ -600,7 +585,7 @@ Test(volume, create)
 	cr_assert_eq((uint64_t)st.st_size, GIB);
 	cr_assert_lt((uint64_t)st.st_blocks * 512, 1024 * 1024, "not sparse: %lld blocks",
 		     (long long)st.st_blocks);
-	cr_assert_eq(share_count(), 1, "other files left on the share");
+	cr_assert_eq(fx_share_count(), 1, "other files left on the share");
 	assert_attr(v, "user.active_file", name);
 	object_clear(&o);
 }
@@ -645,7 +630,7 @@ Test(volume, create_errors)
 	/* no tenant there */
 	cr_assert_lt(volume_create(fx.fs, &cred_root, t + 1024, "x", &v), 0);
 	/* nothing half-done: one volume, one file */
-	cr_assert_eq(share_count(), 1);
+	cr_assert_eq(fx_share_count(), 1);
 	{
 		static const char *const one[] = {"data"};
 
@@ -653,7 +638,7 @@ Test(volume, create_errors)
 	}
 	/* the same name in another tenant is another volume */
 	mk_volume(&cred_root, u, "data");
-	cr_assert_eq(share_count(), 2);
+	cr_assert_eq(fx_share_count(), 2);
 }
 
 Test(volume, delete)
@@ -673,7 +658,7 @@ Test(volume, delete)
 	cr_assert_eq(lookup_rc(t | SLOT_VOLUMES, "data"), -ENOENT);
 	cr_assert_eq(id_lookup(o.id, &found), -ENOENT);
 	cr_assert_eq(lookup_rc(INO_BYID, o.id), -ENOENT);
-	cr_assert_eq(share_count(), 1);
+	cr_assert_eq(fx_share_count(), 1);
 	cr_assert_eq(lookup_ok(t | SLOT_VOLUMES, "keep").st_ino, keep);
 	cr_assert_eq(volume_delete(fx.fs, &cred_user, v, false), -ENOENT);
 	object_clear(&o);
@@ -705,7 +690,7 @@ Test(volume, delete_busy_and_force)
 	cr_assert_eq(attr_put(&cred_root, v, "user.status", "in-use", 0), 0);
 	cr_assert_eq(volume_delete(fx.fs, &cred_user, v, false), -EBUSY);
 	cr_assert_eq(volume_delete(fx.fs, &cred_group_admin, v, true), 0);
-	cr_assert_eq(share_count(), 0);
+	cr_assert_eq(fx_share_count(), 0);
 }
 
 Test(volume, delete_in_error)
@@ -715,7 +700,7 @@ Test(volume, delete_in_error)
 
 	cr_assert_eq(attr_put(&cred_root, v, "user.status", "error", 0), 0);
 	cr_assert_eq(volume_delete(fx.fs, &cred_user, v, false), 0);
-	cr_assert_eq(share_count(), 0);
+	cr_assert_eq(fx_share_count(), 0);
 }
 
 Test(volume, force_delete_attribute)
@@ -729,7 +714,7 @@ Test(volume, force_delete_attribute)
 	cr_assert_eq(fx_obj_rc(v), 0);
 	cr_assert_eq(attr_put(&cred_root, v, "user.force_delete", "1", 0), 0);
 	cr_assert_eq(fx_obj_rc(v), -ENOENT);
-	cr_assert_eq(share_count(), 0);
+	cr_assert_eq(fx_share_count(), 0);
 }
 
 /* One operation per volume at a time: while one is recorded as under way,
@@ -879,9 +864,9 @@ Test(options, qcow2_volumes)
 	fx_get_obj(v, &o);
 	cr_assert_eq(o.size, 2 * GIB);
 	cr_assert_str_eq(o.status, "available");
-	cr_assert_eq(share_count(), 1);
+	cr_assert_eq(fx_share_count(), 1);
 	cr_assert_eq(volume_delete(fx.fs, &cred_user, v, false), 0);
-	cr_assert_eq(share_count(), 0);
+	cr_assert_eq(fx_share_count(), 0);
 	object_clear(&o);
 }
 
@@ -1371,7 +1356,7 @@ Test(recover, undo_create)
 	/* crashed before */
 	half_created(&b, t, "without-file");
 	insert_raw(&b);
-	cr_assert_eq(share_count(), 2);
+	cr_assert_eq(fx_share_count(), 2);
 
 	fx_reopen();
 	cr_assert_eq(fx_obj_rc(a.ino), -ENOENT);
@@ -1384,7 +1369,7 @@ Test(recover, undo_create)
 	/* the finished volume is untouched */
 	cr_assert_eq(share_size(k.file), (long long)GIB);
 	cr_assert_eq(lookup_ok(t | SLOT_VOLUMES, "keep").st_ino, keep);
-	cr_assert_eq(share_count(), 1);
+	cr_assert_eq(fx_share_count(), 1);
 	/* and the name is free again */
 	mk_volume(&cred_user, t, "with-file");
 	object_clear(&a);
@@ -1423,7 +1408,7 @@ Test(recover, finish_delete)
 	cr_assert_eq(lookup_rc(t | SLOT_VOLUMES, "gone-already"), -ENOENT);
 	cr_assert_eq(share_size(o.file), -1);
 	cr_assert_eq(share_size(info), -1, ".info left behind");
-	cr_assert_eq(share_count(), 0);
+	cr_assert_eq(fx_share_count(), 0);
 	object_clear(&o);
 	object_clear(&p);
 }
