@@ -8,6 +8,7 @@
 #include <string.h>
 #include <sys/xattr.h>
 
+#include "attach.h"
 #include "group.h"
 #include "import.h"
 #include "json.h"
@@ -29,13 +30,15 @@ typedef char *(*attr_getter)(struct catalog_txn *txn, const struct object *obj, 
 /* A setter gets the NUL-terminated value. */
 typedef int (*attr_setter)(struct snapfs *fs, const struct cred *cred, uint64_t ino,
 			   const char *value, int flags);
+/* A remover serves setfattr -x. */
+typedef int (*attr_remover)(struct snapfs *fs, const struct cred *cred, uint64_t ino);
 
 struct attr_def {
 	const char *name;
 	unsigned kinds;
 	attr_getter get;
 	attr_setter set;      /* NULL: read-only (-EPERM) */
-	bool removable;       /* user.description */
+	attr_remover remove;  /* NULL: not removable (-EPERM) */
 };
 
 static char *dup_or_enomem(const char *s, int *err)
@@ -277,26 +280,54 @@ static int set_source(struct snapfs *fs, const struct cred *cred, uint64_t ino,
 	return group_fill(fs, cred, ino, value);
 }
 
+static char *get_attach(struct catalog_txn *txn, const struct object *o, int *err)
+{
+	if (!o->attach[0]) {
+		*err = -ENODATA;
+		return NULL;
+	}
+	return dup_or_enomem(o->attach, err);
+}
+
+static int set_attach(struct snapfs *fs, const struct cred *cred, uint64_t ino,
+		      const char *value, int flags)
+{
+	return volume_attach(fs, cred, ino, value);
+}
+
+static int remove_attach(struct snapfs *fs, const struct cred *cred, uint64_t ino)
+{
+	return volume_detach(fs, cred, ino);
+}
+
+static int remove_description(struct snapfs *fs, const struct cred *cred, uint64_t ino)
+{
+	struct text_change c = {NULL, 0};
+
+	return object_modify(fs, ino, apply_description, &c);
+}
+
 static const struct attr_def attrs[] = {
-	{"user.id", ANY_OBJECT, get_id, NULL, false},
-	{"user.status", VOL_SNAP | GROUPS, get_status, set_status, false},
-	{"user.progress", VOL_SNAP, get_progress, NULL, false},
-	{"user.created_at", ANY_OBJECT, get_created_at, NULL, false},
-	{"user.size", KIND(OBJ_VOLUME), get_size, set_size, false},
-	{"user.size", KIND(OBJ_SNAPSHOT), get_size, NULL, false},
-	{"user.volume_id", KIND(OBJ_SNAPSHOT), get_parent_id, NULL, false},
-	{"user.project_id", VOL_SNAP | GROUPS, get_project_id, NULL, false},
-	{"user.active_file", KIND(OBJ_VOLUME), get_active_file, NULL, false},
-	{"user.consistency_group_id", KIND(OBJ_VOLUME), get_link_id, NULL, false},
-	{"user.consistency_group_id", KIND(OBJ_CGSNAPSHOT), get_parent_id, NULL, false},
-	{"user.cgsnapshot_id", KIND(OBJ_SNAPSHOT), get_link_id, NULL, false},
-	{"user.description", ANY_OBJECT, get_description, set_description, true},
-	{"user.json", ANY_OBJECT, get_json, NULL, false},
-	{"user.force_delete", VOL_SNAP | KIND(OBJ_CGSNAPSHOT), get_nothing, set_force_delete, false},
-	{"user.unmanage", KIND(OBJ_SNAPSHOT), get_nothing, set_unmanage, false},
-	{"user.add_volumes", KIND(OBJ_GROUP), get_nothing, set_add_volumes, false},
-	{"user.remove_volumes", KIND(OBJ_GROUP), get_nothing, set_remove_volumes, false},
-	{"user.source", KIND(OBJ_GROUP), get_nothing, set_source, false},
+	{"user.id", ANY_OBJECT, get_id, NULL, NULL},
+	{"user.status", VOL_SNAP | GROUPS, get_status, set_status, NULL},
+	{"user.progress", VOL_SNAP, get_progress, NULL, NULL},
+	{"user.created_at", ANY_OBJECT, get_created_at, NULL, NULL},
+	{"user.size", KIND(OBJ_VOLUME), get_size, set_size, NULL},
+	{"user.size", KIND(OBJ_SNAPSHOT), get_size, NULL, NULL},
+	{"user.volume_id", KIND(OBJ_SNAPSHOT), get_parent_id, NULL, NULL},
+	{"user.project_id", VOL_SNAP | GROUPS, get_project_id, NULL, NULL},
+	{"user.active_file", KIND(OBJ_VOLUME), get_active_file, NULL, NULL},
+	{"user.consistency_group_id", KIND(OBJ_VOLUME), get_link_id, NULL, NULL},
+	{"user.attach", KIND(OBJ_VOLUME), get_attach, set_attach, remove_attach},
+	{"user.consistency_group_id", KIND(OBJ_CGSNAPSHOT), get_parent_id, NULL, NULL},
+	{"user.cgsnapshot_id", KIND(OBJ_SNAPSHOT), get_link_id, NULL, NULL},
+	{"user.description", ANY_OBJECT, get_description, set_description, remove_description},
+	{"user.json", ANY_OBJECT, get_json, NULL, NULL},
+	{"user.force_delete", VOL_SNAP | KIND(OBJ_CGSNAPSHOT), get_nothing, set_force_delete, NULL},
+	{"user.unmanage", KIND(OBJ_SNAPSHOT), get_nothing, set_unmanage, NULL},
+	{"user.add_volumes", KIND(OBJ_GROUP), get_nothing, set_add_volumes, NULL},
+	{"user.remove_volumes", KIND(OBJ_GROUP), get_nothing, set_remove_volumes, NULL},
+	{"user.source", KIND(OBJ_GROUP), get_nothing, set_source, NULL},
 };
 
 static const struct attr_def *attr_find(const char *name, enum object_kind kind)
@@ -648,11 +679,7 @@ int attr_remove(struct snapfs *fs, const struct cred *cred, uint64_t ino, const 
 	a = attr_find(name, kind);
 	if (!a)
 		return -ENOTSUP;
-	if (!a->removable)
+	if (!a->remove)
 		return -EPERM;
-	{
-		struct text_change c = {NULL, 0};
-
-		return object_modify(fs, ino, apply_description, &c);
-	}
+	return a->remove(fs, cred, ino);
 }

@@ -212,6 +212,10 @@ static char *object_encode(const struct object *o)
 		json_object_set_new(j, "backing", json_string(o->backing));
 	if (o->merge_state)
 		json_object_set_new(j, "merge_state", json_integer(o->merge_state));
+	if (o->attach[0])
+		json_object_set_new(j, "attach", json_string(o->attach));
+	if (o->consistency[0])
+		json_object_set_new(j, "consistency", json_string(o->consistency));
 	if (o->members)
 		json_object_set(j, "members", o->members);
 	text = json_dumps(j, JSON_COMPACT);
@@ -251,6 +255,8 @@ static int object_decode(const void *data, size_t len, uint64_t ino, struct obje
 	copy_str(o->file, sizeof(o->file), j, "file");
 	copy_str(o->link_id, sizeof(o->link_id), j, "link_id");
 	copy_str(o->backing, sizeof(o->backing), j, "backing");
+	copy_str(o->attach, sizeof(o->attach), j, "attach");
+	copy_str(o->consistency, sizeof(o->consistency), j, "consistency");
 	desc = json_object_get(j, "description");
 	if (json_is_string(desc)) {
 		o->has_description = true;

@@ -70,6 +70,10 @@ struct object {
 	char link_id[UUID_STR_LEN]; /* volume: its group; snapshot: its group snapshot */
 	int progress;           /* percent, 0..100 */
 	int merge_state;        /* snapshot: MERGE_* below; survives failures and reset-state */
+	char attach[160];       /* volume: "SOCKET#NODE" of the QEMU that runs it
+				 * (attach.h), "" when detached */
+	char consistency[16];   /* group snapshot: how its members were taken
+				 * (group.h), "" before */
 	json_t *members;        /* group: its volumes' inos; group snapshot: its member
 				 * snapshots' inos (a JSON array); volume: the overlays of
 				 * its chain that no snapshot names (unmanaged or

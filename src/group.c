@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "attach.h"
 #include "chain.h"
 #include "log.h"
 #include "object.h"
@@ -524,8 +525,12 @@ static int create_undo(struct snapfs *fs, uint64_t cg_ino)
 	struct object cg;
 	int rc = member_set_load(fs, cg_ino, &cg, &m);
 
-	for (size_t i = 0; i < m.count && !rc; i++)
-		rc = share_file_remove(&fs->share, m.snaps[i].file);
+	for (size_t i = 0; i < m.count && !rc; i++) {
+		if (m.vols[i].attach[0])
+			rc = attach_overlay_del(fs, &m.vols[i], &m.snaps[i]);
+		if (!rc)
+			rc = share_file_remove(&fs->share, m.snaps[i].file);
+	}
 	if (!rc)
 		rc = catalog_txn_begin(fs->cat, true, &txn);
 	if (rc)
@@ -586,6 +591,147 @@ static int mark_switch(struct catalog_txn *txn, struct object *o, void *arg)
 {
 	set_op(o, "create", "switch");
 	return 0;
+}
+
+/* How a group snapshot's members are taken: "offline" (none attached:
+ * nothing writes them), "transaction" (all attached to one QEMU: one QMP
+ * transaction, one instant) or "sequential" (several QEMUs, or attached
+ * and detached members: one after the other). */
+static const char *consistency_of(const struct member_set *m)
+{
+	struct attach_target first, t;
+	size_t attached = 0;
+	bool one_qemu = true;
+
+	for (size_t i = 0; i < m->count; i++) {
+		if (!m->vols[i].attach[0] || attach_parse(m->vols[i].attach, &t))
+			continue;
+		if (!attached++)
+			first = t;
+		else if (strcmp(first.socket, t.socket))
+			one_qemu = false;
+	}
+	if (!attached)
+		return "offline";
+	return attached == m->count && one_qemu ? "transaction" : "sequential";
+}
+
+static int set_status_error(struct catalog_txn *txn, struct object *o, void *arg)
+{
+	snprintf(o->status, sizeof(o->status), "error");
+	return 0;
+}
+
+static int set_consistency(struct catalog_txn *txn, struct object *o, void *arg)
+{
+	snprintf(o->consistency, sizeof(o->consistency), "%s", (const char *)arg);
+	return 0;
+}
+
+/* Step 2b: the attached members' QEMUs open their overlays and switch to
+ * them, one transaction per QEMU. Stops at the first failure; what was
+ * switched then stays switched (create_settle() sorts it out). */
+static int switch_attached(struct snapfs *fs, const struct member_set *m)
+{
+	const struct object **vols = calloc(m->count + 1, sizeof(*vols));
+	const struct object **snaps = calloc(m->count + 1, sizeof(*snaps));
+	bool *sent = calloc(m->count + 1, sizeof(*sent));
+	int rc = vols && snaps && sent ? 0 : -ENOMEM;
+
+	for (size_t i = 0; i < m->count && !rc; i++)
+		if (m->vols[i].attach[0])
+			rc = attach_overlay_add(fs, &m->vols[i], &m->snaps[i]);
+	if (!rc)
+		fault_point("cgsnapshot-create-qmp-added");
+	for (size_t i = 0; i < m->count && !rc; i++) {
+		struct attach_target ti, tj;
+		size_t n = 0;
+
+		if (!m->vols[i].attach[0] || sent[i])
+			continue;
+		rc = attach_parse(m->vols[i].attach, &ti) ? -EIO : 0;
+		for (size_t j = i; j < m->count && !rc; j++) {
+			if (!m->vols[j].attach[0] || attach_parse(m->vols[j].attach, &tj) ||
+			    strcmp(ti.socket, tj.socket))
+				continue;
+			vols[n] = &m->vols[j];
+			snaps[n++] = &m->snaps[j];
+			sent[j] = true;
+		}
+		if (!rc)
+			rc = attach_overlays_switch(fs, vols, snaps, n);
+	}
+	free(vols);
+	free(snaps);
+	free(sent);
+	return rc;
+}
+
+/* Before the switch mark, once QEMU may have switched some attached
+ * members (a failed switch_attached(), or a crash): when none was
+ * switched, undo all; otherwise keep the switched and the detached
+ * members (their overlays may hold guest writes), drop the others, and
+ * complete the group snapshot, in status error when some were dropped
+ * (then -EIO). -EIO when a QEMU does not answer (nothing decided). */
+static int create_settle(struct snapfs *fs, uint64_t cg_ino)
+{
+	struct catalog_txn *txn;
+	struct member_set m;
+	struct object cg;
+	size_t switched = 0, dropped = 0;
+	bool *keep = NULL;
+	int rc = member_set_load(fs, cg_ino, &cg, &m);
+
+	if (!rc && !(keep = calloc(m.count + 1, sizeof(*keep))))
+		rc = -ENOMEM;
+	for (size_t i = 0; i < m.count && !rc; i++) {
+		keep[i] = !m.vols[i].attach[0];
+		if (!keep[i])
+			rc = snapshot_create_switched(fs, &m.snaps[i], &keep[i]);
+		switched += m.vols[i].attach[0] && keep[i];
+	}
+	if (rc)
+		goto out;
+	if (!switched) {
+		rc = create_undo(fs, cg_ino);
+		goto out;
+	}
+	for (size_t i = 0; i < m.count && !rc; i++) {
+		if (keep[i])
+			continue;
+		rc = attach_overlay_del(fs, &m.vols[i], &m.snaps[i]);
+		if (!rc)
+			rc = share_file_remove(&fs->share, m.snaps[i].file);
+	}
+	if (!rc)
+		rc = catalog_txn_begin(fs->cat, true, &txn);
+	if (rc)
+		goto out;
+	for (size_t i = 0; i < m.count && !rc; i++) {
+		if (keep[i])
+			continue;
+		log_err("group snapshot %s (%s): QEMU did not switch volume %s: left out", cg.name,
+			cg.id, m.vols[i].id);
+		rc = snapshot_record_remove(txn, m.snaps[i].ino);
+		members_remove(cg.members, m.snaps[i].ino);
+		dropped++;
+	}
+	if (!rc) {
+		set_op(&cg, "create", "switch");
+		rc = catalog_object_update(txn, &cg);
+	}
+	rc = txn_end(txn, rc);
+	if (!rc)
+		rc = create_complete(fs, cg_ino);
+	if (!rc && dropped) {
+		object_modify(fs, cg_ino, set_status_error, NULL);
+		rc = -EIO;
+	}
+out:
+	free(keep);
+	member_set_free(&m);
+	object_clear(&cg);
+	return rc;
 }
 
 /* Step 1: the group snapshot, every member's record, the group taken. */
@@ -690,6 +836,21 @@ int group_snapshot_create(struct snapfs *fs, const struct cred *cred, uint64_t g
 		goto out;
 	}
 	fault_point("cgsnapshot-create-overlays");
+	rc = object_modify(fs, cg.ino, set_consistency, (void *)consistency_of(&m));
+	if (rc) {
+		create_undo(fs, cg.ino);
+		goto out;
+	}
+
+	/* Step 2b: attached members switch in their QEMUs. */
+	rc = switch_attached(fs, &m);
+	if (rc) {
+		log_err("group snapshot %s (%s): QEMU did not switch every member", name, cg.id);
+		rc = create_settle(fs, cg.ino);
+		rc = rc == -ENOSPC ? rc : -EIO;
+		goto out;
+	}
+	fault_point("cgsnapshot-create-qmp-switched");
 
 	/* Step 3: the switch mark, the point of no return for recovery. */
 	rc = object_modify(fs, cg.ino, mark_switch, NULL);
@@ -712,7 +873,8 @@ int group_snapshot_create(struct snapfs *fs, const struct cred *cred, uint64_t g
 		goto out;
 	}
 	*ino = cg.ino;
-	log_info("created group snapshot %s (%s) of %zu volumes", name, cg.id, m.count);
+	log_info("created group snapshot %s (%s) of %zu volumes (%s)", name, cg.id, m.count,
+		 consistency_of(&m));
 out:
 	member_set_free(&m);
 	object_clear(&cg);
@@ -783,9 +945,9 @@ static int members_check_unused(struct snapfs *fs, const struct member_set *m)
 
 	for (size_t i = 0; i < m->count && !rc; i++) {
 		rc = reader_exclude(fs, m->snaps[i].ino, no_work, NULL);
-		if (!rc)
+		if (!rc && !m->vols[i].attach[0]) /* QEMU merges an attached one */
 			rc = share_file_check_unused(&fs->share, m->vols[i].file);
-		if (!rc)
+		if (!rc && !m->vols[i].attach[0])
 			rc = share_file_check_unused(&fs->share, m->snaps[i].backing);
 	}
 	return rc;
@@ -1235,7 +1397,7 @@ int group_recover(struct snapfs *fs, const struct object *obj)
 
 	if (obj->kind == OBJ_CGSNAPSHOT && !strcmp(obj->op, "create"))
 		return !strcmp(obj->op_arg, "switch") ? create_complete(fs, obj->ino)
-						      : create_undo(fs, obj->ino);
+						      : create_settle(fs, obj->ino);
 	if (obj->kind == OBJ_CGSNAPSHOT && !strcmp(obj->op, "delete")) {
 		rc = delete_members(fs, obj->ino);
 		if (rc)

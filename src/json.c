@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "attach.h"
 #include "util.h"
 
 void api_time(int64_t usec, char *out, size_t len)
@@ -42,6 +43,16 @@ static json_t *build_volume(struct catalog_txn *txn, const struct object *o, con
 		      str_or_null(o->link_id), "bootable", "false", "encrypted", 0,
 		      "availability_zone", "nova", "attachments", "volume_type", "multiattach", 0,
 		      "snapshot_id", "source_volid");
+	if (j && o->attach[0]) {
+		struct attach_target t;
+
+		if (!attach_parse(o->attach, &t))
+			json_array_append_new(
+				json_object_get(json_object_get(j, "volume"), "attachments"),
+				json_pack("{s:s s:s s:s s:n s:n}", "volume_id", o->id, "device",
+					  t.node, "qmp_socket", t.socket, "server_id",
+					  "host_name"));
+	}
 	object_clear(&tenant);
 	return j;
 }
@@ -123,6 +134,9 @@ static json_t *build_cgsnapshot(struct catalog_txn *txn, const struct object *o,
 		      o->has_description ? json_string(o->description) : json_null(), "status",
 		      o->status, "consistency_group_id", group.id, "created_at", created,
 		      "project_id", tenant.id, "cgsnapshot_members", members);
+	if (j && o->consistency[0])
+		json_object_set_new(json_object_get(j, "cgsnapshot"), "consistency",
+				    json_string(o->consistency));
 	object_clear(&tenant);
 	object_clear(&group);
 	return j;

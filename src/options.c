@@ -106,6 +106,16 @@ int options_finalize(struct snapfs_options *o, const char *share, char *err, siz
 			 o->read_ahead);
 		return -EINVAL;
 	}
+	{
+		uint64_t ms;
+
+		if (parse_u64(o->qmp_timeout, &ms) || ms == 0 || ms > 3600000) {
+			snprintf(err, errlen, "qmp_timeout=%s: not a number of milliseconds "
+					      "from 1 to 3600000", o->qmp_timeout);
+			return -EINVAL;
+		}
+		o->qmp_timeout_ms = (int)ms;
+	}
 	if (!strcmp(o->volume_format, "qcow2")) {
 		o->qcow2_volumes = true;
 	} else if (strcmp(o->volume_format, "raw")) {

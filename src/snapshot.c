@@ -2,11 +2,14 @@
 #include "snapshot.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
+#include "attach.h"
 #include "group.h"
 #include "import.h"
 #include "log.h"
@@ -259,8 +262,10 @@ int snapshot_layers(struct catalog_txn *txn, const struct object *snap,
 	return rc;
 }
 
-int snapshot_info_write(struct snapfs *fs, struct catalog_txn *txn, const struct object *vol,
-			const char *active, const char *skip_id)
+/* snapshot_info_write(), and a snapshot whose overlay is file from is
+ * written as having overlay to (from NULL: none). */
+static int info_write(struct snapfs *fs, struct catalog_txn *txn, const struct object *vol,
+		      const char *active, const char *skip_id, const char *from, const char *to)
 {
 	struct snap_list l;
 	json_t *info;
@@ -270,17 +275,29 @@ int snapshot_info_write(struct snapfs *fs, struct catalog_txn *txn, const struct
 		return rc;
 	info = json_object();
 	json_object_set_new(info, "active", json_string(active));
-	for (size_t i = 0; i < l.count; i++)
-		if (l.objs[i].kind == OBJ_SNAPSHOT && (!skip_id || strcmp(l.objs[i].id, skip_id)))
-			json_object_set_new(info, l.objs[i].id, json_string(l.objs[i].file));
+	for (size_t i = 0; i < l.count; i++) {
+		const char *file = l.objs[i].file;
+
+		if (l.objs[i].kind != OBJ_SNAPSHOT || (skip_id && !strcmp(l.objs[i].id, skip_id)))
+			continue;
+		if (from && !strcmp(file, from))
+			file = to;
+		json_object_set_new(info, l.objs[i].id, json_string(file));
+	}
 	snap_list_free(&l);
 	rc = share_info_write(&fs->share, vol->id, info);
 	json_decref(info);
 	return rc;
 }
 
-static int info_write_ino(struct snapfs *fs, uint64_t volume, const char *active,
-			  const char *skip_id)
+int snapshot_info_write(struct snapfs *fs, struct catalog_txn *txn, const struct object *vol,
+			const char *active, const char *skip_id)
+{
+	return info_write(fs, txn, vol, active, skip_id, NULL, NULL);
+}
+
+static int info_write_remap(struct snapfs *fs, uint64_t volume, const char *active,
+			    const char *skip_id, const char *from, const char *to)
 {
 	struct catalog_txn *txn;
 	struct object vol;
@@ -290,10 +307,16 @@ static int info_write_ino(struct snapfs *fs, uint64_t volume, const char *active
 		return rc;
 	rc = catalog_object_get(txn, volume, &vol);
 	if (!rc)
-		rc = snapshot_info_write(fs, txn, &vol, active, skip_id);
+		rc = info_write(fs, txn, &vol, active, skip_id, from, to);
 	object_clear(&vol);
 	catalog_txn_abort(txn);
 	return rc;
+}
+
+static int info_write_ino(struct snapfs *fs, uint64_t volume, const char *active,
+			  const char *skip_id)
+{
+	return info_write_remap(fs, volume, active, skip_id, NULL, NULL);
 }
 
 /* ---- create ---- */
@@ -312,7 +335,7 @@ int snapshot_record_add(struct catalog_txn *txn, const struct cred *cred, uint64
 
 	if (!rc && vol->kind != OBJ_VOLUME)
 		rc = -EINVAL;
-	if (!rc && (*vol->op || strcmp(vol->status, "available"))) {
+	if (!rc && (*vol->op || strcmp(vol->status, vol->attach[0] ? "in-use" : "available"))) {
 		log_info("volume %s is %s: no snapshot now", vol->id, *vol->op ? vol->op : vol->status);
 		rc = -EBUSY;
 	}
@@ -372,6 +395,13 @@ int snapshot_record_finish(struct catalog_txn *txn, uint64_t snap_ino)
 		set_op(&snap, "", "");
 		snap.updated_at = now;
 		snprintf(vol.file, sizeof(vol.file), "%s", snap.file);
+		if (vol.attach[0]) {
+			char node[ATTACH_NODE_MAX], value[sizeof(vol.attach)];
+
+			attach_overlay_node(snap.id, node, sizeof(node));
+			attach_value_with_node(vol.attach, node, value, sizeof(value));
+			snprintf(vol.attach, sizeof(vol.attach), "%s", value);
+		}
 		set_op(&vol, "", "");
 		vol.updated_at = now;
 		rc = catalog_object_update(txn, &snap);
@@ -431,23 +461,30 @@ int snapshot_record_remove(struct catalog_txn *txn, uint64_t snap_ino)
 static int create_undo(struct snapfs *fs, uint64_t snap_ino)
 {
 	struct catalog_txn *txn;
-	struct object snap;
+	struct object snap, vol;
 	int rc = catalog_txn_begin(fs->cat, false, &txn);
 
 	if (rc)
 		return rc;
 	rc = catalog_object_get(txn, snap_ino, &snap);
+	if (!rc)
+		rc = catalog_object_get(txn, snap.parent, &vol);
+	else
+		object_init(&vol);
 	catalog_txn_abort(txn);
+	if (!rc && vol.attach[0])
+		rc = attach_overlay_del(fs, &vol, &snap);
 	if (!rc)
 		rc = share_file_remove(&fs->share, snap.file);
 	object_clear(&snap);
+	object_clear(&vol);
 	return rc ? rc : in_write_txn(fs, snapshot_record_remove, snap_ino);
 }
 
 int snapshot_overlay_create(struct snapfs *fs, const struct object *snap,
 			    const struct object *vol)
 {
-	int rc = share_file_check_unused(&fs->share, vol->file);
+	int rc = vol->attach[0] ? 0 : share_file_check_unused(&fs->share, vol->file);
 
 	if (!rc)
 		rc = qcow2_overlay_create(fs->share.dirfd, snap->file, vol->file,
@@ -493,6 +530,23 @@ int snapshot_create(struct snapfs *fs, const struct cred *cred, uint64_t volume,
 		goto out;
 	}
 	fault_point("snapshot-create-overlay");
+
+	/* Attached: QEMU opens the overlay and puts it on top; from then on the
+	 * guest writes it, and the create can only be finished. */
+	if (vol.attach[0]) {
+		rc = attach_overlay_add(fs, &vol, &snap);
+		if (!rc) {
+			const struct object *vols[] = {&vol}, *snaps[] = {&snap};
+
+			fault_point("snapshot-create-qmp-added");
+			rc = attach_overlays_switch(fs, vols, snaps, 1);
+		}
+		if (rc) {
+			create_undo(fs, snap.ino);
+			goto out;
+		}
+		fault_point("snapshot-create-qmp-switched");
+	}
 
 	/* Step 3: .info, the point of no return (recovery finishes from here). */
 	rc = info_write_ino(fs, vol.ino, snap.file, NULL);
@@ -638,6 +692,88 @@ static bool hidden_get_above(const struct object *vol, const char *file, char *o
 	return false;
 }
 
+/* The last step of a delete: the catalogue follows the share. Forget snap;
+ * when it was not the newest, the snapshot (or hidden layer) above its
+ * overlay now sits on its backing; when it was, the volume's active file is
+ * its backing. */
+static int delete_forget(struct snapfs *fs, const struct object *snap, const struct object *vol,
+			 bool newest)
+{
+	struct catalog_txn *txn;
+	struct object v, s, above;
+	struct snap_list l;
+	char higher[256];
+	int rc = catalog_txn_begin(fs->cat, true, &txn);
+
+	if (rc)
+		return rc;
+	rc = catalog_object_get(txn, vol->ino, &v);
+	object_init(&above);
+	if (!rc && !newest) {
+		uint64_t above_ino = 0;
+
+		rc = snap_list_load(txn, vol->ino, &l);
+		if (!rc) {
+			const struct object *a = snap_above(&l, snap->file);
+
+			if (a)
+				above_ino = a->ino;
+			snap_list_free(&l);
+		}
+		if (!rc && above_ino) {
+			object_clear(&above);
+			rc = catalog_object_get(txn, above_ino, &above);
+			if (!rc) {
+				snprintf(above.backing, sizeof(above.backing), "%s", snap->backing);
+				rc = catalog_object_update(txn, &above);
+			}
+		}
+		/* a hidden layer above: the volume's record says where it now
+		 * sits (updated with the volume below) */
+		if (!rc && !above_ino && hidden_get_above(&v, snap->file, higher, sizeof(higher)))
+			rc = snapshot_hidden_set(&v, higher, snap->backing);
+	}
+	if (!rc) {
+		if (newest)
+			snprintf(v.file, sizeof(v.file), "%s", snap->backing);
+		set_op(&v, "", "");
+		v.updated_at = time_now_usec();
+		rc = catalog_object_update(txn, &v);
+	}
+	if (!rc) {
+		rc = catalog_object_get(txn, snap->ino, &s);
+		if (!rc && s.link_id[0])
+			rc = group_snapshot_member_forget(txn, &s);
+		if (!rc)
+			rc = catalog_object_delete(txn, &s);
+		object_clear(&s);
+	}
+	object_clear(&v);
+	object_clear(&above);
+	if (rc) {
+		catalog_txn_abort(txn);
+		return rc;
+	}
+	return catalog_txn_commit(txn);
+}
+
+/* upper's header must name below as its backing (none when below is ""),
+ * as after a merge of dropped. -EIO with a log line otherwise: the files
+ * stay as they are. */
+static int merged_check(struct snapfs *fs, const struct object *vol, const char *upper,
+			const char *dropped, const char *below)
+{
+	struct image_info info;
+	int rc = qcow2_probe(fs->share.dirfd, upper, &info);
+
+	if (!rc && (info.has_backing ? strcmp(info.backing_name, below) : *below != '\0'))
+		rc = -EIO;
+	if (rc)
+		log_err("volume %s: %s does not have %s as its backing%s%s", vol->id, upper,
+			*below ? below : "no file", *dropped ? " after the merge of " : "", dropped);
+	return rc ? -EIO : 0;
+}
+
 /* Steps 2 to 6 of a delete; also what recovery and a retry run again.
  * Commit and rebase are idempotent until the new .info is written: they
  * run only before MERGE_DONE is recorded, which happens before .info
@@ -674,6 +810,11 @@ static int delete_merge(struct snapfs *fs, const struct object *snap, const stru
 	/* Once .info may name the backing active (after MERGE_DONE), a
 	 * hypervisor may write to it: commit must never run again then. */
 	if (snap->merge_state != MERGE_DONE) {
+		/* the overlay must still sit on the snapshot's data (a merge QEMU
+		 * did for an attached volume may have changed that) */
+		rc = merged_check(fs, vol, snap->file, "", snap->backing);
+		if (rc)
+			return rc;
 		rc = qemu_img_commit(fs->opts->qemu_img, fs->share.dirfd, snap->file, on_progress,
 				     &prog);
 		if (rc)
@@ -705,65 +846,304 @@ static int delete_merge(struct snapfs *fs, const struct object *snap, const stru
 	if (rc)
 		return rc;
 	fault_point("snapshot-delete-unlink");
+	return delete_forget(fs, snap, vol, newest);
+}
 
-	/* The catalogue follows the share. */
-	rc = catalog_txn_begin(fs->cat, true, &txn);
+/* The file below file in vol's chain (a snapshot's overlay or a hidden
+ * layer), as the catalogue has it, into out ("" when file is the base). */
+static int file_below(struct snapfs *fs, const struct object *vol, const char *file, char *out,
+		      size_t len)
+{
+	struct catalog_txn *txn;
+	struct snap_list l;
+	int rc = catalog_txn_begin(fs->cat, false, &txn);
+
+	if (rc)
+		return rc;
+	rc = snap_list_load(txn, vol->ino, &l);
+	catalog_txn_abort(txn);
 	if (rc)
 		return rc;
 	{
-		struct object v, s, above;
+		const struct object *below = snap_by_file(&l, file);
 
-		rc = catalog_object_get(txn, vol->ino, &v);
-		object_init(&above);
-		if (!rc && !newest) {
-			uint64_t above_ino = 0;
-
-			rc = snap_list_load(txn, vol->ino, &l);
-			if (!rc) {
-				const struct object *a = snap_above(&l, snap->file);
-
-				if (a)
-					above_ino = a->ino;
-				snap_list_free(&l);
-			}
-			if (!rc && above_ino) {
-				object_clear(&above);
-				rc = catalog_object_get(txn, above_ino, &above);
-				if (!rc) {
-					snprintf(above.backing, sizeof(above.backing), "%s",
-						 snap->backing);
-					rc = catalog_object_update(txn, &above);
-				}
-			}
-			/* a hidden layer above: the volume's record says where
-			 * it now sits (updated with the volume below) */
-			if (!rc && !above_ino && hidden_get_above(&v, snap->file, higher,
-								  sizeof(higher)))
-				rc = snapshot_hidden_set(&v, higher, snap->backing);
-		}
-		if (!rc) {
-			if (newest)
-				snprintf(v.file, sizeof(v.file), "%s", snap->backing);
-			set_op(&v, "", "");
-			v.updated_at = time_now_usec();
-			rc = catalog_object_update(txn, &v);
-		}
-		if (!rc) {
-			rc = catalog_object_get(txn, snap->ino, &s);
-			if (!rc && s.link_id[0])
-				rc = group_snapshot_member_forget(txn, &s);
-			if (!rc)
-				rc = catalog_object_delete(txn, &s);
-			object_clear(&s);
-		}
-		object_clear(&v);
-		object_clear(&above);
+		snprintf(out, len, "%s", below ? below->backing : "");
 	}
+	snap_list_free(&l);
+	return 0;
+}
+
+/* The file above file in vol's chain (the overlay whose backing it is),
+ * into out; -EIO when there is none. */
+static int file_above(struct snapfs *fs, const struct object *vol, const char *file, char *out,
+		      size_t len)
+{
+	struct catalog_txn *txn;
+	struct snap_list l;
+	int rc = catalog_txn_begin(fs->cat, false, &txn);
+
+	if (rc)
+		return rc;
+	rc = snap_list_load(txn, vol->ino, &l);
+	catalog_txn_abort(txn);
+	if (rc)
+		return rc;
+	{
+		const struct object *above = snap_above(&l, file);
+
+		if (above)
+			snprintf(out, len, "%s", above->file);
+		else
+			rc = -EIO;
+	}
+	snap_list_free(&l);
+	if (rc)
+		log_err("volume %s: no overlay above %s", vol->id, file);
+	return rc;
+}
+
+
+/* The last step of a stream (the newest snapshot of an attached volume):
+ * the backing file gone is dropped; the snapshot that had it as overlay
+ * now has the active file, or the hidden layer it was is forgotten, or,
+ * when it was the base, the active file is the whole volume (qcow2). */
+static int delete_forget_streamed(struct snapfs *fs, const struct object *snap,
+				  const struct object *vol, const char *dropped)
+{
+	struct catalog_txn *txn;
+	struct snap_list l;
+	struct object v, s, prev;
+	uint64_t prev_ino = 0;
+	int rc = catalog_txn_begin(fs->cat, true, &txn);
+
+	if (rc)
+		return rc;
+	object_init(&prev);
+	rc = catalog_object_get(txn, vol->ino, &v);
+	if (!rc)
+		rc = snap_list_load(txn, vol->ino, &l);
+	if (!rc) {
+		for (size_t i = 0; i < l.count; i++)
+			if (l.objs[i].kind == OBJ_SNAPSHOT && !strcmp(l.objs[i].file, dropped))
+				prev_ino = l.objs[i].ino;
+		snap_list_free(&l);
+	}
+	if (!rc && prev_ino) {
+		object_clear(&prev);
+		rc = catalog_object_get(txn, prev_ino, &prev);
+		if (!rc) {
+			snprintf(prev.file, sizeof(prev.file), "%s", vol->file);
+			rc = catalog_object_update(txn, &prev);
+		}
+	} else if (!rc && snapshot_hidden_get(&v, dropped, NULL, 0)) {
+		snapshot_hidden_remove(&v, dropped);
+	} else if (!rc) {
+		snprintf(v.format, sizeof(v.format), "qcow2");
+	}
+	if (!rc) {
+		set_op(&v, "", "");
+		v.updated_at = time_now_usec();
+		rc = catalog_object_update(txn, &v);
+	}
+	if (!rc) {
+		rc = catalog_object_get(txn, snap->ino, &s);
+		if (!rc && s.link_id[0])
+			rc = group_snapshot_member_forget(txn, &s);
+		if (!rc)
+			rc = catalog_object_delete(txn, &s);
+		object_clear(&s);
+	}
+	object_clear(&v);
+	object_clear(&prev);
 	if (rc) {
 		catalog_txn_abort(txn);
 		return rc;
 	}
 	return catalog_txn_commit(txn);
+}
+
+static int set_op_arg(struct catalog_txn *txn, struct object *o, void *arg)
+{
+	snprintf(o->op_arg, sizeof(o->op_arg), "%s", (const char *)arg);
+	return 0;
+}
+
+struct push_arg {
+	const char *file, *below, *value;
+};
+
+static int push_record(struct catalog_txn *txn, struct object *vol, void *arg)
+{
+	const struct push_arg *p = arg;
+	int rc = snapshot_hidden_set(vol, p->file, p->below);
+
+	if (!rc) {
+		snprintf(vol->file, sizeof(vol->file), "%s", p->file);
+		snprintf(vol->attach, sizeof(vol->attach), "%s", p->value);
+	}
+	return rc;
+}
+
+/* When QEMU refuses to stream into the active file of attached vol (whose
+ * newest snapshot snap is being deleted): put a new overlay on top, as a
+ * hidden layer (its name kept in snap's op_arg first, so that a retry or
+ * recovery reuses it), so that snap's overlay is a middle file that
+ * block-commit merges. The volume's record and .info then name the new
+ * overlay active; *vol is reloaded. Idempotent. */
+static int push_overlay(struct snapfs *fs, const struct object *snap, struct object *vol)
+{
+	enum attach_overlay_state state;
+	struct object top;
+	char value[sizeof(vol->attach)], node[ATTACH_NODE_MAX];
+	struct push_arg pa;
+	const char *dot;
+	int rc = 0;
+
+	object_init(&top);
+	if (!snap->op_arg[0]) {
+		char uuid[UUID_STR_LEN], name[256];
+
+		rc = uuid_generate_str(uuid);
+		snprintf(name, sizeof(name), "volume-%s.%s", vol->id, uuid);
+		if (!rc)
+			rc = object_modify(fs, snap->ino, set_op_arg, name);
+		snprintf(top.file, sizeof(top.file), "%s", name);
+	} else {
+		snprintf(top.file, sizeof(top.file), "%s", snap->op_arg);
+	}
+	dot = strrchr(top.file, '.');
+	snprintf(top.id, sizeof(top.id), "%s", dot ? dot + 1 : "");
+	if (!rc)
+		rc = attach_overlay_state(fs, vol, &top, &state);
+	if (!rc && state == ATTACH_ABSENT) {
+		rc = share_file_remove(&fs->share, top.file);
+		if (!rc)
+			rc = qcow2_overlay_create(fs->share.dirfd, top.file, vol->file,
+						  IMAGE_FORMAT_QCOW2, vol->size, 0660);
+		if (!rc)
+			rc = attach_overlay_add(fs, vol, &top);
+		state = ATTACH_ADDED;
+	}
+	if (!rc && state == ATTACH_ADDED) {
+		const struct object *vols[] = {vol}, *tops[] = {&top};
+
+		rc = attach_overlays_switch(fs, vols, tops, 1);
+	}
+	if (rc) {
+		log_err("snapshot %s of volume %s: no overlay %s on top in QEMU", snap->id, vol->id,
+			top.file);
+		return rc == -ENOSPC ? rc : -EIO;
+	}
+	fault_point("snapshot-delete-pushed");
+	attach_overlay_node(top.id, node, sizeof(node));
+	attach_value_with_node(vol->attach, node, value, sizeof(value));
+	pa = (struct push_arg){top.file, vol->file, value};
+	rc = object_modify(fs, vol->ino, push_record, &pa);
+	if (!rc)
+		rc = info_write_ino(fs, vol->ino, top.file, NULL);
+	if (!rc) {
+		uint64_t ino = vol->ino;
+		struct catalog_txn *txn;
+
+		rc = catalog_txn_begin(fs->cat, false, &txn);
+		if (!rc) {
+			object_clear(vol);
+			rc = catalog_object_get(txn, ino, vol);
+			catalog_txn_abort(txn);
+		}
+	}
+	if (!rc)
+		log_info("snapshot %s of volume %s: QEMU cannot stream into the active file; "
+			 "overlay %s put on top to commit %s instead", snap->id, vol->id, top.file,
+			 snap->file);
+	object_clear(&top);
+	return rc;
+}
+
+/* delete_merge() for an attached volume: QEMU merges (as Nova does for
+ * Cinder). A middle snapshot's overlay is committed into its backing
+ * (block-commit; QEMU writes the backing name into the overlay above);
+ * for the newest, the overlay is the active file: its backing is pulled
+ * into it (block-stream) and that backing file goes. A job found under way
+ * after a crash is followed; a layer already gone from QEMU's chain means
+ * the job finished. */
+static int delete_merge_attached(struct snapfs *fs, const struct object *snap,
+				 const struct object *vol_in)
+{
+	struct progress_arg prog = {fs, snap->ino, -1};
+	char job[64], dropped[256], below[256] = "", higher[256] = "";
+	struct object vol;
+	bool newest;
+	int rc;
+
+	object_init(&vol);
+	object_copy(&vol, vol_in);
+	newest = !strcmp(vol.file, snap->file);
+	attach_job_id(snap->id, job, sizeof(job));
+	if (snap->merge_state != MERGE_DONE) {
+		bool present = true;
+
+		if (newest) {
+			snprintf(dropped, sizeof(dropped), "%s", snap->backing);
+			rc = file_below(fs, &vol, dropped, below, sizeof(below));
+			if (!rc)
+				rc = attach_file_present(fs, &vol, dropped, &present);
+			if (!rc && present && !snap->op_arg[0])
+				rc = attach_stream(fs, &vol, below, job, on_progress, &prog);
+			if ((!rc && present && snap->op_arg[0]) || rc == -EOPNOTSUPP) {
+				rc = push_overlay(fs, snap, &vol);
+				newest = false;
+			}
+			if (!rc && newest)
+				rc = merged_check(fs, &vol, vol.file, dropped, below);
+		}
+		if (!rc && !newest) {
+			snprintf(dropped, sizeof(dropped), "%s", snap->file);
+			snprintf(below, sizeof(below), "%s", snap->backing);
+			rc = file_above(fs, &vol, snap->file, higher, sizeof(higher));
+			if (!rc)
+				rc = attach_file_present(fs, &vol, dropped, &present);
+			if (!rc && present)
+				rc = attach_commit(fs, &vol, snap->file, snap->backing, job,
+						   on_progress, &prog);
+			if (!rc)
+				rc = merged_check(fs, &vol, higher, dropped, below);
+		}
+		if (rc)
+			goto out;
+		fault_point("snapshot-delete-job");
+		rc = share_file_sync(&fs->share, vol.file);
+		if (!rc)
+			rc = share_file_sync(&fs->share, below[0] ? below : vol.file);
+		if (!rc)
+			rc = object_modify(fs, snap->ino, set_merge_done, NULL);
+		if (rc)
+			goto out;
+	} else {
+		/* the merge is done: the files say which way it went */
+		struct image_info info;
+
+		rc = qcow2_probe(fs->share.dirfd, vol.file, &info);
+		if (!rc && newest && info.has_backing && !strcmp(info.backing_name, snap->backing))
+			newest = false; /* cannot be: a streamed active file no longer names it */
+		snprintf(dropped, sizeof(dropped), "%s", newest ? snap->backing : snap->file);
+		if (rc)
+			goto out;
+	}
+	rc = newest ? info_write_remap(fs, vol.ino, vol.file, snap->id, dropped, vol.file)
+		    : info_write_ino(fs, vol.ino, vol.file, snap->id);
+	if (rc)
+		goto out;
+	fault_point("snapshot-delete-info");
+	rc = share_file_remove(&fs->share, dropped);
+	if (rc)
+		goto out;
+	fault_point("snapshot-delete-unlink");
+	rc = newest ? delete_forget_streamed(fs, snap, &vol, dropped)
+		    : delete_forget(fs, snap, &vol, false);
+out:
+	object_clear(&vol);
+	return rc;
 }
 
 static int delete_failed(struct catalog_txn *txn, struct object *o, void *arg)
@@ -792,9 +1172,10 @@ static int delete_snapshot(struct snapfs *fs, const struct cred *cred, uint64_t 
 	if (!rc)
 		rc = catalog_object_get(txn, p.snap.parent, &p.vol);
 	catalog_txn_abort(txn);
-	if (!rc)
+	/* An attached volume's files are QEMU's: it merges them itself. */
+	if (!rc && !p.vol.attach[0])
 		rc = share_file_check_unused(&fs->share, p.vol.file);
-	if (!rc)
+	if (!rc && !p.vol.attach[0])
 		rc = share_file_check_unused(&fs->share, p.snap.backing);
 	if (rc)
 		goto out;
@@ -803,7 +1184,8 @@ static int delete_snapshot(struct snapfs *fs, const struct cred *cred, uint64_t 
 	if (rc)
 		goto out;
 	fault_point("snapshot-delete-recorded");
-	rc = delete_merge(fs, &p.snap, &p.vol);
+	rc = p.vol.attach[0] ? delete_merge_attached(fs, &p.snap, &p.vol)
+			     : delete_merge(fs, &p.snap, &p.vol);
 	if (rc) {
 		log_err("snapshot %s (%s): merge of %s failed: status error_deleting", p.snap.name,
 			p.snap.id, p.snap.file);
@@ -1253,6 +1635,43 @@ static int recover_read_info(struct snapfs *fs, const struct object *snap, json_
 	return rc;
 }
 
+int snapshot_create_switched(struct snapfs *fs, const struct object *snap, bool *switched)
+{
+	enum attach_overlay_state state;
+	struct catalog_txn *txn;
+	struct object vol;
+	int rc = catalog_txn_begin(fs->cat, false, &txn);
+
+	*switched = false;
+	if (rc)
+		return rc;
+	rc = catalog_object_get(txn, snap->parent, &vol);
+	catalog_txn_abort(txn);
+	if (rc || !vol.attach[0])
+		goto out;
+	rc = attach_overlay_state(fs, &vol, snap, &state);
+	if (!rc) {
+		*switched = state == ATTACH_SWITCHED;
+	} else if (faccessat(fs->share.dirfd, snap->file, F_OK, AT_SYMLINK_NOFOLLOW)) {
+		rc = 0; /* no overlay yet: nothing to switch */
+	} else if (!share_file_check_unused(&fs->share, vol.file) &&
+		   !share_file_check_unused(&fs->share, snap->file)) {
+		/* QEMU is gone: the guest may have written the overlay, and
+		 * nothing writes the snapshot's data any more. */
+		log_warn("snapshot %s of volume %s: QEMU at %s does not answer and no process "
+			 "writes %s: the overlay %s stays", snap->id, vol.id, vol.attach, vol.file,
+			 snap->file);
+		*switched = true;
+		rc = 0;
+	} else {
+		log_err("snapshot %s of volume %s: QEMU at %s does not answer but holds its files: "
+			"left as it is until the next mount", snap->id, vol.id, vol.attach);
+	}
+out:
+	object_clear(&vol);
+	return rc;
+}
+
 int snapshot_recover(struct snapfs *fs, const struct object *snap)
 {
 	struct catalog_txn *txn;
@@ -1270,6 +1689,13 @@ int snapshot_recover(struct snapfs *fs, const struct object *snap)
 		active = json_string_value(json_object_get(info, "active"));
 		done = active && !strcmp(active, snap->file);
 		json_decref(info);
+		if (done)
+			return create_finish(fs, snap->ino);
+		rc = snapshot_create_switched(fs, snap, &done);
+		if (!rc && done)
+			rc = info_write_ino(fs, snap->parent, snap->file, NULL);
+		if (rc)
+			return rc;
 		return done ? create_finish(fs, snap->ino) : create_undo(fs, snap->ino);
 	}
 	if (!strcmp(snap->op, "delete")) {
@@ -1279,7 +1705,8 @@ int snapshot_recover(struct snapfs *fs, const struct object *snap)
 		rc = catalog_object_get(txn, snap->parent, &vol);
 		catalog_txn_abort(txn);
 		if (!rc)
-			rc = delete_merge(fs, snap, &vol);
+			rc = vol.attach[0] ? delete_merge_attached(fs, snap, &vol)
+					   : delete_merge(fs, snap, &vol);
 		if (rc) {
 			object_modify(fs, snap->ino, delete_failed, NULL);
 			object_modify(fs, vol.ino, delete_failed, NULL);

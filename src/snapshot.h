@@ -117,6 +117,13 @@ int snapshot_manage(struct snapfs *fs, const struct cred *cred, uint64_t volume,
  * "unmanage" (status unmanaging), which recovery finishes. */
 int snapshot_unmanage(struct snapfs *fs, const struct cred *cred, uint64_t ino);
 
+/* For the interrupted create of snap (status creating): *switched when
+ * its volume is attached and QEMU has put the overlay on top (the guest
+ * may have written it: the create must be finished), or QEMU is gone and
+ * no process writes the volume's files. -EIO when QEMU does not answer but
+ * still holds them (decide later). */
+int snapshot_create_switched(struct snapfs *fs, const struct object *snap, bool *switched);
+
 /* Finish or undo snap's interrupted operation (recover.c). */
 int snapshot_recover(struct snapfs *fs, const struct object *snap);
 
