@@ -402,23 +402,27 @@ int attach_file_present(struct snapfs *fs, const struct object *vol, const char 
 
 /* ---- merges ---- */
 
-/* Close the nodes snapfs opened on file, once a merge took file out of
- * the chain (QEMU keeps a node that blockdev-add opened until
- * blockdev-del). Failures are logged only: the chain is right already. */
-static void drop_own_nodes(struct snapfs *fs, const struct attach_target *t, const char *file)
+void attach_file_drop(struct snapfs *fs, const struct object *vol, const char *file)
 {
+	struct attach_target target, *t = &target;
 	json_t *nodes = NULL, *n;
 	size_t i;
 
-	if (graph_query(fs, t->socket, &nodes))
+	if (vol_target(vol, t) || graph_query(fs, t->socket, &nodes))
 		return;
-	json_array_foreach (nodes, i, n) {
-		const char *name = json_string_value(json_object_get(n, "node-name"));
+	for (int pass = 0; pass < 2; pass++) {
+		json_array_foreach (nodes, i, n) {
+			const char *name = json_string_value(json_object_get(n, "node-name"));
 
-		if (name && !strncmp(name, "snapfs-", 7) && node_is_format(n) &&
-		    path_is_share_file(fs, json_string_value(json_object_get(n, "file")), file))
-			qmp_execute(t->socket, qmp_timeout(fs), "blockdev-del",
-				    json_pack("{s:s}", "node-name", name), NULL);
+			if (!name || node_is_format(n) != (pass == 0) ||
+			    !path_is_share_file(fs, json_string_value(json_object_get(n, "file")),
+						file))
+				continue;
+			if (qmp_execute(t->socket, qmp_timeout(fs), "blockdev-del",
+					json_pack("{s:s}", "node-name", name), NULL))
+				log_warn("QEMU at %s keeps node %s on %s, which is gone", t->socket,
+					 name, file);
+		}
 	}
 	json_decref(nodes);
 }
@@ -467,8 +471,6 @@ int attach_commit(struct snapfs *fs, const struct object *vol, const char *top, 
 			       "top-node", top_node, "base-node", base_node, "backing-file", base,
 			       "auto-dismiss", 0),
 		     job, progress, arg);
-	if (!rc)
-		drop_own_nodes(fs, &t, top);
 	return rc == -EOPNOTSUPP ? -EIO : rc;
 }
 
@@ -477,8 +479,7 @@ int attach_stream(struct snapfs *fs, const struct object *vol, const char *base,
 {
 	struct attach_target t;
 	char base_node[ATTACH_NODE_MAX];
-	json_t *nodes = NULL, *args, *root;
-	char removed[256] = "";
+	json_t *nodes = NULL, *args;
 	int rc = vol_target(vol, &t);
 
 	if (!rc)
@@ -495,24 +496,10 @@ int attach_stream(struct snapfs *fs, const struct object *vol, const char *base,
 			 json_object_set_new(args, "backing-file", json_string(base)))
 			rc = -ENOMEM;
 	}
-	/* the image right below the active one: what the stream removes */
-	root = graph_node(nodes, t.node);
-	if (root)
-		snprintf(removed, sizeof(removed), "%s",
-			 json_string_value(json_object_get(
-				 json_object_get(json_object_get(root, "image"), "backing-image"),
-				 "filename"))
-				 ?: "");
 	json_decref(nodes);
 	if (rc) {
 		json_decref(args);
 		return rc == -ENOMEM ? rc : -EIO;
 	}
-	rc = job_run(fs, &t, "block-stream", args, job, progress, arg);
-	if (!rc && *removed) {
-		const char *slash = strrchr(removed, '/');
-
-		drop_own_nodes(fs, &t, slash ? slash + 1 : removed);
-	}
-	return rc;
+	return job_run(fs, &t, "block-stream", args, job, progress, arg);
 }

@@ -83,6 +83,14 @@ int attach_overlay_state(struct snapfs *fs, const struct object *vol, const stru
 int attach_file_present(struct snapfs *fs, const struct object *vol, const char *file,
 			bool *present);
 
+/* Close every node vol's QEMU still has on file once a merge took file
+ * out of the chain: nodes opened by blockdev-add (snapfs's overlays, and
+ * the operator's own nodes of the image) stay open until blockdev-del and
+ * would hold the deleted file (on NFS, a .nfsXXXX file). Format nodes go
+ * first, then protocol nodes. Failures (a node still in use, QEMU not
+ * answering) are logged only. */
+void attach_file_drop(struct snapfs *fs, const struct object *vol, const char *file);
+
 /* Merges while QEMU runs the volume; job is attach_job_id(snapshot id);
  * progress as in qmp_job_wait(). A job of that id already under way (after
  * a crash of snapfs) is followed rather than started again.

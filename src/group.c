@@ -526,10 +526,11 @@ static int create_undo(struct snapfs *fs, uint64_t cg_ino)
 	int rc = member_set_load(fs, cg_ino, &cg, &m);
 
 	for (size_t i = 0; i < m.count && !rc; i++) {
-		if (m.vols[i].attach[0])
-			rc = attach_overlay_del(fs, &m.vols[i], &m.snaps[i]);
-		if (!rc)
-			rc = share_file_remove(&fs->share, m.snaps[i].file);
+		/* an overlay QEMU opened but never switched to is not written */
+		if (m.vols[i].attach[0] && attach_overlay_del(fs, &m.vols[i], &m.snaps[i]))
+			log_warn("group snapshot %s: QEMU at %s may still hold %s open", cg.id,
+				 m.vols[i].attach, m.snaps[i].file);
+		rc = share_file_remove(&fs->share, m.snaps[i].file);
 	}
 	if (!rc)
 		rc = catalog_txn_begin(fs->cat, true, &txn);
@@ -699,9 +700,10 @@ static int create_settle(struct snapfs *fs, uint64_t cg_ino)
 	for (size_t i = 0; i < m.count && !rc; i++) {
 		if (keep[i])
 			continue;
-		rc = attach_overlay_del(fs, &m.vols[i], &m.snaps[i]);
-		if (!rc)
-			rc = share_file_remove(&fs->share, m.snaps[i].file);
+		if (attach_overlay_del(fs, &m.vols[i], &m.snaps[i]))
+			log_warn("group snapshot %s: QEMU at %s may still hold %s open", cg.id,
+				 m.vols[i].attach, m.snaps[i].file);
+		rc = share_file_remove(&fs->share, m.snaps[i].file);
 	}
 	if (!rc)
 		rc = catalog_txn_begin(fs->cat, true, &txn);

@@ -472,8 +472,11 @@ static int create_undo(struct snapfs *fs, uint64_t snap_ino)
 	else
 		object_init(&vol);
 	catalog_txn_abort(txn);
-	if (!rc && vol.attach[0])
-		rc = attach_overlay_del(fs, &vol, &snap);
+	/* QEMU may hold the overlay open, never written: closing it is tidy,
+	 * not needed (removing the file is safe either way) */
+	if (!rc && vol.attach[0] && attach_overlay_del(fs, &vol, &snap))
+		log_warn("snapshot %s: QEMU at %s may still hold %s open", snap.id, vol.attach,
+			 snap.file);
 	if (!rc)
 		rc = share_file_remove(&fs->share, snap.file);
 	object_clear(&snap);
@@ -534,17 +537,27 @@ int snapshot_create(struct snapfs *fs, const struct cred *cred, uint64_t volume,
 	/* Attached: QEMU opens the overlay and puts it on top; from then on the
 	 * guest writes it, and the create can only be finished. */
 	if (vol.attach[0]) {
-		rc = attach_overlay_add(fs, &vol, &snap);
-		if (!rc) {
-			const struct object *vols[] = {&vol}, *snaps[] = {&snap};
+		const struct object *vols[] = {&vol}, *snaps[] = {&snap};
+		bool switched = false;
 
-			fault_point("snapshot-create-qmp-added");
-			rc = attach_overlays_switch(fs, vols, snaps, 1);
-		}
+		rc = attach_overlay_add(fs, &vol, &snap);
 		if (rc) {
 			create_undo(fs, snap.ino);
 			goto out;
 		}
+		fault_point("snapshot-create-qmp-added");
+		rc = attach_overlays_switch(fs, vols, snaps, 1);
+		/* a switch that failed may still have happened (a timeout) */
+		if (rc && snapshot_create_switched(fs, &snap, &switched)) {
+			log_err("snapshot %s of volume %s: left creating until QEMU answers (the "
+				"next mount decides)", snap.id, vol.id);
+			goto out;
+		}
+		if (rc && !switched) {
+			create_undo(fs, snap.ino);
+			goto out;
+		}
+		rc = 0;
 		fault_point("snapshot-create-qmp-switched");
 	}
 
@@ -1111,6 +1124,7 @@ static int delete_merge_attached(struct snapfs *fs, const struct object *snap,
 		}
 		if (rc)
 			goto out;
+		attach_file_drop(fs, &vol, dropped);
 		fault_point("snapshot-delete-job");
 		rc = share_file_sync(&fs->share, vol.file);
 		if (!rc)
