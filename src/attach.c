@@ -440,7 +440,7 @@ static int job_run(struct snapfs *fs, const struct attach_target *t, const char 
 	}
 	rc = qmp_execute(t->socket, qmp_timeout(fs), command, args, NULL);
 	if (rc)
-		return -EOPNOTSUPP; /* refused: nothing started */
+		return -EIO;
 	rc = qmp_job_wait(t->socket, qmp_timeout(fs), job, progress, arg);
 	return rc == -ENOENT ? -EIO : rc;
 }
@@ -471,35 +471,5 @@ int attach_commit(struct snapfs *fs, const struct object *vol, const char *top, 
 			       "top-node", top_node, "base-node", base_node, "backing-file", base,
 			       "auto-dismiss", 0),
 		     job, progress, arg);
-	return rc == -EOPNOTSUPP ? -EIO : rc;
-}
-
-int attach_stream(struct snapfs *fs, const struct object *vol, const char *base, const char *job,
-		  qmp_progress_fn progress, void *arg)
-{
-	struct attach_target t;
-	char base_node[ATTACH_NODE_MAX];
-	json_t *nodes = NULL, *args;
-	int rc = vol_target(vol, &t);
-
-	if (!rc)
-		rc = graph_query(fs, t.socket, &nodes);
-	if (rc)
-		return rc;
-	args = json_pack("{s:s, s:s, s:b}", "job-id", job, "device", t.node, "auto-dismiss", 0);
-	if (base && *base) {
-		rc = graph_node_of_file(fs, nodes, t.node, base, base_node, sizeof(base_node));
-		if (rc)
-			log_err("volume %s: QEMU at %s has no %s under %s", vol->id, t.socket, base,
-				t.node);
-		else if (json_object_set_new(args, "base-node", json_string(base_node)) ||
-			 json_object_set_new(args, "backing-file", json_string(base)))
-			rc = -ENOMEM;
-	}
-	json_decref(nodes);
-	if (rc) {
-		json_decref(args);
-		return rc == -ENOMEM ? rc : -EIO;
-	}
-	return job_run(fs, &t, "block-stream", args, job, progress, arg);
+	return rc;
 }

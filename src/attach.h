@@ -8,8 +8,8 @@
  * opened in QEMU as node attach_overlay_node(snapshot id) with no backing
  * (blockdev-add) and put on top of NODE (blockdev-snapshot, or one
  * transaction for a group snapshot); that node becomes the volume's NODE.
- * Merges are block jobs named attach_job_id(snapshot id), started with
- * auto-dismiss off so that their outcome survives a crash of snapfs.
+ * Merges are block-commit jobs named attach_job_id(snapshot id), started
+ * with auto-dismiss off so that their outcome survives a crash of snapfs.
  *
  * Thread-safe. Functions return 0 or a negative errno (SPEC 5): -EIO with
  * a log line when QEMU does not answer or refuses.
@@ -91,21 +91,12 @@ int attach_file_present(struct snapfs *fs, const struct object *vol, const char 
  * answering) are logged only. */
 void attach_file_drop(struct snapfs *fs, const struct object *vol, const char *file);
 
-/* Merges while QEMU runs the volume; job is attach_job_id(snapshot id);
- * progress as in qmp_job_wait(). A job of that id already under way (after
- * a crash of snapfs) is followed rather than started again.
- * attach_commit(): block-commit of top (a file below the active one) into
- * base, the file below it; QEMU writes base's basename into the header of
- * the file above top.
- * attach_stream(): block-stream into the active file of everything above
- * base (the file that stays below it; NULL or "" for none, then the active
- * file keeps no backing); its header then names base. -EOPNOTSUPP when
- * QEMU refuses to start it (nothing changed): a user of the active node
- * holds the resize permission that a stream job must deny, as a writable
- * FUSE export of QEMU 7.2 does. */
+/* block-commit of top (a file below vol's active one) into base, the file
+ * below it, while QEMU runs the volume; QEMU writes base's basename into
+ * the header of the file above top. job is attach_job_id(snapshot id),
+ * progress as in qmp_job_wait(). A job of that id already under way
+ * (after a crash of snapfs) is followed rather than started again. */
 int attach_commit(struct snapfs *fs, const struct object *vol, const char *top, const char *base,
 		  const char *job, qmp_progress_fn progress, void *arg);
-int attach_stream(struct snapfs *fs, const struct object *vol, const char *base, const char *job,
-		  qmp_progress_fn progress, void *arg);
 
 #endif

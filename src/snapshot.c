@@ -262,10 +262,8 @@ int snapshot_layers(struct catalog_txn *txn, const struct object *snap,
 	return rc;
 }
 
-/* snapshot_info_write(), and a snapshot whose overlay is file from is
- * written as having overlay to (from NULL: none). */
-static int info_write(struct snapfs *fs, struct catalog_txn *txn, const struct object *vol,
-		      const char *active, const char *skip_id, const char *from, const char *to)
+int snapshot_info_write(struct snapfs *fs, struct catalog_txn *txn, const struct object *vol,
+			const char *active, const char *skip_id)
 {
 	struct snap_list l;
 	json_t *info;
@@ -275,29 +273,17 @@ static int info_write(struct snapfs *fs, struct catalog_txn *txn, const struct o
 		return rc;
 	info = json_object();
 	json_object_set_new(info, "active", json_string(active));
-	for (size_t i = 0; i < l.count; i++) {
-		const char *file = l.objs[i].file;
-
-		if (l.objs[i].kind != OBJ_SNAPSHOT || (skip_id && !strcmp(l.objs[i].id, skip_id)))
-			continue;
-		if (from && !strcmp(file, from))
-			file = to;
-		json_object_set_new(info, l.objs[i].id, json_string(file));
-	}
+	for (size_t i = 0; i < l.count; i++)
+		if (l.objs[i].kind == OBJ_SNAPSHOT && (!skip_id || strcmp(l.objs[i].id, skip_id)))
+			json_object_set_new(info, l.objs[i].id, json_string(l.objs[i].file));
 	snap_list_free(&l);
 	rc = share_info_write(&fs->share, vol->id, info);
 	json_decref(info);
 	return rc;
 }
 
-int snapshot_info_write(struct snapfs *fs, struct catalog_txn *txn, const struct object *vol,
-			const char *active, const char *skip_id)
-{
-	return info_write(fs, txn, vol, active, skip_id, NULL, NULL);
-}
-
-static int info_write_remap(struct snapfs *fs, uint64_t volume, const char *active,
-			    const char *skip_id, const char *from, const char *to)
+static int info_write_ino(struct snapfs *fs, uint64_t volume, const char *active,
+			  const char *skip_id)
 {
 	struct catalog_txn *txn;
 	struct object vol;
@@ -307,16 +293,10 @@ static int info_write_remap(struct snapfs *fs, uint64_t volume, const char *acti
 		return rc;
 	rc = catalog_object_get(txn, volume, &vol);
 	if (!rc)
-		rc = info_write(fs, txn, &vol, active, skip_id, from, to);
+		rc = snapshot_info_write(fs, txn, &vol, active, skip_id);
 	object_clear(&vol);
 	catalog_txn_abort(txn);
 	return rc;
-}
-
-static int info_write_ino(struct snapfs *fs, uint64_t volume, const char *active,
-			  const char *skip_id)
-{
-	return info_write_remap(fs, volume, active, skip_id, NULL, NULL);
 }
 
 /* ---- create ---- */
@@ -862,30 +842,6 @@ static int delete_merge(struct snapfs *fs, const struct object *snap, const stru
 	return delete_forget(fs, snap, vol, newest);
 }
 
-/* The file below file in vol's chain (a snapshot's overlay or a hidden
- * layer), as the catalogue has it, into out ("" when file is the base). */
-static int file_below(struct snapfs *fs, const struct object *vol, const char *file, char *out,
-		      size_t len)
-{
-	struct catalog_txn *txn;
-	struct snap_list l;
-	int rc = catalog_txn_begin(fs->cat, false, &txn);
-
-	if (rc)
-		return rc;
-	rc = snap_list_load(txn, vol->ino, &l);
-	catalog_txn_abort(txn);
-	if (rc)
-		return rc;
-	{
-		const struct object *below = snap_by_file(&l, file);
-
-		snprintf(out, len, "%s", below ? below->backing : "");
-	}
-	snap_list_free(&l);
-	return 0;
-}
-
 /* The file above file in vol's chain (the overlay whose backing it is),
  * into out; -EIO when there is none. */
 static int file_above(struct snapfs *fs, const struct object *vol, const char *file, char *out,
@@ -916,65 +872,6 @@ static int file_above(struct snapfs *fs, const struct object *vol, const char *f
 }
 
 
-/* The last step of a stream (the newest snapshot of an attached volume):
- * the backing file gone is dropped; the snapshot that had it as overlay
- * now has the active file, or the hidden layer it was is forgotten, or,
- * when it was the base, the active file is the whole volume (qcow2). */
-static int delete_forget_streamed(struct snapfs *fs, const struct object *snap,
-				  const struct object *vol, const char *dropped)
-{
-	struct catalog_txn *txn;
-	struct snap_list l;
-	struct object v, s, prev;
-	uint64_t prev_ino = 0;
-	int rc = catalog_txn_begin(fs->cat, true, &txn);
-
-	if (rc)
-		return rc;
-	object_init(&prev);
-	rc = catalog_object_get(txn, vol->ino, &v);
-	if (!rc)
-		rc = snap_list_load(txn, vol->ino, &l);
-	if (!rc) {
-		for (size_t i = 0; i < l.count; i++)
-			if (l.objs[i].kind == OBJ_SNAPSHOT && !strcmp(l.objs[i].file, dropped))
-				prev_ino = l.objs[i].ino;
-		snap_list_free(&l);
-	}
-	if (!rc && prev_ino) {
-		object_clear(&prev);
-		rc = catalog_object_get(txn, prev_ino, &prev);
-		if (!rc) {
-			snprintf(prev.file, sizeof(prev.file), "%s", vol->file);
-			rc = catalog_object_update(txn, &prev);
-		}
-	} else if (!rc && snapshot_hidden_get(&v, dropped, NULL, 0)) {
-		snapshot_hidden_remove(&v, dropped);
-	} else if (!rc) {
-		snprintf(v.format, sizeof(v.format), "qcow2");
-	}
-	if (!rc) {
-		set_op(&v, "", "");
-		v.updated_at = time_now_usec();
-		rc = catalog_object_update(txn, &v);
-	}
-	if (!rc) {
-		rc = catalog_object_get(txn, snap->ino, &s);
-		if (!rc && s.link_id[0])
-			rc = group_snapshot_member_forget(txn, &s);
-		if (!rc)
-			rc = catalog_object_delete(txn, &s);
-		object_clear(&s);
-	}
-	object_clear(&v);
-	object_clear(&prev);
-	if (rc) {
-		catalog_txn_abort(txn);
-		return rc;
-	}
-	return catalog_txn_commit(txn);
-}
-
 static int set_op_arg(struct catalog_txn *txn, struct object *o, void *arg)
 {
 	snprintf(o->op_arg, sizeof(o->op_arg), "%s", (const char *)arg);
@@ -997,12 +894,16 @@ static int push_record(struct catalog_txn *txn, struct object *vol, void *arg)
 	return rc;
 }
 
-/* When QEMU refuses to stream into the active file of attached vol (whose
- * newest snapshot snap is being deleted): put a new overlay on top, as a
- * hidden layer (its name kept in snap's op_arg first, so that a retry or
- * recovery reuses it), so that snap's overlay is a middle file that
- * block-commit merges. The volume's record and .info then name the new
- * overlay active; *vol is reloaded. Idempotent. */
+/* Deleting the newest snapshot snap of attached vol (its overlay is the
+ * active file): put a new overlay on top, as a hidden layer (its name kept
+ * in snap's op_arg first, so that a retry or recovery reuses it), so that
+ * snap's overlay is a middle file that block-commit merges. Switching
+ * flushes the old active file in QEMU; a block-stream into the active file
+ * (Nova's way) would leave the pulled data in QEMU's cache until the guest
+ * flushes, while its source file is deleted, and QEMU 7.2 refuses it when a
+ * user of the node holds the resize permission (a writable FUSE export).
+ * The volume's record and .info then name the new overlay active; *vol is
+ * reloaded. Idempotent. */
 static int push_overlay(struct snapfs *fs, const struct object *snap, struct object *vol)
 {
 	enum attach_overlay_state state;
@@ -1066,95 +967,68 @@ static int push_overlay(struct snapfs *fs, const struct object *snap, struct obj
 		}
 	}
 	if (!rc)
-		log_info("snapshot %s of volume %s: QEMU cannot stream into the active file; "
-			 "overlay %s put on top to commit %s instead", snap->id, vol->id, top.file,
-			 snap->file);
+		log_info("snapshot %s of volume %s: overlay %s put on top to commit %s", snap->id,
+			 vol->id, top.file, snap->file);
 	object_clear(&top);
 	return rc;
 }
 
-/* delete_merge() for an attached volume: QEMU merges (as Nova does for
- * Cinder). A middle snapshot's overlay is committed into its backing
- * (block-commit; QEMU writes the backing name into the overlay above);
- * for the newest, the overlay is the active file: its backing is pulled
- * into it (block-stream) and that backing file goes. A job found under way
- * after a crash is followed; a layer already gone from QEMU's chain means
- * the job finished. */
+/* delete_merge() for an attached volume: QEMU merges. The snapshot's
+ * overlay is committed into its backing (block-commit; QEMU writes the
+ * backing's name into the overlay above), after push_overlay() when it is
+ * the active file. A job found under way after a crash is followed; an
+ * overlay already gone from QEMU's chain means the job finished; the
+ * headers on the share are checked before anything is recorded. */
 static int delete_merge_attached(struct snapfs *fs, const struct object *snap,
 				 const struct object *vol_in)
 {
 	struct progress_arg prog = {fs, snap->ino, -1};
-	char job[64], dropped[256], below[256] = "", higher[256] = "";
+	char job[64], higher[256] = "";
 	struct object vol;
-	bool newest;
-	int rc;
+	bool present = true;
+	int rc = 0;
 
 	object_init(&vol);
 	object_copy(&vol, vol_in);
-	newest = !strcmp(vol.file, snap->file);
 	attach_job_id(snap->id, job, sizeof(job));
-	if (snap->merge_state != MERGE_DONE) {
-		bool present = true;
-
-		if (newest) {
-			snprintf(dropped, sizeof(dropped), "%s", snap->backing);
-			rc = file_below(fs, &vol, dropped, below, sizeof(below));
-			if (!rc)
-				rc = attach_file_present(fs, &vol, dropped, &present);
-			if (!rc && present && !snap->op_arg[0])
-				rc = attach_stream(fs, &vol, below, job, on_progress, &prog);
-			if ((!rc && present && snap->op_arg[0]) || rc == -EOPNOTSUPP) {
-				rc = push_overlay(fs, snap, &vol);
-				newest = false;
-			}
-			if (!rc && newest)
-				rc = merged_check(fs, &vol, vol.file, dropped, below);
+	if (!strcmp(vol.file, snap->file)) {
+		/* the newest: a new overlay on top makes it a middle file */
+		if (snap->merge_state == MERGE_DONE) {
+			log_err("snapshot %s: merged, yet its overlay is the active file", snap->id);
+			rc = -EIO;
+		} else {
+			rc = push_overlay(fs, snap, &vol);
 		}
-		if (!rc && !newest) {
-			snprintf(dropped, sizeof(dropped), "%s", snap->file);
-			snprintf(below, sizeof(below), "%s", snap->backing);
-			rc = file_above(fs, &vol, snap->file, higher, sizeof(higher));
-			if (!rc)
-				rc = attach_file_present(fs, &vol, dropped, &present);
-			if (!rc && present)
-				rc = attach_commit(fs, &vol, snap->file, snap->backing, job,
-						   on_progress, &prog);
-			if (!rc)
-				rc = merged_check(fs, &vol, higher, dropped, below);
-		}
-		if (rc)
-			goto out;
-		attach_file_drop(fs, &vol, dropped);
-		fault_point("snapshot-delete-job");
-		rc = share_file_sync(&fs->share, vol.file);
+	}
+	if (!rc)
+		rc = file_above(fs, &vol, snap->file, higher, sizeof(higher));
+	if (!rc && snap->merge_state != MERGE_DONE) {
+		rc = attach_file_present(fs, &vol, snap->file, &present);
+		if (!rc && present)
+			rc = attach_commit(fs, &vol, snap->file, snap->backing, job, on_progress,
+					   &prog);
 		if (!rc)
-			rc = share_file_sync(&fs->share, below[0] ? below : vol.file);
+			rc = merged_check(fs, &vol, higher, snap->file, snap->backing);
+		if (!rc) {
+			attach_file_drop(fs, &vol, snap->file);
+			fault_point("snapshot-delete-job");
+			rc = share_file_sync(&fs->share, higher);
+		}
+		if (!rc)
+			rc = share_file_sync(&fs->share, snap->backing);
 		if (!rc)
 			rc = object_modify(fs, snap->ino, set_merge_done, NULL);
-		if (rc)
-			goto out;
-	} else {
-		/* the merge is done: the files say which way it went */
-		struct image_info info;
-
-		rc = qcow2_probe(fs->share.dirfd, vol.file, &info);
-		if (!rc && newest && info.has_backing && !strcmp(info.backing_name, snap->backing))
-			newest = false; /* cannot be: a streamed active file no longer names it */
-		snprintf(dropped, sizeof(dropped), "%s", newest ? snap->backing : snap->file);
-		if (rc)
-			goto out;
 	}
-	rc = newest ? info_write_remap(fs, vol.ino, vol.file, snap->id, dropped, vol.file)
-		    : info_write_ino(fs, vol.ino, vol.file, snap->id);
+	if (!rc)
+		rc = info_write_ino(fs, vol.ino, vol.file, snap->id);
 	if (rc)
 		goto out;
 	fault_point("snapshot-delete-info");
-	rc = share_file_remove(&fs->share, dropped);
+	rc = share_file_remove(&fs->share, snap->file);
 	if (rc)
 		goto out;
 	fault_point("snapshot-delete-unlink");
-	rc = newest ? delete_forget_streamed(fs, snap, &vol, dropped)
-		    : delete_forget(fs, snap, &vol, false);
+	rc = delete_forget(fs, snap, &vol, false);
 out:
 	object_clear(&vol);
 	return rc;
