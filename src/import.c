@@ -431,6 +431,30 @@ static int info_check(struct catalog_txn *txn, const char *vid, json_t *info,
 	return 0;
 }
 
+/* Fill snap (cleared first) as import catalogues a snapshot of vol: id
+ * and name id, available, overlay file over backing, size the virtual
+ * size of its data's top file, the volume's owner and mode. */
+static void snap_record_fill(struct object *snap, const struct object *vol, const char *id,
+			     const char *file, const char *backing, uint64_t size, int64_t now)
+{
+	object_clear(snap);
+	object_init(snap);
+	snap->kind = OBJ_SNAPSHOT;
+	snap->parent = vol->ino;
+	snap->tenant = vol->tenant;
+	snprintf(snap->id, sizeof(snap->id), "%s", id);
+	snprintf(snap->name, sizeof(snap->name), "%s", id);
+	snprintf(snap->status, sizeof(snap->status), "available");
+	snap->progress = 100;
+	snprintf(snap->file, sizeof(snap->file), "%s", file);
+	snprintf(snap->backing, sizeof(snap->backing), "%s", backing);
+	snap->size = size;
+	snap->uid = vol->uid;
+	snap->gid = vol->gid;
+	snap->mode = vol->mode;
+	snap->created_at = snap->updated_at = now;
+}
+
 /* Catalogue volume vid (and its snapshots) in one write transaction. */
 static int import_insert(struct snapfs *fs, const char *tenant, const char *vid,
 			 const struct import_chain *c, const struct info_snap *snaps, size_t n)
@@ -468,22 +492,8 @@ static int import_insert(struct snapfs *fs, const char *tenant, const char *vid,
 	for (size_t i = 0; i < n && !rc; i++) {
 		size_t at = snaps[i].at;
 
-		object_clear(&snap);
-		object_init(&snap);
-		snap.kind = OBJ_SNAPSHOT;
-		snap.parent = vol.ino;
-		snap.tenant = t.ino;
-		snprintf(snap.id, sizeof(snap.id), "%s", snaps[i].id);
-		snprintf(snap.name, sizeof(snap.name), "%s", snaps[i].id);
-		snprintf(snap.status, sizeof(snap.status), "available");
-		snap.progress = 100;
-		snprintf(snap.file, sizeof(snap.file), "%s", c->names[at]);
-		snprintf(snap.backing, sizeof(snap.backing), "%s", c->names[at + 1]);
-		snap.size = c->sizes[at + 1];
-		snap.uid = vol.uid;
-		snap.gid = vol.gid;
-		snap.mode = vol.mode;
-		snap.created_at = snap.updated_at = now;
+		snap_record_fill(&snap, &vol, snaps[i].id, c->names[at], c->names[at + 1],
+				 c->sizes[at + 1], now);
 		rc = catalog_object_insert(txn, &snap);
 		named[at] = true;
 	}
