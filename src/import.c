@@ -1052,6 +1052,7 @@ static int reconcile_volume(struct snapfs *fs, const char *vid, uint64_t ino, un
 		catalog_txn_abort(txn);
 		goto out;
 	}
+	fault_point("import-reconcile"); /* killed here: nothing of it is committed */
 	rc = catalog_txn_commit(txn);
 	if (rc)
 		goto out;
