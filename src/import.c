@@ -572,16 +572,11 @@ static int cat_load_snap(const char *name, uint64_t ino, void *arg)
 	return catalog_object_get(a->txn, ino, &cv->snaps[cv->nsnaps++]);
 }
 
-/* Load volume ino into *cv (cat_volume_free() it in every case): -ENOENT
- * when ino is no volume, -EINVAL (reason) when its catalogue chain does
- * not hold every snapshot and hidden layer once, down to its base. */
-static int cat_volume_load(struct catalog_txn *txn, uint64_t ino, struct cat_volume *cv,
-			   char *reason, size_t len)
+/* Load volume ino and its snapshots into *cv (cat_volume_free() it in
+ * every case): -ENOENT when ino is no volume. */
+static int cat_volume_load(struct catalog_txn *txn, uint64_t ino, struct cat_volume *cv)
 {
 	struct cat_load_arg a = {txn, cv};
-	char cur[256], next[256], base[64];
-	bool ended = false;
-	size_t max;
 	int rc;
 
 	cat_volume_free(cv);
@@ -590,8 +585,18 @@ static int cat_volume_load(struct catalog_txn *txn, uint64_t ino, struct cat_vol
 		rc = -ENOENT;
 	if (!rc)
 		rc = catalog_children_foreach(txn, ino, OBJ_SNAPSHOT, cat_load_snap, &a);
-	if (rc)
-		return rc;
+	return rc;
+}
+
+/* Resolve cv's chain from the catalogue (files, owner, n): -EINVAL
+ * (reason) unless it holds every snapshot and hidden layer once, down to
+ * the volume's base; -ENOMEM. */
+static int cat_volume_chain(struct cat_volume *cv, char *reason, size_t len)
+{
+	char cur[256], next[256], base[64];
+	bool ended = false;
+	size_t max;
+
 	max = cv->nsnaps + (json_is_array(cv->vol.members) ? json_array_size(cv->vol.members) : 0) +
 	      1;
 	cv->files = calloc(max, sizeof(*cv->files));
@@ -1003,7 +1008,7 @@ static int reconcile_volume(struct snapfs *fs, const char *vid, uint64_t ino, un
 	rc = catalog_txn_begin(fs->cat, false, &txn);
 	if (rc)
 		goto out;
-	rc = cat_volume_load(txn, ino, &cv, reason, sizeof(reason));
+	rc = cat_volume_load(txn, ino, &cv);
 	if (rc == -ENOENT || (!rc && info_agrees(&cv, info)))
 		rc = 1; /* its uuid is no volume's, or nothing to do */
 	else if (!rc && volume_busy(txn, &cv, reason, sizeof(reason)))
@@ -1034,11 +1039,13 @@ static int reconcile_volume(struct snapfs *fs, const char *vid, uint64_t ino, un
 	rc = catalog_txn_begin(fs->cat, true, &txn);
 	if (rc)
 		goto out;
-	rc = cat_volume_load(txn, ino, &cv, reason, sizeof(reason));
+	rc = cat_volume_load(txn, ino, &cv);
 	if (rc == -ENOENT || (!rc && info_agrees(&cv, info)))
 		rc = 1; /* its uuid is no volume's, or nothing to do */
 	else if (!rc && volume_busy(txn, &cv, reason, sizeof(reason)))
 		rc = -EINVAL;
+	if (!rc)
+		rc = cat_volume_chain(&cv, reason, sizeof(reason));
 	if (!rc)
 		rc = reconcile_plan(fs->share.dirfd, txn, &cv, info, &s, &p, reason,
 				    sizeof(reason));
