@@ -431,6 +431,30 @@ static int info_check(struct catalog_txn *txn, const char *vid, json_t *info,
 	return 0;
 }
 
+/* Fill snap (cleared first) as import catalogues a snapshot of vol: id
+ * and name id, available, overlay file over backing, size the virtual
+ * size of its data's top file, the volume's owner and mode. */
+static void snap_record_fill(struct object *snap, const struct object *vol, const char *id,
+			     const char *file, const char *backing, uint64_t size, int64_t now)
+{
+	object_clear(snap);
+	object_init(snap);
+	snap->kind = OBJ_SNAPSHOT;
+	snap->parent = vol->ino;
+	snap->tenant = vol->tenant;
+	snprintf(snap->id, sizeof(snap->id), "%s", id);
+	snprintf(snap->name, sizeof(snap->name), "%s", id);
+	snprintf(snap->status, sizeof(snap->status), "available");
+	snap->progress = 100;
+	snprintf(snap->file, sizeof(snap->file), "%s", file);
+	snprintf(snap->backing, sizeof(snap->backing), "%s", backing);
+	snap->size = size;
+	snap->uid = vol->uid;
+	snap->gid = vol->gid;
+	snap->mode = vol->mode;
+	snap->created_at = snap->updated_at = now;
+}
+
 /* Catalogue volume vid (and its snapshots) in one write transaction. */
 static int import_insert(struct snapfs *fs, const char *tenant, const char *vid,
 			 const struct import_chain *c, const struct info_snap *snaps, size_t n)
@@ -468,22 +492,8 @@ static int import_insert(struct snapfs *fs, const char *tenant, const char *vid,
 	for (size_t i = 0; i < n && !rc; i++) {
 		size_t at = snaps[i].at;
 
-		object_clear(&snap);
-		object_init(&snap);
-		snap.kind = OBJ_SNAPSHOT;
-		snap.parent = vol.ino;
-		snap.tenant = t.ino;
-		snprintf(snap.id, sizeof(snap.id), "%s", snaps[i].id);
-		snprintf(snap.name, sizeof(snap.name), "%s", snaps[i].id);
-		snprintf(snap.status, sizeof(snap.status), "available");
-		snap.progress = 100;
-		snprintf(snap.file, sizeof(snap.file), "%s", c->names[at]);
-		snprintf(snap.backing, sizeof(snap.backing), "%s", c->names[at + 1]);
-		snap.size = c->sizes[at + 1];
-		snap.uid = vol.uid;
-		snap.gid = vol.gid;
-		snap.mode = vol.mode;
-		snap.created_at = snap.updated_at = now;
+		snap_record_fill(&snap, &vol, snaps[i].id, c->names[at], c->names[at + 1],
+				 c->sizes[at + 1], now);
 		rc = catalog_object_insert(txn, &snap);
 		named[at] = true;
 	}
@@ -506,10 +516,577 @@ out:
 	return rc;
 }
 
-/* Import volume vid if nothing of it is catalogued. Returns 0 (also when
- * skipped, with a log line) or -errno of the catalogue. */
+/* ---- reconcile: a catalogued volume and its .info ----
+ *
+ * Cinder may change a volume's files after import: its snapshots add an
+ * overlay on the active file (and a key to .info), its offline deletes
+ * commit an overlay into its backing file, remove it, rebase the overlay
+ * above (-u) and drop the key. A volume the catalogue knows is compared
+ * with its .info on every import; when they differ, the share's chain is
+ * walked and checked as import checks it, and the catalogue follows only
+ * when the difference is exactly such snapshots and deletes. */
+
+/* A catalogued volume, its snapshots and its chain as the catalogue
+ * resolves it: files[0] the active file ... files[n - 1] the base. */
+struct cat_volume {
+	struct object vol;
+	struct object *snaps;
+	size_t nsnaps, cap;
+	size_t n;
+	char (*files)[256];
+	long *owner; /* per layer: its snapshot in snaps, -1: a hidden layer or the base */
+};
+
+struct cat_load_arg {
+	struct catalog_txn *txn;
+	struct cat_volume *cv;
+};
+
+static void cat_volume_free(struct cat_volume *cv)
+{
+	object_clear(&cv->vol);
+	for (size_t i = 0; i < cv->nsnaps; i++)
+		object_clear(&cv->snaps[i]);
+	free(cv->snaps);
+	free(cv->files);
+	free(cv->owner);
+	memset(cv, 0, sizeof(*cv)); /* vol is cleared: catalog_object_get() may fill it */
+}
+
+static int cat_load_snap(const char *name, uint64_t ino, void *arg)
+{
+	struct cat_load_arg *a = arg;
+	struct cat_volume *cv = a->cv;
+
+	(void)name;
+	if (cv->nsnaps == cv->cap) {
+		size_t cap = cv->cap ? cv->cap * 2 : 8;
+		struct object *o = realloc(cv->snaps, cap * sizeof(*o));
+
+		if (!o)
+			return -ENOMEM;
+		cv->snaps = o;
+		cv->cap = cap;
+	}
+	/* cleared by cat_volume_free() even on failure */
+	return catalog_object_get(a->txn, ino, &cv->snaps[cv->nsnaps++]);
+}
+
+/* Load volume ino and its snapshots into *cv (cat_volume_free() it in
+ * every case): -ENOENT when ino is no volume. */
+static int cat_volume_load(struct catalog_txn *txn, uint64_t ino, struct cat_volume *cv)
+{
+	struct cat_load_arg a = {txn, cv};
+	int rc;
+
+	cat_volume_free(cv);
+	rc = catalog_object_get(txn, ino, &cv->vol);
+	if (!rc && cv->vol.kind != OBJ_VOLUME)
+		rc = -ENOENT;
+	if (!rc)
+		rc = catalog_children_foreach(txn, ino, OBJ_SNAPSHOT, cat_load_snap, &a);
+	return rc;
+}
+
+/* Resolve cv's chain from the catalogue (files, owner, n): -EINVAL
+ * (reason) unless it holds every snapshot and hidden layer once, down to
+ * the volume's base; -ENOMEM. */
+static int cat_volume_chain(struct cat_volume *cv, char *reason, size_t len)
+{
+	char cur[256], next[256], base[64];
+	bool ended = false;
+	size_t max;
+
+	max = cv->nsnaps + (json_is_array(cv->vol.members) ? json_array_size(cv->vol.members) : 0) +
+	      1;
+	cv->files = calloc(max, sizeof(*cv->files));
+	cv->owner = calloc(max, sizeof(*cv->owner));
+	if (!cv->files || !cv->owner)
+		return -ENOMEM;
+	share_volume_base_name(cv->vol.id, base, sizeof(base));
+	snprintf(cur, sizeof(cur), "%s", cv->vol.file);
+	while (cv->n < max) { /* more layers than records: a loop, caught below */
+		long own = -1;
+
+		for (size_t i = 0; i < cv->nsnaps && own < 0; i++)
+			if (!strcmp(cv->snaps[i].file, cur))
+				own = (long)i;
+		snprintf(cv->files[cv->n], sizeof(cv->files[0]), "%s", cur);
+		cv->owner[cv->n++] = own;
+		if (own >= 0)
+			snprintf(next, sizeof(next), "%s", cv->snaps[own].backing);
+		else if (!snapshot_hidden_get(&cv->vol, cur, next, sizeof(next)))
+			ended = true; /* no record has it on top: the base */
+		if (ended)
+			break;
+		memcpy(cur, next, sizeof(cur));
+	}
+	if (!ended || strcmp(cur, base) || cv->n != max) {
+		snprintf(reason, len, "its catalogue chain from %.100s is broken at %.100s",
+			 cv->vol.file, cur);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/* True when .info says what the catalogue says: the same active file and
+ * a key for each snapshot naming its overlay, nothing else. */
+static bool info_agrees(const struct cat_volume *cv, json_t *info)
+{
+	const char *active = json_string_value(json_object_get(info, "active"));
+
+	if (!active || strcmp(active, cv->vol.file) || json_object_size(info) != cv->nsnaps + 1)
+		return false;
+	for (size_t i = 0; i < cv->nsnaps; i++) {
+		const char *f = json_string_value(json_object_get(info, cv->snaps[i].id));
+
+		if (!f || strcmp(f, cv->snaps[i].file))
+			return false;
+	}
+	return true;
+}
+
+/* The op of the object whose uuid is id ("" when none or no such object). */
+static void op_of(struct catalog_txn *txn, const char *id, char *op, size_t len)
+{
+	struct object o;
+	uint64_t ino;
+
+	op[0] = '\0';
+	if (catalog_id_lookup(txn, id, &ino))
+		return;
+	if (!catalog_object_get(txn, ino, &o))
+		snprintf(op, len, "%s", o.op);
+	object_clear(&o);
+}
+
+/* True (reason filled) unless the volume is idle: no op on it or its
+ * snapshots, available, and neither its group nor a group snapshot of
+ * its snapshots has an operation under way. */
+static bool volume_busy(struct catalog_txn *txn, const struct cat_volume *cv, char *reason,
+			size_t len)
+{
+	const struct object *v = &cv->vol;
+	char op[sizeof(v->op)];
+
+	if (*v->op) {
+		snprintf(reason, len, "it is busy (%s)", v->op);
+		return true;
+	}
+	if (strcmp(v->status, "available")) {
+		snprintf(reason, len, "it is %s, not available", v->status);
+		return true;
+	}
+	if (v->link_id[0]) {
+		op_of(txn, v->link_id, op, sizeof(op));
+		if (*op) {
+			snprintf(reason, len, "its group %s is busy (%s)", v->link_id, op);
+			return true;
+		}
+	}
+	for (size_t i = 0; i < cv->nsnaps; i++) {
+		const struct object *s = &cv->snaps[i];
+
+		if (*s->op) {
+			snprintf(reason, len, "snapshot %s is busy (%s)", s->id, s->op);
+			return true;
+		}
+		if (!s->link_id[0])
+			continue;
+		op_of(txn, s->link_id, op, sizeof(op));
+		if (*op) {
+			snprintf(reason, len, "group snapshot %s is busy (%s)", s->link_id, op);
+			return true;
+		}
+	}
+	return false;
+}
+
+/* How the share's chain s maps onto the catalogue's: s->names[0 ..
+ * nnew - 1] are new overlays, each named by .info key key[i] (NULL: a
+ * hidden layer); every lower layer i is the catalogue's layer at[i];
+ * dropped[j] marks the catalogue's layers gone from the share. */
+struct rc_plan {
+	size_t nnew;
+	long *at;
+	const char **key;
+	bool *dropped;
+	unsigned added, hidden, forgotten, moved;
+};
+
+static void rc_plan_free(struct rc_plan *p)
+{
+	free(p->at);
+	free(p->key);
+	free(p->dropped);
+	memset(p, 0, sizeof(*p));
+}
+
+static long cat_layer_of(const struct cat_volume *cv, const char *file)
+{
+	for (size_t j = 0; j < cv->n; j++)
+		if (!strcmp(cv->files[j], file))
+			return (long)j;
+	return -1;
+}
+
+static bool is_cat_snapshot(const struct cat_volume *cv, const char *id)
+{
+	for (size_t i = 0; i < cv->nsnaps; i++)
+		if (!strcmp(cv->snaps[i].id, id))
+			return true;
+	return false;
+}
+
+/* Decide whether the share's chain s (checked by import_chain_resolve()
+ * from .info's active file) and .info are the catalogue's volume cv plus
+ * snapshots Cinder took and minus snapshots Cinder deleted; fill *p.
+ * Returns 0, -EINVAL (reason filled) when they are anything else,
+ * -ENOMEM. Reads the catalogue through txn and stats dropped files. */
+static int reconcile_plan(int dirfd, struct catalog_txn *txn, const struct cat_volume *cv,
+			  json_t *info, const struct import_chain *s, struct rc_plan *p,
+			  char *reason, size_t len)
+{
+	const struct object *vol = &cv->vol;
+	const char *key;
+	json_t *val;
+	size_t k;
+
+	memset(p, 0, sizeof(*p));
+	p->at = calloc(s->n, sizeof(*p->at));
+	p->key = calloc(s->n, sizeof(*p->key));
+	p->dropped = calloc(cv->n, sizeof(*p->dropped));
+	if (!p->at || !p->key || !p->dropped)
+		return -ENOMEM;
+
+	/* New overlays on top, then the catalogue's layers that are left, in
+	 * its order, down to the same base. */
+	for (size_t i = 0; i < s->n; i++)
+		p->at[i] = cat_layer_of(cv, s->names[i]);
+	for (k = 0; k < s->n && p->at[k] < 0; k++)
+		;
+	if (k == s->n) {
+		snprintf(reason, len, "no file of its chain is in the catalogue's");
+		return -EINVAL;
+	}
+	for (size_t i = k + 1; i < s->n; i++) {
+		if (p->at[i] < 0) {
+			snprintf(reason, len,
+				 "the chain does not extend the catalogue's: %.100s, below %.100s, "
+				 "is not in the catalogue",
+				 s->names[i], s->names[k]);
+			return -EINVAL;
+		}
+		if (p->at[i] <= p->at[i - 1]) {
+			snprintf(reason, len,
+				 "the chain puts %.100s below %.100s, unlike the catalogue",
+				 s->names[i], s->names[i - 1]);
+			return -EINVAL;
+		}
+	}
+	p->nnew = k;
+	for (size_t j = 0; j < cv->n; j++)
+		p->dropped[j] = true;
+	for (size_t i = k; i < s->n; i++)
+		p->dropped[p->at[i]] = false;
+	if (strcmp(image_format_name(s->formats[s->n - 1]), vol->format)) {
+		snprintf(reason, len, "its base is %s, the catalogue says %s",
+			 image_format_name(s->formats[s->n - 1]), vol->format);
+		return -EINVAL;
+	}
+	if (s->sizes[0] != vol->size) {
+		snprintf(reason, len, "%.100s is %" PRIu64 " bytes, the volume %" PRIu64,
+			 s->names[0], s->sizes[0], vol->size);
+		return -EINVAL;
+	}
+
+	/* Layers gone from the chain: snapshots Cinder deleted (a merge
+	 * removes the overlay and drops the key). */
+	for (size_t j = 0; j < cv->n; j++) {
+		const struct object *snap;
+		struct stat st;
+
+		if (!p->dropped[j])
+			continue;
+		if (cv->owner[j] < 0) {
+			snprintf(reason, len, "hidden layer %.100s is no longer in the chain",
+				 cv->files[j]);
+			return -EINVAL;
+		}
+		snap = &cv->snaps[cv->owner[j]];
+		if (json_object_get(info, snap->id)) {
+			snprintf(reason, len,
+				 ".info names snapshot %s, but its file %.100s is not in the chain",
+				 snap->id, cv->files[j]);
+			return -EINVAL;
+		}
+		if (fstatat(dirfd, cv->files[j], &st, AT_SYMLINK_NOFOLLOW) == 0) {
+			snprintf(reason, len, "%.100s left the chain but is still on the share",
+				 cv->files[j]);
+			return -EINVAL;
+		}
+		if (errno != ENOENT) {
+			snprintf(reason, len, "%.100s: %s", cv->files[j], strerror(errno));
+			return -EINVAL;
+		}
+		if (snap->link_id[0]) {
+			snprintf(reason, len,
+				 "snapshot %s, gone from .info, belongs to group snapshot %s",
+				 snap->id, snap->link_id);
+			return -EINVAL;
+		}
+		if ((strcmp(snap->status, "available") && strcmp(snap->status, "error")) ||
+		    snap->merge_state != MERGE_NONE) {
+			snprintf(reason, len, "snapshot %s, gone from .info, is %s%s", snap->id,
+				 snap->status,
+				 snap->merge_state != MERGE_NONE ? " (merge begun)" : "");
+			return -EINVAL;
+		}
+		p->forgotten++;
+	}
+
+	/* Layers left: a snapshot keeps its key; a layer moves onto another
+	 * backing only where one below it left. */
+	for (size_t i = k; i + 1 < s->n; i++) {
+		long o = cv->owner[p->at[i]];
+		const struct object *snap;
+		const char *f;
+		char b[256];
+
+		if (o < 0) {
+			if (snapshot_hidden_get(vol, s->names[i], b, sizeof(b)) &&
+			    strcmp(b, s->names[i + 1]))
+				p->moved++;
+			continue;
+		}
+		snap = &cv->snaps[o];
+		f = json_string_value(json_object_get(info, snap->id));
+		if (!f) {
+			snprintf(reason, len,
+				 "snapshot %s is not in .info, but its file %.100s is in the chain",
+				 snap->id, snap->file);
+			return -EINVAL;
+		}
+		if (strcmp(f, snap->file)) {
+			snprintf(reason, len,
+				 ".info names %.100s for snapshot %s, the catalogue %.100s", f,
+				 snap->id, snap->file);
+			return -EINVAL;
+		}
+		if (!strcmp(snap->backing, s->names[i + 1]))
+			continue;
+		if (snap->link_id[0]) {
+			snprintf(reason, len,
+				 "snapshot %s of group snapshot %s would move onto %.100s",
+				 snap->id, snap->link_id, s->names[i + 1]);
+			return -EINVAL;
+		}
+		p->moved++;
+	}
+
+	/* New keys: snapshots Cinder took, each naming a new overlay. */
+	json_object_foreach (info, key, val) {
+		const char *file = json_string_value(val);
+		uint64_t ino;
+		size_t i;
+
+		if (!strcmp(key, "active") || is_cat_snapshot(cv, key))
+			continue; /* the active file is s->names[0]; known keys checked above */
+		if (!uuid_is_valid(key) || !strcmp(key, vol->id)) {
+			snprintf(reason, len, "key \"%.60s\" is not a snapshot uuid", key);
+			return -EINVAL;
+		}
+		if (!file) {
+			snprintf(reason, len, "snapshot %s: value is not a file name", key);
+			return -EINVAL;
+		}
+		for (i = 0; i < k; i++)
+			if (!strcmp(s->names[i], file))
+				break;
+		if (i == k) {
+			snprintf(reason, len, "new snapshot %s: %.100s is not a new overlay on top",
+				 key, file);
+			return -EINVAL;
+		}
+		if (p->key[i]) {
+			snprintf(reason, len, "snapshots %s and %s name the same file %.100s",
+				 p->key[i], key, file);
+			return -EINVAL;
+		}
+		if (catalog_id_lookup(txn, key, &ino) == 0) {
+			snprintf(reason, len, "snapshot id %s is already in the catalogue", key);
+			return -EINVAL;
+		}
+		if (catalog_child_lookup(txn, vol->ino, OBJ_SNAPSHOT, key, &ino) == 0) {
+			snprintf(reason, len, "the name %s is taken by another snapshot of it",
+				 key);
+			return -EINVAL;
+		}
+		p->key[i] = key;
+		p->added++;
+	}
+	p->hidden = (unsigned)k - p->added;
+	return 0;
+}
+
+/* Make the catalogue say what plan p says, in the caller's write
+ * transaction txn: forget the dropped snapshots, move the layers left
+ * onto their new backing files, add the new snapshots (and unnamed new
+ * overlays as hidden layers), and make s->names[0] the active file. */
+static int reconcile_apply(struct catalog_txn *txn, struct cat_volume *cv,
+			   const struct import_chain *s, const struct rc_plan *p)
+{
+	struct object *vol = &cv->vol;
+	int64_t now = time_now_usec();
+	struct object snap;
+	int rc = 0;
+
+	for (size_t j = 0; j < cv->n && !rc; j++)
+		if (p->dropped[j])
+			rc = catalog_object_delete(txn, &cv->snaps[cv->owner[j]]);
+	for (size_t i = p->nnew; i + 1 < s->n && !rc; i++) {
+		long o = cv->owner[p->at[i]];
+		struct object *sn;
+
+		if (o < 0) {
+			if (snapshot_hidden_get(vol, s->names[i], NULL, 0))
+				rc = snapshot_hidden_set(vol, s->names[i], s->names[i + 1]);
+			continue;
+		}
+		sn = &cv->snaps[o];
+		if (!strcmp(sn->backing, s->names[i + 1]))
+			continue;
+		snprintf(sn->backing, sizeof(sn->backing), "%s", s->names[i + 1]);
+		sn->updated_at = now;
+		rc = catalog_object_update(txn, sn);
+	}
+	object_init(&snap);
+	for (size_t i = p->nnew; i-- > 0 && !rc;) { /* oldest first */
+		if (!p->key[i]) {
+			rc = snapshot_hidden_set(vol, s->names[i], s->names[i + 1]);
+			continue;
+		}
+		snap_record_fill(&snap, vol, p->key[i], s->names[i], s->names[i + 1],
+				 s->sizes[i + 1], now);
+		rc = catalog_object_insert(txn, &snap);
+	}
+	object_clear(&snap);
+	if (!rc) {
+		snprintf(vol->file, sizeof(vol->file), "%s", s->names[0]);
+		vol->updated_at = now;
+		rc = catalog_object_update(txn, vol);
+	}
+	return rc;
+}
+
+/* Reconcile catalogued volume vid (ino) with its .info. Returns 0 (also
+ * when it is left alone, with one log line naming it and the reason), or
+ * -errno of the catalogue (-ENOMEM, -ENOSPC, -EIO). */
+static int reconcile_volume(struct snapfs *fs, const char *vid, uint64_t ino, unsigned *added,
+			    unsigned *forgotten)
+{
+	struct import_chain s = {0};
+	struct rc_plan p = {0};
+	struct cat_volume cv;
+	struct catalog_txn *txn;
+	char reason[512] = "";
+	const char *active;
+	json_t *info = NULL;
+	int rc;
+
+	memset(&cv, 0, sizeof(cv));
+	rc = share_info_read(&fs->share, vid, &info);
+	if (rc == -ENOENT)
+		return 0; /* no .info: Cinder took no snapshot of it, nothing to compare */
+	if (rc) {
+		snprintf(reason, sizeof(reason), "volume-%s.info: %s", vid, strerror(-rc));
+		rc = -EINVAL;
+		goto out;
+	}
+
+	/* A look first, without the writer's lock: most volumes agree. */
+	rc = catalog_txn_begin(fs->cat, false, &txn);
+	if (rc)
+		goto out;
+	rc = cat_volume_load(txn, ino, &cv);
+	if (rc == -ENOENT || (!rc && info_agrees(&cv, info)))
+		rc = 1; /* its uuid is no volume's, or nothing to do */
+	else if (!rc && volume_busy(txn, &cv, reason, sizeof(reason)))
+		rc = -EINVAL;
+	catalog_txn_abort(txn);
+	if (rc)
+		goto out;
+
+	/* The share's chain, checked as import checks it (no transaction
+	 * open: this reads every file's tables). */
+	active = json_string_value(json_object_get(info, "active"));
+	if (!active) {
+		snprintf(reason, sizeof(reason), "volume-%s.info has no \"active\" file", vid);
+		rc = -EINVAL;
+		goto out;
+	}
+	rc = import_chain_resolve(fs->share.dirfd, vid, active, &s, reason, sizeof(reason));
+	if (rc && rc != -ENOMEM)
+		rc = -EINVAL;
+	if (rc)
+		goto out;
+
+	/* Crash safety: every change of the volume (snapshots forgotten and
+	 * added, backings moved, hidden layers, the active file) is made in
+	 * this one LMDB write transaction, decided from the records read in
+	 * it: a crash leaves the catalogue as it was or fully reconciled,
+	 * and the share is never written, so the next mount decides again. */
+	rc = catalog_txn_begin(fs->cat, true, &txn);
+	if (rc)
+		goto out;
+	rc = cat_volume_load(txn, ino, &cv);
+	if (rc == -ENOENT || (!rc && info_agrees(&cv, info)))
+		rc = 1; /* its uuid is no volume's, or nothing to do */
+	else if (!rc && volume_busy(txn, &cv, reason, sizeof(reason)))
+		rc = -EINVAL;
+	if (!rc)
+		rc = cat_volume_chain(&cv, reason, sizeof(reason));
+	if (!rc)
+		rc = reconcile_plan(fs->share.dirfd, txn, &cv, info, &s, &p, reason,
+				    sizeof(reason));
+	if (!rc)
+		rc = reconcile_apply(txn, &cv, &s, &p);
+	if (rc == -EEXIST) {
+		snprintf(reason, sizeof(reason), "a new snapshot's uuid or name is taken");
+		rc = -EINVAL;
+	}
+	if (rc) {
+		catalog_txn_abort(txn);
+		goto out;
+	}
+	fault_point("import-reconcile"); /* killed here: nothing of it is committed */
+	rc = catalog_txn_commit(txn);
+	if (rc)
+		goto out;
+	*added += p.added;
+	*forgotten += p.forgotten;
+	log_info("import: volume %s follows volume-%s.info: %u snapshots added, %u forgotten, "
+		 "%u new hidden layers, %u layers on a new backing file; active file %s",
+		 vid, vid, p.added, p.forgotten, p.hidden, p.moved, s.names[0]);
+out:
+	if (rc == -EINVAL) {
+		log_err("import: volume %s left alone: %s", vid, reason);
+		rc = 0;
+	}
+	if (rc == 1)
+		rc = 0;
+	rc_plan_free(&p);
+	import_chain_free(&s);
+	cat_volume_free(&cv);
+	json_decref(info);
+	return rc;
+}
+
+/* Import volume vid if nothing of it is catalogued, else reconcile it
+ * with its .info. Returns 0 (also when skipped, with a log line) or
+ * -errno of the catalogue. */
 static int import_volume(struct snapfs *fs, const char *tenant, const char *vid,
-			 const struct file_sets *sets, unsigned *added)
+			 const struct file_sets *sets, unsigned *added, unsigned *forgotten)
 {
 	struct import_chain c = {0};
 	struct info_snap *snaps = NULL;
@@ -525,7 +1102,8 @@ static int import_volume(struct snapfs *fs, const char *tenant, const char *vid,
 		return rc;
 	if (catalog_id_lookup(txn, vid, &ino) == 0) {
 		catalog_txn_abort(txn);
-		return 0; /* already catalogued: imported before, or made by snapfs */
+		/* imported before, or made by snapfs: follow what Cinder did since */
+		return reconcile_volume(fs, vid, ino, added, forgotten);
 	}
 	rc = share_info_read(&fs->share, vid, &info);
 	if (rc == -ENOENT) {
@@ -586,7 +1164,7 @@ int import_share(struct snapfs *fs, const char *tenant, unsigned *added)
 	struct file_sets sets = {NULL, NULL};
 	struct name_list names;
 	struct catalog_txn *txn;
-	unsigned count = 0;
+	unsigned count = 0, forgotten = 0;
 	char last[UUID_STR_LEN] = "";
 	int rc = object_name_check(tenant);
 
@@ -612,12 +1190,14 @@ int import_share(struct snapfs *fs, const char *tenant, unsigned *added)
 		if (!strcmp(vid, last))
 			continue;
 		snprintf(last, sizeof(last), "%s", vid);
-		rc = import_volume(fs, tenant, vid, &sets, &count);
+		rc = import_volume(fs, tenant, vid, &sets, &count, &forgotten);
 	}
 	file_sets_free(&sets);
 	name_list_free(&names);
 	if (!rc)
-		log_info("import into tenant %s: %u volumes and snapshots added", tenant, count);
+		log_info("import into tenant %s: %u volumes and snapshots added, %u snapshots "
+			 "forgotten",
+			 tenant, count, forgotten);
 	if (added)
 		*added = count;
 	return rc;

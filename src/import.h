@@ -1,5 +1,7 @@
 /* import.h - files that snapfs did not make: validating them, importing a
- * Cinder share (-o import=TENANT), and the manageable/ listing.
+ * Cinder share (-o import=TENANT), reconciling the volumes it already
+ * knows with what Cinder did to their files since, and the manageable/
+ * listing.
  *
  * Validation (SPEC 2), the same for import, manageable/ and user.manage:
  *   - the basename is volume-<uuid> (a base) or volume-<uuid>.<uuid> (an
@@ -86,11 +88,30 @@ int import_overlay_check(struct snapfs *fs, struct catalog_txn *txn, const struc
  * hidden layers (snapshot.h). One write transaction per volume. A volume
  * whose files, .info or uuids fail validation or collide with the
  * catalogue is skipped whole, with a log line naming the file and the
- * cause; files are never changed. Idempotent: a second run adds nothing.
- * Single-threaded use (mount time). Returns 0 (even when volumes were
- * skipped), or -errno when the share or the catalogue cannot be read or
- * written (-ENOSPC when the catalogue is full). *added (may be NULL)
- * counts the volumes and snapshots catalogued. */
+ * cause; files are never changed.
+ *
+ * A volume the catalogue knows (in any tenant) whose .info exists and
+ * differs from the catalogue is reconciled with it, when the volume is
+ * idle (no op on it or its snapshots, available, its group and its
+ * snapshots' group snapshots without op): the chain from .info's active
+ * file is checked with import_chain_resolve(), and it must be the
+ * catalogue's chain with new overlays on top (snapshots Cinder took: each
+ * a new .info key, added as a snapshot named by its uuid, or a hidden
+ * layer when no key names it; the top becomes the active file) and
+ * without overlays Cinder merged away (snapshots whose key is gone and
+ * whose file no longer exists, available or error, no merge begun:
+ * forgotten; the layer above moves onto the file below it). The change
+ * may not forget or move a snapshot of a group snapshot. Anything else
+ * (including a taken uuid or snapshot name) leaves the volume as it is,
+ * with one log line naming it and the reason. All changes of a volume
+ * are one write transaction: a crash leaves all or none of them.
+ *
+ * Idempotent: a second run adds nothing. Single-threaded use (mount
+ * time). Returns 0 (even when volumes were skipped or left alone), or
+ * -errno when the share or the catalogue cannot be read or written
+ * (-ENOSPC when the catalogue is full). *added (may be NULL) counts the
+ * volumes and snapshots catalogued, including the snapshots a reconcile
+ * added. */
 int import_share(struct snapfs *fs, const char *tenant, unsigned *added);
 
 /* One entry of tenants/T/manageable/: a volume file of the share that no

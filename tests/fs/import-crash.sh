@@ -4,7 +4,8 @@
 # operation. An undone manage leaves the file (snapfs did not make it) and it
 # is manageable again; a finished one is an available snapshot named in
 # .info. An unmanage always finishes: the snapshot is gone from the tree and
-# .info, its file stays and the other snapshots still read.
+# .info, its file stays and the other snapshots still read. A reconcile
+# killed before its transaction commits leaves the catalogue as it was.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/snaplib.sh"
 
@@ -18,7 +19,7 @@ for tool in qemu-img qemu-io jq sha256sum; do
 		exit 0
 	fi
 done
-plan 36
+plan 43
 
 SIZE=64M
 S=11111111-1111-4111-8111-11111111111
@@ -106,4 +107,37 @@ for n in 3 4; do
 	check "$step: qemu-img check passes" qcow2_check "$v"
 	unmount_snapfs
 done
+
+# The reconcile of a catalogued volume, killed before its one transaction
+# commits: nothing of it is in the catalogue; the next mount does it all.
+# Cinder, offline: S1 (under X1) merged away, snapshot Y taken on X1.
+v=$(vid 1)
+Y=33333333-3333-4333-8333-333333333333
+(cd "$SHARE" && qemu-img commit -q -d "volume-$v.${S}1" && rm "volume-$v.${S}1" &&
+	qemu-img rebase -q -u -b "volume-$v" -F raw "volume-$v.${X}1" &&
+	qemu-img create -q -f qcow2 -o "backing_file=$SHARE/volume-$v.${X}1,backing_fmt=qcow2" \
+		"volume-$v.$Y" "$SIZE" &&
+	qemu-img rebase -q -u -b "volume-$v.${X}1" -F qcow2 "volume-$v.$Y")
+qemu-io -f qcow2 -c "write -P 0x4 3M 1M" "$SHARE/volume-$v.$Y" >/dev/null
+jq -c --arg k "${S}1" --arg y "$Y" --arg f "volume-$v.$Y" 'del(.[$k]) | .active = $f | .[$y] = $f' \
+	"$SHARE/volume-$v.info" >"$WORK/info" && mv "$WORK/info" "$SHARE/volume-$v.info"
+# SIGTERM on a timeout (124): only the fault point kills with SIGKILL (137)
+SNAPFS_CRASH_AT=import-reconcile timeout 60 "$SNAPFS" -f -o "catalog=$CAT,allow_other,import=cinder" \
+	"$SHARE" "$MNT" >>"$LOG" 2>&1
+check_eq "import-reconcile: killed before the commit" 137 "$?"
+fusermount3 -u "$MNT" 2>/dev/null
+mount_snapfs || { echo "Bail out! mount without import failed"; exit 1; }
+check_eq "import-reconcile: nothing of it is in the catalogue" \
+	"$(printf '%s\n' ${S}1 ${X}1 | sort) volume-$v.${X}1" \
+	"$(ls "$TEN/volumes/$v/snapshots" | sort) $(xattr user.active_file "$TEN/volumes/$v")"
+unmount_snapfs
+mount_snapfs import=cinder || { echo "Bail out! mount failed"; exit 1; }
+check_eq "import-reconcile: the next mount reconciles all of it" \
+	"$(printf '%s\n' ${X}1 $Y | sort) volume-$v.$Y" \
+	"$(ls "$TEN/volumes/$v/snapshots" | sort) $(xattr user.active_file "$TEN/volumes/$v")"
+check_eq "import-reconcile: X1 reads through the file S1 was merged into" \
+	"$(chain_sum "volume-$v")" "$(whole_sum "$TEN/volumes/$v/snapshots/${X}1/disk.raw")"
+check_eq "import-reconcile: Y reads its chain" "$(chain_sum "volume-$v.${X}1")" \
+	"$(whole_sum "$TEN/volumes/$v/snapshots/$Y/disk.raw")"
+unmount_snapfs
 finish

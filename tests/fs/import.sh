@@ -2,7 +2,8 @@
 # import.sh - a share written as Cinder's NFS (remotefs) driver writes it is
 # imported with -o import=TENANT; manageable/ lists what no object owns;
 # user.manage and user.unmanage adopt and forget snapshots; snapfs's own
-# snapshots and merges on the imported share keep it valid for Cinder.
+# snapshots and merges on the imported share keep it valid for Cinder; a
+# mount with import= again follows the snapshots Cinder took and deleted.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/snaplib.sh"
 
@@ -12,7 +13,7 @@ for tool in qemu-img qemu-io jq sha256sum; do
 		exit 0
 	fi
 done
-plan 84
+plan 113
 
 SIZE=64M
 VA=aaaaaaaa-0000-4000-8000-000000000001 # raw base, three snapshots, zstd, extended L2
@@ -248,5 +249,112 @@ check_eq "the files snapfs did not adopt were never changed" "$HOSTILE" "$(hosti
 unmount_snapfs
 mount_snapfs import=cinder || { echo "Bail out! third mount failed"; exit 1; }
 check_eq "after a remount, A's snapshots are the same" "$(printf '%s\n' $SX new | sort)" "$(ls "$SN" | sort)"
+NEWID=$(xattr user.id "$SN/new")
+unmount_snapfs
+
+# Reconcile: while snapfs is unmounted, Cinder takes and deletes snapshots
+# of volumes that are already catalogued; the next mount with import=
+# follows .info where the files agree, and leaves a volume alone otherwise.
+N1=a1000000-0000-4000-8000-0000000000a1
+N2=a2000000-0000-4000-8000-0000000000a2
+N3=a3000000-0000-4000-8000-0000000000a3
+Z1=a4000000-0000-4000-8000-0000000000a4
+SB=$TEN/volumes/$VB/snapshots
+
+# info_jq VID JQ-ARGS...: Cinder rewrites .info.
+info_jq() {
+	local f=$SHARE/volume-$1.info
+	shift
+	jq -c "$@" "$f" >"$WORK/info.new" && mv "$WORK/info.new" "$f"
+}
+# cinder_snap VID SID: Cinder's snapshot of a volume no QEMU runs: an
+# overlay on .info's active file (snap_file), the new active file and key.
+cinder_snap() {
+	local active
+	active=$(jq -r .active "$SHARE/volume-$1.info")
+	snap_file "$1" "$2" "$active" "$(fmt_of "$active")" &&
+		info_jq "$1" --arg k "$2" --arg f "volume-$1.$2" '.active = $f | .[$k] = $f'
+}
+# cinder_delete VID SID: Cinder's _delete_snapshot offline: commit the
+# overlay into its backing file and remove it (_img_commit), rebase -u the
+# overlay above it onto that file, or make that file active; drop the key.
+cinder_delete() {
+	local f active below bfmt higher=
+	f=$(jq -r --arg k "$2" '.[$k]' "$SHARE/volume-$1.info")
+	active=$(jq -r .active "$SHARE/volume-$1.info")
+	below=$(backing_of "$f")
+	bfmt=$(fmt_of "$below")
+	[ "$f" = "$active" ] || higher=$(chain_actual "$active" | awk -v f="$f" '$3 == f {print $1}')
+	qemu-img commit -q -d "$SHARE/$f" && rm -f "$SHARE/$f" || return 1
+	if [ -n "$higher" ]; then
+		(cd "$SHARE" && qemu-img rebase -q -u -b "$below" -F "$bfmt" "$higher") &&
+			info_jq "$1" --arg k "$2" 'del(.[$k])'
+	else
+		info_jq "$1" --arg k "$2" --arg b "$below" 'del(.[$k]) | .active = $b'
+	fi
+}
+LOG_MARK=0
+mark_log() { LOG_MARK=$(wc -l <"$LOG"); }
+log_since() { tail -n +$((LOG_MARK + 1)) "$LOG"; }
+log_has() { log_since | grep -q -- "$1"; }
+
+# B: two snapshots taken, the hypervisor writing between them.
+cinder_snap $VB $N1 && io "volume-$VB.$N1" qcow2 "write -P 0x81 2M 1M" "write -z 0 64k"
+cinder_snap $VB $N2 && io "volume-$VB.$N2" qcow2 "write -c -P 0x82 5M 64k" "write -P 0x83 63M 64k"
+# A: SX deleted (between "new" above and the hidden layer S2 below), N3 taken.
+cinder_delete $VA $SX
+cinder_snap $VA $N3 && io "volume-$VA.$N3" qcow2 "write -P 0x84 30M 1M"
+BEFORE=$(share_state)
+mark_log
+mount_snapfs import=cinder || { echo "Bail out! reconcile mount failed"; exit 1; }
+check_eq "reconcile: B's snapshots are b2 and the two Cinder took" \
+	"$(printf '%s\n' b2 $N1 $N2 | sort)" "$(ls "$SB" | sort)"
+check_eq "B's active file is .info's" "volume-$VB.$N2" "$(xattr user.active_file "$TEN/volumes/$VB")"
+check_eq "a new snapshot is available, its uuid its id, sized as its data" "available $N1 1" \
+	"$(xattr user.status "$SB/$N1") $(xattr user.id "$SB/$N1") $(xattr user.size "$SB/$N1")"
+for s in b2 $N1 $N2; do
+	check_snap $VB $s "B's snapshot $s: disk.raw equals qemu-img convert of its chain"
+done
+check_eq "A: SX, which Cinder deleted, is gone; N3 is added" "$(printf '%s\n' new $N3 | sort)" \
+	"$(ls "$SN" | sort)"
+check_eq "A's active file is .info's" "volume-$VA.$N3" "$(xattr user.active_file "$TEN/volumes/$VA")"
+check_snap $VA new "A's snapshot above the deleted one reads through the file SX was merged into"
+check_snap $VA $N3 "A's new snapshot: disk.raw equals qemu-img convert of its chain"
+check "the log says what was reconciled" \
+	log_has "import: volume $VB follows volume-$VB.info: 2 snapshots added, 0 forgotten"
+check "... for A too" log_has "import: volume $VA follows volume-$VA.info: 1 snapshots added, 1 forgotten"
+check_eq "reconciling changed no file of the share" "$BEFORE" "$(share_state)"
+check "snapfs merges a snapshot Cinder took" rmdir_snap "$SB/$N1"
+check_snap $VB $N2 "B's newest snapshot after that merge"
+check "B is valid for Cinder" cinder_valid $VB
+unmount_snapfs
+
+mark_log
+mount_snapfs import=cinder || { echo "Bail out! remount failed"; exit 1; }
+check "a remount adds and forgets nothing" \
+	log_has "import into tenant cinder: 0 volumes and snapshots added, 0 snapshots forgotten"
+check_eq "... B's snapshots are the same" "$(printf '%s\n' b2 $N2 | sort)" "$(ls "$SB" | sort)"
+check_eq "... and A's" "$(printf '%s\n' new $N3 | sort)" "$(ls "$SN" | sort)"
+unmount_snapfs
+
+# B: Cinder deletes its newest snapshot (the active file moves down).
+# A: Cinder's .info disagrees: an overlay on "new"'s file, not on the active
+# file, made active; N3's key stays while its file leaves the chain.
+cinder_delete $VB $N2
+snap_file $VA $Z1 "volume-$VA.$NEWID" qcow2
+info_jq $VA --arg k $Z1 --arg f "volume-$VA.$Z1" '.active = $f | .[$k] = $f'
+A_INFO=$(sha256sum <"$SHARE/volume-$VA.info")
+mark_log
+mount_snapfs import=cinder || { echo "Bail out! last mount failed"; exit 1; }
+check_eq "B: the newest snapshot Cinder deleted is gone" "b2" "$(ls "$SB")"
+check_eq "B's active file moved down to b2's overlay" "volume-$VB.$(xattr user.id "$SB/b2")" \
+	"$(xattr user.active_file "$TEN/volumes/$VB")"
+check_snap $VB b2 "B's remaining snapshot"
+check_eq "A, whose .info disagrees, is left alone" "$(printf '%s\n' new $N3 | sort) volume-$VA.$N3" \
+	"$(ls "$SN" | sort) $(xattr user.active_file "$TEN/volumes/$VA")"
+check "the log names A and the reason, in one line" \
+	test "$(log_since | grep -c "import: volume $VA left alone: .info names snapshot $N3")" = 1
+check_eq "A's .info is never written by import" "$A_INFO" "$(sha256sum <"$SHARE/volume-$VA.info")"
+check_snap $VA $N3 "A's snapshots still read"
 unmount_snapfs
 finish

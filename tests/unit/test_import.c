@@ -2,7 +2,8 @@
  * share names, the checks of one file (symlinks, hostile headers, backing
  * names), chain resolution, import_share() (what it takes, what it skips,
  * idempotence, never a changed file), manageable files and their inode
- * numbers, and user.manage / user.unmanage on the catalogue and .info. */
+ * numbers, user.manage / user.unmanage on the catalogue and .info, and the
+ * reconcile of catalogued volumes with what Cinder did to their files. */
 #include <criterion/criterion.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -14,6 +15,7 @@
 
 #include "catalog.h"
 #include "fixture.h"
+#include "group.h"
 #include "import.h"
 #include "object.h"
 #include "qcow2.h"
@@ -21,6 +23,7 @@
 #include "snapshot.h"
 #include "tree.h"
 #include "util.h"
+#include "volume.h"
 
 TestSuite(import, .init = fx_setup, .fini = fx_teardown, .timeout = 60);
 TestSuite(names, .fini = test_leak_check);
@@ -316,8 +319,8 @@ Test(import, unnamed_overlays_become_hidden_layers)
 	raw_file("volume-" VA, 64 * MB, 0x11);
 	overlay("volume-" VA "." S1, "volume-" VA, IMAGE_FORMAT_RAW);
 	overlay("volume-" VA "." S2, "volume-" VA "." S1, IMAGE_FORMAT_QCOW2);
-	write_info(VA, "{\"active\": \"volume-" VA "." S2 "\", \"" S2 "\": \"volume-" VA "." S2
-		       "\"}");
+	write_info(VA,
+		   "{\"active\": \"volume-" VA "." S2 "\", \"" S2 "\": \"volume-" VA "." S2 "\"}");
 	cr_assert_eq(import_share(fx.fs, "t", &added), 0);
 	cr_expect_eq(added, 2);
 	get_obj(lookup_path("t", VA, NULL), &vol);
@@ -364,7 +367,7 @@ Test(import, manageable_and_manage_unmanage)
 	struct object vol;
 	uint64_t volume, s2, ino;
 	unsigned added;
-	char (*names)[256] = calloc(SNAPSHOT_CHAIN_MAX, sizeof(*names));
+	char(*names)[256] = calloc(SNAPSHOT_CHAIN_MAX, sizeof(*names));
 	enum image_format formats[SNAPSHOT_CHAIN_MAX];
 	size_t n;
 	int count = 0, rc;
@@ -379,15 +382,15 @@ Test(import, manageable_and_manage_unmanage)
 	cr_assert_eq(catalog_txn_begin(fx.fs->cat, false, &txn), 0);
 	cr_assert_eq(import_manageable_list(fx.fs, txn, count_entry, &count), 0);
 	cr_expect_eq(count, 2);
-	cr_assert_eq(import_manageable_get(fx.fs, txn, import_manageable_ino("volume-" VA "." S3),
-					   &m),
-		     0);
+	cr_assert_eq(
+		import_manageable_get(fx.fs, txn, import_manageable_ino("volume-" VA "." S3), &m),
+		0);
 	cr_expect(m.safe, "%s", m.reason);
 	cr_expect_str_eq(m.cinder_id, S3);
 	cr_expect_eq(m.size, 64 * MB);
-	cr_assert_eq(import_manageable_get(fx.fs, txn, import_manageable_ino("volume-" VB "." S3),
-					   &m),
-		     0);
+	cr_assert_eq(
+		import_manageable_get(fx.fs, txn, import_manageable_ino("volume-" VB "." S3), &m),
+		0);
 	cr_expect(!m.safe);
 	cr_expect_neq(m.reason[0], '\0');
 	cr_expect_eq(import_manageable_get(fx.fs, txn, import_manageable_ino("volume-" VA), &m),
@@ -431,9 +434,9 @@ Test(import, manageable_and_manage_unmanage)
 		cr_expect_str_eq(names[0], "volume-" VA "." S2);
 		object_clear(&s3);
 	}
-	cr_assert_eq(import_manageable_get(fx.fs, txn, import_manageable_ino("volume-" VA "." S2),
-					   &m),
-		     0);
+	cr_assert_eq(
+		import_manageable_get(fx.fs, txn, import_manageable_ino("volume-" VA "." S2), &m),
+		0);
 	cr_expect(m.safe, "a hidden layer can be managed again: %s", m.reason);
 	catalog_txn_abort(txn);
 
@@ -450,4 +453,415 @@ Test(import, manageable_and_manage_unmanage)
 	cr_expect_eq(catalog_id_lookup(txn, S2, &ino), 0);
 	catalog_txn_abort(txn);
 	free(names);
+}
+
+/* ---- reconcile: what Cinder did to an imported volume since ---- */
+
+#define S4 "44444444-4444-4444-8444-444444444444"
+#define S5 "55555555-5555-4555-8555-555555555555"
+#define OV(v, s) "volume-" v "." s
+
+/* What Cinder does to .info: active (NULL: unchanged), and key set to
+ * file (NULL: key removed; key NULL: no key changed). */
+static void info_edit(const char *vid, const char *active, const char *key, const char *file)
+{
+	json_t *info = NULL;
+
+	cr_assert_eq(share_info_read(&fx.fs->share, vid, &info), 0);
+	if (active)
+		json_object_set_new(info, "active", json_string(active));
+	if (key && file)
+		json_object_set_new(info, key, json_string(file));
+	else if (key)
+		json_object_del(info, key);
+	cr_assert_eq(share_info_write(&fx.fs->share, vid, info), 0);
+	json_decref(info);
+}
+
+/* Cinder's snapshot sid of volume vid (offline): an overlay on .info's
+ * active file, which it becomes, and a key. */
+static void cinder_snap(const char *vid, const char *sid)
+{
+	char file[128], active[256], base[64];
+	json_t *info = NULL;
+
+	cr_assert_eq(share_info_read(&fx.fs->share, vid, &info), 0);
+	snprintf(active, sizeof(active), "%s", json_string_value(json_object_get(info, "active")));
+	json_decref(info);
+	snprintf(file, sizeof(file), "volume-%s.%s", vid, sid);
+	share_volume_base_name(vid, base, sizeof(base));
+	overlay(file, active, strcmp(active, base) ? IMAGE_FORMAT_QCOW2 : IMAGE_FORMAT_RAW);
+	info_edit(vid, file, sid, file);
+}
+
+/* Cinder's offline delete of snapshot sid of volume vid: its overlay is
+ * committed into its backing file and removed; higher (NULL when it was
+ * the active file) is rebased onto that backing file (-u: for these empty
+ * overlays, made again over it); .info drops the key. */
+static void cinder_delete(const char *vid, const char *sid, const char *higher)
+{
+	char file[128], below[256];
+	struct image_info ii;
+
+	snprintf(file, sizeof(file), "volume-%s.%s", vid, sid);
+	cr_assert_eq(qcow2_probe(fx.fs->share.dirfd, file, &ii), 0);
+	snprintf(below, sizeof(below), "%.200s", ii.backing_name);
+	cr_assert_eq(unlinkat(fx.fs->share.dirfd, file, 0), 0);
+	if (higher) {
+		cr_assert_eq(unlinkat(fx.fs->share.dirfd, higher, 0), 0);
+		overlay(higher, below, ii.backing_format);
+	}
+	info_edit(vid, higher ? NULL : below, sid, NULL);
+}
+
+struct state_arg {
+	char *buf;
+	size_t len;
+};
+
+static int state_snap(const char *name, uint64_t ino, void *arg)
+{
+	struct state_arg *a = arg;
+	struct object o;
+	size_t n = strlen(a->buf);
+
+	fx_get_obj(ino, &o);
+	snprintf(a->buf + n, a->len - n, " %s:%s:%s>%s:%s%s", name, o.id, o.file, o.backing,
+		 o.status, o.link_id[0] ? ":linked" : "");
+	object_clear(&o);
+	return 0;
+}
+
+/* The catalogue's view of volume ino in buf: active file, hidden layers,
+ * updated_at, each snapshot (name:id:file>backing:status). */
+static void vol_state(uint64_t ino, char *buf, size_t len)
+{
+	struct state_arg a = {buf, len};
+	struct catalog_txn *txn;
+	struct object vol;
+	char *members;
+
+	fx_get_obj(ino, &vol);
+	members = vol.members ? json_dumps(vol.members, JSON_COMPACT) : NULL;
+	snprintf(buf, len, "%s %s %lld", vol.file, members ? members : "-",
+		 (long long)vol.updated_at);
+	free(members);
+	object_clear(&vol);
+	cr_assert_eq(catalog_txn_begin(fx.fs->cat, false, &txn), 0);
+	cr_assert_eq(catalog_children_foreach(txn, ino, OBJ_SNAPSHOT, state_snap, &a), 0);
+	catalog_txn_abort(txn);
+}
+
+static unsigned reimport(void)
+{
+	unsigned added = 99;
+	int rc = import_share(fx.fs, "cinder", &added);
+
+	cr_assert_eq(rc, 0, "import_share: %s", strerror(-rc));
+	return added;
+}
+
+Test(import, reconcile_adds_the_snapshots_cinder_took)
+{
+	char(*names)[256] = calloc(SNAPSHOT_CHAIN_MAX, sizeof(*names));
+	enum image_format formats[SNAPSHOT_CHAIN_MAX];
+	char path[PATH_MAX + 256], before[4096], after[4096];
+	struct stat st0, st1;
+	struct catalog_txn *txn;
+	struct object vol, s3, s4;
+	uint64_t volume;
+	size_t n;
+
+	cr_assert_not_null(names);
+	cinder_share(); /* A: base, S1, S2 active; S3's file a stray over S2's */
+	cr_assert_eq(reimport(), 3);
+	volume = lookup_path("cinder", VA, NULL);
+
+	/* Cinder takes S3 (on the active file) and S4 on it */
+	info_edit(VA, OV(VA, S3), S3, OV(VA, S3));
+	cinder_snap(VA, S4);
+	cr_assert_eq(stat(fx_share_path(path, sizeof(path), "volume-" VA ".info"), &st0), 0);
+	cr_expect_eq(reimport(), 2, "S3 and S4");
+	get_obj(volume, &vol);
+	cr_expect_str_eq(vol.file, OV(VA, S4), "the active file moved");
+	cr_expect(!snapshot_hidden_any(&vol));
+	object_clear(&vol);
+	get_obj(lookup_path("cinder", VA, S3), &s3);
+	cr_expect_str_eq(s3.id, S3);
+	cr_expect_str_eq(s3.file, OV(VA, S3));
+	cr_expect_str_eq(s3.backing, OV(VA, S2));
+	cr_expect_str_eq(s3.status, "available");
+	cr_expect_eq(s3.size, 64 * MB);
+	get_obj(lookup_path("cinder", VA, S4), &s4);
+	cr_expect_str_eq(s4.backing, OV(VA, S3));
+	cr_assert_eq(catalog_txn_begin(fx.fs->cat, false, &txn), 0);
+	cr_expect_eq(snapshot_layers(txn, &s4, names, formats, SNAPSHOT_CHAIN_MAX, &n), 0);
+	catalog_txn_abort(txn);
+	cr_expect_eq(n, 4, "S4's data: S3's file, S2's, S1's, the base");
+	cr_expect_eq(formats[3], IMAGE_FORMAT_RAW);
+	object_clear(&s3);
+	object_clear(&s4);
+
+	/* again: nothing twice, nothing rewritten */
+	vol_state(volume, before, sizeof(before));
+	cr_expect_eq(reimport(), 0);
+	vol_state(volume, after, sizeof(after));
+	cr_expect_str_eq(after, before);
+	cr_assert_eq(stat(fx_share_path(path, sizeof(path), "volume-" VA ".info"), &st1), 0);
+	cr_expect_eq(st0.st_ino, st1.st_ino, ".info is never written by import");
+	cr_expect_eq(st0.st_mtime, st1.st_mtime);
+	free(names);
+}
+
+Test(import, reconcile_forgets_the_snapshots_cinder_deleted)
+{
+	char b[256];
+	struct object vol, s3;
+	uint64_t volume, ino;
+	struct catalog_txn *txn;
+
+	/* base, S1, S2 (no key: a hidden layer), S3 active */
+	raw_file("volume-" VA, 64 * MB, 0x11);
+	overlay(OV(VA, S1), "volume-" VA, IMAGE_FORMAT_RAW);
+	overlay(OV(VA, S2), OV(VA, S1), IMAGE_FORMAT_QCOW2);
+	overlay(OV(VA, S3), OV(VA, S2), IMAGE_FORMAT_QCOW2);
+	write_info(VA, "{\"active\": \"" OV(VA, S3) "\", \"" S1 "\": \"" OV(
+			       VA, S1) "\", \"" S3 "\": \"" OV(VA, S3) "\"}");
+	cr_assert_eq(reimport(), 3);
+	volume = lookup_path("cinder", VA, NULL);
+
+	/* S1, under the hidden layer: the hidden layer moves onto the base */
+	cinder_delete(VA, S1, OV(VA, S2));
+	cr_expect_eq(reimport(), 0);
+	cr_expect_eq(lookup_path("cinder", VA, S1), 0, "S1 is forgotten");
+	cr_assert_eq(catalog_txn_begin(fx.fs->cat, false, &txn), 0);
+	cr_expect_eq(catalog_id_lookup(txn, S1, &ino), -ENOENT, "and its id");
+	catalog_txn_abort(txn);
+	get_obj(volume, &vol);
+	cr_expect(snapshot_hidden_get(&vol, OV(VA, S2), b, sizeof(b)));
+	cr_expect_str_eq(b, "volume-" VA);
+	cr_expect_str_eq(vol.file, OV(VA, S3));
+	object_clear(&vol);
+	get_obj(lookup_path("cinder", VA, S3), &s3);
+	cr_expect_str_eq(s3.backing, OV(VA, S2));
+	object_clear(&s3);
+
+	/* S3, the active file: the hidden layer becomes the active file */
+	cinder_delete(VA, S3, NULL);
+	cr_expect_eq(reimport(), 0);
+	cr_expect_eq(lookup_path("cinder", VA, S3), 0);
+	get_obj(volume, &vol);
+	cr_expect_str_eq(vol.file, OV(VA, S2));
+	cr_expect(snapshot_hidden_get(&vol, OV(VA, S2), NULL, 0));
+	object_clear(&vol);
+	cr_expect_eq(reimport(), 0);
+}
+
+Test(import, reconcile_deletes_and_snapshots_at_once)
+{
+	struct object vol, s3;
+	uint64_t volume;
+
+	raw_file("volume-" VA, 64 * MB, 0x11);
+	overlay(OV(VA, S1), "volume-" VA, IMAGE_FORMAT_RAW);
+	overlay(OV(VA, S2), OV(VA, S1), IMAGE_FORMAT_QCOW2);
+	overlay(OV(VA, S3), OV(VA, S2), IMAGE_FORMAT_QCOW2);
+	write_info(VA, "{\"active\": \"" OV(VA, S3) "\", \"" S1 "\": \"" OV(
+			       VA, S1) "\", \"" S2 "\": \"" OV(VA, S2) "\", \"" S3
+								       "\": \"" OV(VA, S3) "\"}");
+	cr_assert_eq(reimport(), 4);
+	volume = lookup_path("cinder", VA, NULL);
+
+	/* S2 merged away under S3, then S4 and S5 taken */
+	cinder_delete(VA, S2, OV(VA, S3));
+	cinder_snap(VA, S4);
+	cinder_snap(VA, S5);
+	cr_expect_eq(reimport(), 2);
+	cr_expect_eq(lookup_path("cinder", VA, S2), 0);
+	get_obj(lookup_path("cinder", VA, S3), &s3);
+	cr_expect_str_eq(s3.backing, OV(VA, S1), "S3 sits on S1's file now");
+	object_clear(&s3);
+	get_obj(volume, &vol);
+	cr_expect_str_eq(vol.file, OV(VA, S5));
+	object_clear(&vol);
+	cr_expect_neq(lookup_path("cinder", VA, S4), 0);
+}
+
+Test(import, reconcile_leaves_a_disagreeing_volume_alone)
+{
+	char before[4096], after[4096];
+	const char *good = "{\"active\": \"" OV(VA, S2) "\", \"" S1 "\": \"" OV(
+		VA, S1) "\", \"" S2 "\": \"" OV(VA, S2) "\"}";
+	uint64_t volume, s1;
+	int rc;
+
+	cinder_share(); /* A: base, S1, S2 active; S3's file over S2's */
+	cr_assert_eq(reimport(), 3);
+	volume = lookup_path("cinder", VA, NULL);
+	vol_state(volume, before, sizeof(before));
+
+	/* a chain that does not extend the catalogue's: S4 over S1's file */
+	overlay(OV(VA, S4), OV(VA, S1), IMAGE_FORMAT_QCOW2);
+	info_edit(VA, OV(VA, S4), S4, OV(VA, S4));
+	cr_expect_eq(reimport(), 0);
+	vol_state(volume, after, sizeof(after));
+	cr_expect_str_eq(after, before, "not on top");
+
+	/* a new file inserted under a catalogued one: S2 rebased onto S4 */
+	write_info(VA, good);
+	info_edit(VA, NULL, S4, OV(VA, S4));
+	cr_assert_eq(unlinkat(fx.fs->share.dirfd, OV(VA, S2), 0), 0);
+	overlay(OV(VA, S2), OV(VA, S4), IMAGE_FORMAT_QCOW2);
+	cr_expect_eq(reimport(), 0);
+	vol_state(volume, after, sizeof(after));
+	cr_expect_str_eq(after, before, "inserted below");
+	cr_assert_eq(unlinkat(fx.fs->share.dirfd, OV(VA, S2), 0), 0);
+	overlay(OV(VA, S2), OV(VA, S1), IMAGE_FORMAT_QCOW2);
+	cr_assert_eq(unlinkat(fx.fs->share.dirfd, OV(VA, S4), 0), 0);
+
+	/* a key gone while its file is still in the chain */
+	write_info(VA, "{\"active\": \"" OV(VA, S2) "\", \"" S1 "\": \"" OV(VA, S1) "\"}");
+	cr_expect_eq(reimport(), 0);
+	vol_state(volume, after, sizeof(after));
+	cr_expect_str_eq(after, before, "key missing");
+
+	/* a snapshot dropped from .info whose file is still on the share */
+	write_info(VA, "{\"active\": \"" OV(VA, S1) "\", \"" S1 "\": \"" OV(VA, S1) "\"}");
+	cr_expect_eq(reimport(), 0);
+	vol_state(volume, after, sizeof(after));
+	cr_expect_str_eq(after, before, "file still there");
+
+	/* a new key naming a file of the catalogue's chain */
+	write_info(VA, "{\"active\": \"" OV(VA, S2) "\", \"" S1 "\": \"" OV(
+			       VA, S1) "\", \"" S2 "\": \"" OV(VA, S2) "\", \"" S4
+								       "\": \"" OV(VA, S1) "\"}");
+	cr_expect_eq(reimport(), 0);
+	vol_state(volume, after, sizeof(after));
+	cr_expect_str_eq(after, before, "old file, new key");
+
+	/* a new layer that fails validation: the external data file bit */
+	write_info(VA, good);
+	cinder_snap(VA, S4);
+	put_be64(OV(VA, S4), 72, QCOW2_INCOMPAT_DATA_FILE);
+	cr_expect_eq(reimport(), 0);
+	vol_state(volume, after, sizeof(after));
+	cr_expect_str_eq(after, before, "hostile layer");
+	put_be64(OV(VA, S4), 72, 0);
+
+	/* the new snapshot's name is taken in the volume */
+	s1 = lookup_path("cinder", VA, S1);
+	rc = object_rename(fx.fs, &cred_root, s1, S4);
+	cr_assert_eq(rc, 0, "%s", strerror(-rc));
+	vol_state(volume, before, sizeof(before));
+	cr_expect_eq(reimport(), 0);
+	vol_state(volume, after, sizeof(after));
+	cr_expect_str_eq(after, before, "name taken");
+	cr_assert_eq(object_rename(fx.fs, &cred_root, s1, S1), 0);
+	vol_state(volume, before, sizeof(before));
+
+	/* a volume that is not available */
+	{
+		struct catalog_txn *txn;
+		struct object vol;
+
+		cr_assert_eq(catalog_txn_begin(fx.fs->cat, true, &txn), 0);
+		cr_assert_eq(catalog_object_get(txn, volume, &vol), 0);
+		snprintf(vol.status, sizeof(vol.status), "error");
+		cr_assert_eq(catalog_object_update(txn, &vol), 0);
+		cr_assert_eq(catalog_txn_commit(txn), 0);
+		vol_state(volume, before, sizeof(before));
+		cr_expect_eq(reimport(), 0);
+		vol_state(volume, after, sizeof(after));
+		cr_expect_str_eq(after, before, "busy");
+		cr_assert_eq(catalog_txn_begin(fx.fs->cat, true, &txn), 0);
+		snprintf(vol.status, sizeof(vol.status), "available");
+		cr_assert_eq(catalog_object_update(txn, &vol), 0);
+		cr_assert_eq(catalog_txn_commit(txn), 0);
+		object_clear(&vol);
+	}
+
+	/* once it agrees, the same change is taken */
+	cr_expect_eq(reimport(), 1);
+	cr_expect_neq(lookup_path("cinder", VA, S4), 0);
+}
+
+static void set_op(uint64_t ino, const char *op)
+{
+	struct catalog_txn *txn;
+	struct object o;
+
+	cr_assert_eq(catalog_txn_begin(fx.fs->cat, true, &txn), 0);
+	cr_assert_eq(catalog_object_get(txn, ino, &o), 0);
+	snprintf(o.op, sizeof(o.op), "%s", op);
+	cr_assert_eq(catalog_object_update(txn, &o), 0);
+	cr_assert_eq(catalog_txn_commit(txn), 0);
+	object_clear(&o);
+}
+
+Test(import, reconcile_and_group_snapshots)
+{
+	char vid[UUID_STR_LEN], c1[UUID_STR_LEN], before[4096], after[4096];
+	uint64_t tenant, volume, group, cg, c1ino;
+	struct object vol, o;
+	int rc;
+
+	/* a volume made by snapfs, in a group, with group snapshot c1 */
+	cr_assert_eq(tenant_create(fx.fs, &cred_root, "T", 0755, &tenant), 0);
+	rc = volume_create(fx.fs, &cred_root, tenant, "a", &volume);
+	cr_assert_eq(rc, 0, "%s", strerror(-rc));
+	cr_assert_eq(group_create(fx.fs, &cred_root, tenant, "G", &group), 0);
+	cr_assert_eq(group_volumes_update(fx.fs, &cred_root, group, "a", true), 0);
+	rc = group_snapshot_create(fx.fs, &cred_root, group, "c1", &cg);
+	cr_assert_eq(rc, 0, "%s", strerror(-rc));
+	get_obj(volume, &vol);
+	snprintf(vid, sizeof(vid), "%s", vol.id);
+	object_clear(&vol);
+	c1ino = lookup_path("T", "a", "c1");
+	get_obj(c1ino, &o);
+	snprintf(c1, sizeof(c1), "%s", o.id);
+	object_clear(&o);
+
+	/* Cinder's snapshot over c1's overlay: c1 is not touched; any tenant */
+	cinder_snap(vid, S4);
+	cr_expect_eq(reimport(), 1);
+	cr_expect_neq(lookup_path("T", "a", S4), 0);
+
+	/* not while its group is busy */
+	cinder_snap(vid, S5);
+	set_op(group, "cgsnapshot");
+	vol_state(volume, before, sizeof(before));
+	cr_expect_eq(reimport(), 0);
+	vol_state(volume, after, sizeof(after));
+	cr_expect_str_eq(after, before, "group busy");
+	set_op(group, "");
+	cr_expect_eq(reimport(), 1);
+
+	/* S4 merged away between c1 and S5: c1's record stays as it is */
+	{
+		char f[128];
+
+		snprintf(f, sizeof(f), "volume-%s.%s", vid, S5);
+		cinder_delete(vid, S4, f);
+	}
+	cr_expect_eq(reimport(), 0);
+	cr_expect_eq(lookup_path("T", "a", S4), 0);
+	get_obj(lookup_path("T", "a", S5), &o);
+	cr_expect(strstr(o.backing, c1) != NULL, "S5 sits on c1's overlay: %s", o.backing);
+	object_clear(&o);
+
+	/* c1 merged away by Cinder: a group snapshot's member, left alone */
+	{
+		char f[128];
+
+		snprintf(f, sizeof(f), "volume-%s.%s", vid, S5);
+		cinder_delete(vid, c1, f);
+	}
+	vol_state(volume, before, sizeof(before));
+	cr_expect_eq(reimport(), 0);
+	vol_state(volume, after, sizeof(after));
+	cr_expect_str_eq(after, before, "group snapshot member");
+	cr_expect_eq(fx_obj_rc(c1ino), 0, "c1 is still there");
+	get_obj(cg, &o);
+	cr_expect_eq(json_array_size(o.members), 1);
+	object_clear(&o);
 }
