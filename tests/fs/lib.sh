@@ -107,6 +107,7 @@ strerror_of() {
 	ENAMETOOLONG) echo "File name too long" ;;
 	ENOTSUP) echo "Operation not supported" ;;
 	ENODATA) echo "No data available\|No such attribute" ;;
+	EIO) echo "Input/output error" ;;
 	*) echo "unknown errno name $1" >&2; return 1 ;;
 	esac
 }
