@@ -4,30 +4,34 @@
 # volume (in-use) and its refusals (EINVAL, EBUSY, EIO); while attached,
 # mkdir of a snapshot switches QEMU onto a new overlay over QMP
 # (blockdev-snapshot) while the guest keeps its disk, and the snapshot's
-# disk.raw is, byte for byte, the guest's disk at mkdir; rmdir of a middle
-# snapshot merges with block-commit, of the newest with block-stream
+# disk.raw is, byte for byte, the guest's disk at mkdir (taken while the
+# guest writes: a prefix of its writes, each block whole); rmdir of a
+# middle snapshot merges with block-commit, of the newest with block-stream
 # (Cinder's semantics: the backing of the active file is pulled into it and
 # deleted), also down to a standalone active file when the backing is the
-# raw base; user.progress during the merges; after each step the share is
-# what Cinder expects (.info, relative backing names, qemu-img check) and
-# QEMU holds no deleted file; a group snapshot of members in one daemon is
-# one QMP transaction ("consistency": "transaction", else "sequential" or
-# "offline"); under a writable FUSE export (where QEMU refuses
-# block-stream into the active node) the newest snapshot is still deleted;
-# a killed daemon (EIO at once) and a stopped one (EIO after qmp_timeout),
-# the mount staying usable; detach, EBUSY of an offline snapshot while QEMU
-# still holds the file, then after QEMU quits: qemu-img check, qemu-img
-# convert equals the guest's last disk, offline snapshots again.
+# raw base; user.progress during the merges. After each step the share is
+# what Cinder expects (.info, relative backing names, qemu-img check -U),
+# QEMU holds no deleted file, and the files alone hold the guest's disk
+# (QEMU flushed what it merged: a crash of QEMU would lose nothing). A group
+# snapshot of members in one daemon is one QMP transaction ("consistency":
+# "transaction", else "sequential" or "offline"). Under a writable FUSE
+# export (where QEMU 7.2 refuses block-stream into the active node) the
+# newest snapshot is still deleted. A killed daemon gives EIO at once, a
+# stopped one EIO after qmp_timeout, the mount staying usable. Detach; an
+# offline snapshot is EBUSY while QEMU still holds the file; after QEMU
+# quits: qemu-img check, qemu-img convert equals the guest's last disk,
+# offline snapshots and deletes again.
 #
 # Volumes are 1 GiB and sparse; the guest (qemu-io on an NBD export of the
-# daemon) writes only in the first 8 MiB and the last MiB. Whole images are
-# compared (cmp) when a snapshot is taken and for the guest's disk after a
-# merge; re-checks compare the written regions.
+# daemon, see qsdlib.sh) writes only in the first 8 MiB and the last MiB.
+# Whole images are compared (qemu-img compare, or cmp where marked) when a
+# snapshot is taken and for the guest's disk after a merge; re-checks
+# compare the written regions.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/snaplib.sh"
 . "$(dirname "$0")/qsdlib.sh"
 export LC_ALL=C
-plan 314
+plan 334
 
 bail() { echo "Bail out! $*"; exit 1; }
 REC=$WORK/rec # the guest's disk at each instant: $REC/<volume>@<name>.raw
@@ -203,6 +207,11 @@ check_errno "user.attach naming the node of another volume's file: EINVAL" EINVA
 check_eq "the refusals leave db available and not attached" "available|" \
 	"$(xattr user.status "$D")|$(xattr user.attach "$D")"
 check_errno "no user.attach yet: ENODATA" ENODATA getfattr --absolute-names -n user.attach "$D"
+setfattr -n user.status -v error "$V/other"
+check_errno "attaching a volume in error (to its own node): EBUSY" EBUSY \
+	setfattr -n user.attach -v "$SOCK1#other0" "$V/other"
+setfattr -n user.status -v available "$V/other"
+check_errno "the volume in error was not attached" ENODATA getfattr --absolute-names -n user.attach "$V/other"
 check "setfattr user.attach SOCKET#db0 attaches db" setfattr -n user.attach -v "$SOCK1#db0" "$D"
 check_eq "status in-use; user.attach returns the value; info.json says in-use" "in-use|$SOCK1#db0|in-use" \
 	"$(xattr user.status "$D")|$(xattr user.attach "$D")|$(jq -r .volume.status "$D/info.json" 2>&1)"
@@ -297,12 +306,46 @@ check "the guest writes" guest db0 "write -P 0xf1 4M 4096" "write -z 0 64k"
 record db live
 check_vol "s1 and s4, attached" "$D" attached s1 s4
 
-# ---- the newest snapshot over the raw base, deleted again and again ----
+# ---- the newest snapshot deleted again and again: over the raw base (the
+# active file becomes standalone, the base goes), then over that file ----
 
 ST=$V/st
 stvid=$(xattr user.id "$ST")
 check "attach st (node st0 of the same daemon)" setfattr -n user.attach -v "$SOCK1#st0" "$ST"
 guest st0 "write -P 0x10 0 1M" "write -P 0x11 $END 64k"
+
+# A snapshot while the guest writes: 80 blocks of 64 KiB at 1 MiB + k * 64
+# KiB, one after another (each acknowledged, flushed), pattern k + 1. The
+# snapshot must hold a prefix of them, each block whole: an instant.
+writer() { local k; for k in $(seq 0 79); do guest st0 "write -P $((k + 1)) $((MIB + k * 65536)) 64k" || return 1; done; }
+blocks_state() { # FILE: one letter per block: n (written), o (old: zeroes), t (torn)
+	"$QMP_PYTHON" -I -S -c '
+import sys
+f = open(sys.argv[1], "rb"); f.seek(1 << 20); out = ""
+for k in range(80):
+    b = f.read(65536)
+    out += "n" if b == bytes([k + 1]) * 65536 else "o" if b == bytes(65536) else "t"
+print(out)' "$1" 2>&1
+}
+writer &
+wpid=$!
+sleep 0.5
+check "mkdir snapshots/live while the guest writes" mkdir "$ST/snapshots/live"
+wait "$wpid"
+live_blocks=$(blocks_state "$ST/snapshots/live/disk.raw")
+check "live/disk.raw holds a prefix of the guest's writes, every block whole ($(tr -d o <<<"$live_blocks" | wc -c | awk '{print $1 - 1}') of 80 written)" \
+	grep -Eqx 'n*o*' <<<"$live_blocks"
+guest_copy st0 "$WORK/st.raw"
+check_eq "the guest's disk has all 80 blocks: the writes after the switch went on" "$(printf 'n%.0s' $(seq 1 80))" \
+	"$(blocks_state "$WORK/st.raw")"
+act=$(xattr user.active_file "$ST")
+record st live
+check "rmdir of live, the only snapshot, over the raw base (block-stream with no base)" rmdir_snap "$ST/snapshots/live"
+check_eq "the active file stays live's overlay, standalone (no backing); the raw base volume-<vid> is gone; .info says so" \
+	"$act - gone $(jq -n -c --arg a "$act" '{active: $a}')" \
+	"$(xattr user.active_file "$ST") $(b=$(ubacking "$act"); echo "${b:--}") $([ -e "$SHARE/volume-$stvid" ] && echo present || echo gone) $(info_of "$stvid")"
+check_vol "st after the stream into a standalone file" "$ST" attached
+check "the guest's disk is unchanged by it (whole image)" guest_is st live
 for i in 1 2 3; do
 	record st t$i
 	mkdir "$ST/snapshots/t$i"
@@ -320,7 +363,6 @@ for i in 1 2 3; do
 done
 check_eq ".info names the standalone active file, nothing else" \
 	"$(jq -n -c --arg a "$act" '{active: $a}')" "$(info_of "$stvid")"
-check_eq "the base file volume-<vid> is gone" gone "$([ -e "$SHARE/volume-$stvid" ] && echo present || echo gone)"
 
 # ---- group snapshots ----
 
@@ -465,6 +507,7 @@ attached_p=$(xattr user.attach "$V/p")
 guest p0 "write -P 0x50 0 1M"
 pvid=$(xattr user.id "$V/p")
 state=$(vol_state "$pvid")
+lines=$(wc -l <"$LOG")
 kill -STOP "${QSD_PID[hs]}"
 t0=$(date +%s%N)
 (timeout 20 mkdir "$V/p/snapshots/y1" 2>&1; echo "rc=$?") >"$WORK/mkdir.out" &
@@ -475,6 +518,7 @@ wait "$mpid"
 ms=$((($(date +%s%N) - t0) / 1000000))
 check "with the daemon stopped (SIGSTOP), mkdir of a snapshot: EIO" grep -q "Input/output error" "$WORK/mkdir.out"
 check "after about qmp_timeout=2000: ${ms} ms" test "$ms" -ge 1500 -a "$ms" -lt 15000
+check "a log line names the volume or the socket" logged_since "$lines" "$pvid" "$(qsd_sock hs)"
 check "the mount stayed usable: ls of the volume" ls "$V/p"
 kill -CONT "${QSD_PID[hs]}"
 [ "$(xattr user.attach "$V/p")" = "$attached_p" ] || setfattr -n user.attach -v "$attached_p" "$V/p"

@@ -156,14 +156,11 @@ guest() {
 	for c in "$@"; do args+=(-c "$c"); done
 	qemu-io -f raw "${args[@]}" "$(guest_url "$e")" >/dev/null
 }
-# guest_copy EXPORT OUT: the guest's whole disk, now, as a sparse raw file.
+# guest_copy EXPORT OUT: the guest's whole disk, now, as a sparse raw file
+# (qemu-img skips holes: NBD block status, SEEK_DATA on a FUSE export).
 guest_copy() {
 	rm -f "$2"
-	if [ -n "${QSD_FUSE[$1]-}" ]; then
-		cp --sparse=always "${QSD_FUSE[$1]}" "$2"
-	else
-		qemu-img convert -f raw -O raw "$(guest_url "$1")" "$2"
-	fi
+	qemu-img convert -U -f raw -O raw "$(guest_url "$1")" "$2"
 }
 
 # same_image A B: the same content, whole images (files or the guest's
