@@ -49,7 +49,7 @@ qsd_cleanup() {
 }
 trap 'qsd_cleanup; cleanup' EXIT
 
-# uinfo / ufmt / ubacking / uchain: qemu-img info with -U (force-share): a
+# uinfo / ufmt / ubacking: qemu-img info with -U (force-share): a
 # file that QEMU holds with its write lock cannot be opened otherwise.
 uinfo() { qemu-img info -U --output=json "$SHARE/$1" 2>/dev/null; }
 ufmt() { uinfo "$1" | jq -r '.format // empty'; }
