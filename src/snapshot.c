@@ -144,6 +144,30 @@ bool snapshot_hidden_any(const struct object *vol)
 	return vol->kind == OBJ_VOLUME && json_array_size(vol->members) > 0;
 }
 
+int snapshot_hidden_mark_own(struct object *vol, const char *file)
+{
+	json_t *pair = hidden_find(vol, file);
+
+	if (!pair)
+		return -ENOENT;
+	if (json_array_size(pair) > 2)
+		return 0;
+	return json_array_append_new(pair, json_string("snapfs")) ? -ENOMEM : 0;
+}
+
+bool snapshot_hidden_unmanaged_any(const struct object *vol)
+{
+	size_t i;
+	json_t *pair;
+
+	if (vol->kind != OBJ_VOLUME || !json_is_array(vol->members))
+		return false;
+	json_array_foreach (vol->members, i, pair)
+		if (json_array_size(pair) < 3)
+			return true;
+	return false;
+}
+
 /* The volume's snapshots, then a pseudo record (kind OBJ_NONE, ino 0, no
  * id) per hidden layer: the list describes every overlay of the chain. */
 static int snap_list_load(struct catalog_txn *txn, uint64_t volume, struct snap_list *l)
@@ -887,6 +911,8 @@ static int push_record(struct catalog_txn *txn, struct object *vol, void *arg)
 	const struct push_arg *p = arg;
 	int rc = snapshot_hidden_set(vol, p->file, p->below);
 
+	if (!rc)
+		rc = snapshot_hidden_mark_own(vol, p->file);
 	if (!rc) {
 		snprintf(vol->file, sizeof(vol->file), "%s", p->file);
 		snprintf(vol->attach, sizeof(vol->attach), "%s", p->value);

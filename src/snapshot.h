@@ -80,21 +80,29 @@ int snapshot_layers(struct catalog_txn *txn, const struct object *snap,
 		    char (*names)[256], enum image_format *formats, size_t max, size_t *n);
 
 /* Hidden layers: overlays of a volume's chain that no snapshot names
- * (an unmanaged snapshot's overlay, or one found by import without a
- * .info key), kept in the volume's record (members: [file, backing]
- * pairs) so that the chain still resolves. Pure record edits: the caller
+ * (an unmanaged snapshot's overlay, one found by import without a .info
+ * key, or one snapfs put on top of an attached volume), kept in the
+ * volume's record (members: [file, backing] pairs, [file, backing,
+ * "snapfs"] for snapfs's own) so that the chain still resolves. Pure record edits: the caller
  * loads and updates vol in its transaction.
  * snapshot_hidden_get(): true when file is one; its backing into backing
  * (len bytes; backing may be NULL).
  * snapshot_hidden_set(): add file over backing, or move it onto backing;
  * 0 or -ENOMEM.
  * snapshot_hidden_remove(): forget file (nothing when it is not one).
- * snapshot_hidden_any(): true when vol has at least one. */
+ * snapshot_hidden_any(): true when vol has at least one.
+ * snapshot_hidden_mark_own(): file is an overlay snapfs put on top itself
+ * (to merge an attached volume's newest snapshot), not an unmanaged
+ * snapshot's (-ENOENT when file is no hidden layer).
+ * snapshot_hidden_unmanaged_any(): true when vol has a hidden layer that
+ * is not marked so. */
 bool snapshot_hidden_get(const struct object *vol, const char *file, char *backing,
 			 size_t len);
 int snapshot_hidden_set(struct object *vol, const char *file, const char *backing);
 void snapshot_hidden_remove(struct object *vol, const char *file);
 bool snapshot_hidden_any(const struct object *vol);
+int snapshot_hidden_mark_own(struct object *vol, const char *file);
+bool snapshot_hidden_unmanaged_any(const struct object *vol);
 
 /* setfattr -n user.manage -v FILE .../volumes/V/snapshots (admins only,
  * else -EPERM): adopt FILE as a snapshot of volume (V's ino), named and

@@ -184,7 +184,7 @@ static int begin_delete(struct catalog_txn *txn, struct object *vol, void *arg)
 		log_info("volume %s has snapshots: not deletable", vol->id);
 		return -ENOTEMPTY;
 	}
-	if (snapshot_hidden_any(vol)) {
+	if (snapshot_hidden_unmanaged_any(vol)) {
 		log_info("volume %s has unmanaged snapshot files in its chain (manageable/): "
 			 "not deletable",
 			 vol->id);
@@ -202,6 +202,33 @@ static int begin_delete(struct catalog_txn *txn, struct object *vol, void *arg)
 	return 0;
 }
 
+/* Remove file, the volume's active file, and the files below it that are
+ * hidden layers of the catalogue's record, down to the base: top first, so
+ * that a retry after a crash finds the rest. */
+static int volume_chain_remove(struct snapfs *fs, uint64_t ino, const char *file)
+{
+	struct catalog_txn *txn;
+	struct object vol;
+	char cur[256], below[256];
+	int rc = catalog_txn_begin(fs->cat, false, &txn);
+
+	if (rc)
+		return rc;
+	rc = catalog_object_get(txn, ino, &vol);
+	catalog_txn_abort(txn);
+	snprintf(cur, sizeof(cur), "%s", file);
+	for (size_t depth = 0; !rc && depth < SNAPSHOT_CHAIN_MAX; depth++) {
+		bool hidden = snapshot_hidden_get(&vol, cur, below, sizeof(below));
+
+		rc = share_file_remove(&fs->share, cur);
+		if (!hidden)
+			break;
+		snprintf(cur, sizeof(cur), "%s", below);
+	}
+	object_clear(&vol);
+	return rc;
+}
+
 int volume_delete_finish(struct snapfs *fs, uint64_t ino, const char *file,
 				const char *volume_id)
 {
@@ -210,7 +237,7 @@ int volume_delete_finish(struct snapfs *fs, uint64_t ino, const char *file,
 	struct object vol;
 	int rc;
 
-	rc = share_file_remove(&fs->share, file);
+	rc = volume_chain_remove(fs, ino, file);
 	if (!rc) {
 		snprintf(info, sizeof(info), "volume-%s.info", volume_id);
 		rc = share_file_remove(&fs->share, info);

@@ -6,17 +6,16 @@
 # (blockdev-snapshot) while the guest keeps its disk, and the snapshot's
 # disk.raw is, byte for byte, the guest's disk at mkdir (taken while the
 # guest writes: a prefix of its writes, each block whole); rmdir of a
-# middle snapshot merges with block-commit, of the newest with block-stream
-# (Cinder's semantics: the backing of the active file is pulled into it and
-# deleted), also down to a standalone active file when the backing is the
-# raw base; user.progress during the merges. After each step the share is
+# middle snapshot merges with block-commit, of the newest too, under a
+# fresh overlay that snapfs puts on top first (also into the raw base, again
+# and again); user.progress during the merges. After each step the share is
 # what Cinder expects (.info, relative backing names, qemu-img check -U),
 # QEMU holds no deleted file, and the files alone hold the guest's disk
 # (QEMU flushed what it merged: a crash of QEMU would lose nothing). A group
 # snapshot of members in one daemon is one QMP transaction ("consistency":
 # "transaction", else "sequential" or "offline"). Under a writable FUSE
-# export (where QEMU 7.2 refuses block-stream into the active node) the
-# newest snapshot is still deleted. A killed daemon gives EIO at once, a
+# export (where QEMU 7.2 refuses any job into the active node) both the
+# middle and the newest snapshot are deleted. A killed daemon gives EIO at once, a
 # stopped one EIO after qmp_timeout, the mount staying usable. Detach; an
 # offline snapshot is EBUSY while QEMU still holds the file; after QEMU
 # quits: qemu-img check, qemu-img convert equals the guest's last disk,
@@ -286,16 +285,17 @@ check_vol "after deleting the middle snapshot" "$D" attached s1 s3
 check "the guest's disk is unchanged by the merge (whole image)" guest_is db live
 check "s3/disk.raw is still, whole, the guest's disk at its mkdir" same_image "$REC/db@s3.raw" "$S/s3/disk.raw"
 
-# ---- rmdir of the newest snapshot while attached: block-stream ----
+# ---- rmdir of the newest snapshot while attached: a fresh overlay on top,
+# then block-commit of s3's overlay (no longer the active file) ----
 
-check "rmdir of the newest snapshot s3 while attached (block-stream)" rmdir_watch "$S/s3"
-check "user.progress during the stream reads as a percentage ($(progress_seen))" progress_ok
-check_eq "Cinder's way: the active file stays s3's overlay, its backing (s1's overlay) was pulled into it and is gone" \
-	"$ov3 $base gone" \
-	"$(xattr user.active_file "$D") $(ubacking "$ov3") $([ -e "$SHARE/$ov1" ] && echo present || echo gone)"
-check_eq "QEMU's active node is unchanged" "$node_before" "$(export_node db0)"
+check "rmdir of the newest snapshot s3 while attached (fresh overlay, block-commit)" rmdir_watch "$S/s3"
+check "user.progress during the commit reads as a percentage ($(progress_seen))" progress_ok
+check_eq "the active file is a fresh overlay on s1's overlay; s3's overlay was committed into it and is gone" \
+	"$ov1 gone" \
+	"$(ubacking "$(xattr user.active_file "$D")") $([ -e "$SHARE/$ov3" ] && echo present || echo gone)"
+check_eq "QEMU's active node is the one user.attach names" "$(attach_node "$D")" "$(export_node db0)"
 check_vol "after deleting the newest snapshot" "$D" attached s1
-check "the guest's disk is unchanged by the stream (whole image)" guest_is db live
+check "the guest's disk is unchanged by the merge (whole image)" guest_is db live
 check "s1/disk.raw is still, whole, the guest's disk at its mkdir" same_image "$REC/db@s1.raw" "$S/s1/disk.raw"
 
 check "the guest writes after the merges" guest db0 "write -P 0xe1 3M 64k" "write -P 0xe2 $END 4096"
@@ -306,8 +306,8 @@ check "the guest writes" guest db0 "write -P 0xf1 4M 4096" "write -z 0 64k"
 record db live
 check_vol "s1 and s4, attached" "$D" attached s1 s4
 
-# ---- the newest snapshot deleted again and again: over the raw base (the
-# active file becomes standalone, the base goes), then over that file ----
+# ---- the newest snapshot deleted again and again: its overlay committed
+# into the raw base under a fresh overlay, then into that overlay ----
 
 ST=$V/st
 stvid=$(xattr user.id "$ST")
@@ -340,11 +340,12 @@ check_eq "the guest's disk has all 80 blocks: the writes after the switch went o
 	"$(blocks_state "$WORK/st.raw")"
 act=$(xattr user.active_file "$ST")
 record st live
-check "rmdir of live, the only snapshot, over the raw base (block-stream with no base)" rmdir_snap "$ST/snapshots/live"
-check_eq "the active file stays live's overlay, standalone (no backing); the raw base volume-<vid> is gone; .info says so" \
-	"$act - gone $(jq -n -c --arg a "$act" '{active: $a}')" \
-	"$(xattr user.active_file "$ST") $(b=$(ubacking "$act"); echo "${b:--}") $([ -e "$SHARE/volume-$stvid" ] && echo present || echo gone) $(info_of "$stvid")"
-check_vol "st after the stream into a standalone file" "$ST" attached
+check "rmdir of live, the only snapshot, over the raw base" rmdir_snap "$ST/snapshots/live"
+nact=$(xattr user.active_file "$ST")
+check_eq "a fresh active file on the raw base; live's overlay is gone; .info says so" \
+	"volume-$stvid gone $(jq -n -c --arg a "$nact" '{active: $a}')" \
+	"$(ubacking "$nact") $([ -e "$SHARE/$act" ] && echo present || echo gone) $(info_of "$stvid")"
+check_vol "st after the merge into the base" "$ST" attached
 check "the guest's disk is unchanged by it (whole image)" guest_is st live
 for i in 1 2 3; do
 	record st t$i
@@ -354,15 +355,16 @@ for i in 1 2 3; do
 	below=$(ubacking "$act")
 	guest st0 "write -P 0x$i$i $((i * MIB)) 64k" "write -P 0x2$i $((END + i * 4096)) 4096"
 	record st live
-	check "round $i: rmdir of t$i, the only snapshot, over $below (block-stream with no base)" rmdir_snap "$ST/snapshots/t$i"
-	check_eq "round $i: the active file $act stays, standalone (no backing); $below is gone" \
-		"$act - gone" \
-		"$(xattr user.active_file "$ST") $(b=$(ubacking "$act"); echo "${b:--}") $([ -e "$SHARE/$below" ] && echo present || echo gone)"
+	check "round $i: rmdir of t$i, the only snapshot, over $below" rmdir_snap "$ST/snapshots/t$i"
+	nact=$(xattr user.active_file "$ST")
+	check_eq "round $i: a fresh active file on $below; t$i's overlay $act is gone" \
+		"$below gone" \
+		"$(ubacking "$nact") $([ -e "$SHARE/$act" ] && echo present || echo gone)"
 	check_vol "round $i" "$ST" attached
 	check "round $i: the guest's disk is unchanged (whole image)" guest_is st live
 done
-check_eq ".info names the standalone active file, nothing else" \
-	"$(jq -n -c --arg a "$act" '{active: $a}')" "$(info_of "$stvid")"
+check_eq ".info names the active file, nothing else" \
+	"$(jq -n -c --arg a "$(xattr user.active_file "$ST")" '{active: $a}')" "$(info_of "$stvid")"
 
 # ---- group snapshots ----
 
@@ -429,15 +431,15 @@ check_eq "C4's consistency is offline" offline "$(consistency "$CG/G4/cgsnapshot
 check_eq "gg's and gh's C4 are their content at mkdir" "" \
 	"$(same_regions "$REC/gg@C4.raw" "$V/gg/snapshots/C4/disk.raw")$(same_regions "$REC/gh@C4.raw" "$V/gh/snapshots/C4/disk.raw")"
 
-check "rmdir of group snapshot C1 while its members are attached (a stream in each)" \
+check "rmdir of group snapshot C1 while its members are attached (a commit in each)" \
 	retry_busy rmdir "$CG/G1/cgsnapshots/C1"
 check_vol "ga after deleting C1" "$V/ga" attached
 check_vol "gb after deleting C1" "$V/gb" attached
 check_eq "the guests' disks are unchanged by the merges (whole images)" "" \
 	"$(guest_is ga live)$(guest_is gb live)"
 
-# ---- a writable FUSE export: block-commit works; QEMU refuses block-stream
-# into the active node (the export holds RESIZE); the delete works anyway ----
+# ---- a writable FUSE export: QEMU refuses block-stream and active commit
+# into the active node (the export holds RESIZE); snapfs needs neither ----
 
 mkdir "$V/fu" || bail "mkdir fu"
 qsd_start hf fuse "$V/fu:fu0" || bail "qemu-storage-daemon hf (FUSE export)"
@@ -457,7 +459,7 @@ guest fu0 "write -P 0x5b $END 64k"
 record fu live
 check "rmdir of f1 (middle: block-commit into the raw base) works under a FUSE export" rmdir_snap "$V/fu/snapshots/f1"
 check_vol "fu after the commit" "$V/fu" attached f2
-check "rmdir of f2, the newest: QEMU 7.2 refuses block-stream under a writable FUSE export, yet it is deleted" \
+check "rmdir of f2, the newest, under a writable FUSE export" \
 	rmdir_snap "$V/fu/snapshots/f2"
 check_vol "fu after deleting f2" "$V/fu" attached
 check "the guest's disk is unchanged (whole image)" guest_is fu live
