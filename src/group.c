@@ -516,6 +516,18 @@ static int release_group(struct catalog_txn *txn, const struct object *cg)
 	return rc == -ENOENT ? 0 : rc;
 }
 
+/* Remove the overlay of member snapshot snap of vol that no QEMU switched
+ * to (an attached one's QEMU may have it open, never written: closing it
+ * is tidy, not needed). */
+static int member_overlay_remove(struct snapfs *fs, const struct object *cg,
+				 const struct object *vol, const struct object *snap)
+{
+	if (vol->attach[0] && attach_overlay_del(fs, vol, snap))
+		log_warn("group snapshot %s: QEMU at %s may still hold %s open", cg->id, vol->attach,
+			 snap->file);
+	return share_file_remove(&fs->share, snap->file);
+}
+
 /* Before the switch: remove every member overlay and record, the group
  * snapshot, and free the group. */
 static int create_undo(struct snapfs *fs, uint64_t cg_ino)
@@ -525,13 +537,8 @@ static int create_undo(struct snapfs *fs, uint64_t cg_ino)
 	struct object cg;
 	int rc = member_set_load(fs, cg_ino, &cg, &m);
 
-	for (size_t i = 0; i < m.count && !rc; i++) {
-		/* an overlay QEMU opened but never switched to is not written */
-		if (m.vols[i].attach[0] && attach_overlay_del(fs, &m.vols[i], &m.snaps[i]))
-			log_warn("group snapshot %s: QEMU at %s may still hold %s open", cg.id,
-				 m.vols[i].attach, m.snaps[i].file);
-		rc = share_file_remove(&fs->share, m.snaps[i].file);
-	}
+	for (size_t i = 0; i < m.count && !rc; i++)
+		rc = member_overlay_remove(fs, &cg, &m.vols[i], &m.snaps[i]);
 	if (!rc)
 		rc = catalog_txn_begin(fs->cat, true, &txn);
 	if (rc)
@@ -698,12 +705,8 @@ static int create_settle(struct snapfs *fs, uint64_t cg_ino)
 		goto out;
 	}
 	for (size_t i = 0; i < m.count && !rc; i++) {
-		if (keep[i])
-			continue;
-		if (attach_overlay_del(fs, &m.vols[i], &m.snaps[i]))
-			log_warn("group snapshot %s: QEMU at %s may still hold %s open", cg.id,
-				 m.vols[i].attach, m.snaps[i].file);
-		rc = share_file_remove(&fs->share, m.snaps[i].file);
+		if (!keep[i])
+			rc = member_overlay_remove(fs, &cg, &m.vols[i], &m.snaps[i]);
 	}
 	if (!rc)
 		rc = catalog_txn_begin(fs->cat, true, &txn);

@@ -774,6 +774,35 @@ static int delete_forget(struct snapfs *fs, const struct object *snap, const str
 	return catalog_txn_commit(txn);
 }
 
+/* The file above file in vol's chain (the overlay whose backing it is),
+ * into out; -EIO when there is none. */
+static int file_above(struct snapfs *fs, const struct object *vol, const char *file, char *out,
+		      size_t len)
+{
+	struct catalog_txn *txn;
+	struct snap_list l;
+	int rc = catalog_txn_begin(fs->cat, false, &txn);
+
+	if (rc)
+		return rc;
+	rc = snap_list_load(txn, vol->ino, &l);
+	catalog_txn_abort(txn);
+	if (rc)
+		return rc;
+	{
+		const struct object *above = snap_above(&l, file);
+
+		if (above)
+			snprintf(out, len, "%s", above->file);
+		else
+			rc = -EIO;
+	}
+	snap_list_free(&l);
+	if (rc)
+		log_err("volume %s: no overlay above %s", vol->id, file);
+	return rc;
+}
+
 /* upper's header must name below as its backing (none when below is ""),
  * as after a merge of dropped. -EIO with a log line otherwise: the files
  * stay as they are. */
@@ -800,28 +829,13 @@ static int delete_merge(struct snapfs *fs, const struct object *snap, const stru
 {
 	struct progress_arg prog = {fs, snap->ino, -1};
 	bool newest = !strcmp(vol->file, snap->file);
-	struct catalog_txn *txn;
-	struct snap_list l;
 	char higher[256] = "";
 	int rc;
 
-	rc = catalog_txn_begin(fs->cat, false, &txn);
-	if (rc)
-		return rc;
-	rc = snap_list_load(txn, vol->ino, &l);
-	catalog_txn_abort(txn);
-	if (rc)
-		return rc;
 	if (!newest) {
-		const struct object *above = snap_above(&l, snap->file);
-
-		if (above)
-			snprintf(higher, sizeof(higher), "%s", above->file);
-	}
-	snap_list_free(&l);
-	if (!newest && !*higher) {
-		log_err("snapshot %s: no overlay above %s", snap->id, snap->file);
-		return -EIO;
+		rc = file_above(fs, vol, snap->file, higher, sizeof(higher));
+		if (rc)
+			return rc;
 	}
 
 	/* Once .info may name the backing active (after MERGE_DONE), a
@@ -865,36 +879,6 @@ static int delete_merge(struct snapfs *fs, const struct object *snap, const stru
 	fault_point("snapshot-delete-unlink");
 	return delete_forget(fs, snap, vol, newest);
 }
-
-/* The file above file in vol's chain (the overlay whose backing it is),
- * into out; -EIO when there is none. */
-static int file_above(struct snapfs *fs, const struct object *vol, const char *file, char *out,
-		      size_t len)
-{
-	struct catalog_txn *txn;
-	struct snap_list l;
-	int rc = catalog_txn_begin(fs->cat, false, &txn);
-
-	if (rc)
-		return rc;
-	rc = snap_list_load(txn, vol->ino, &l);
-	catalog_txn_abort(txn);
-	if (rc)
-		return rc;
-	{
-		const struct object *above = snap_above(&l, file);
-
-		if (above)
-			snprintf(out, len, "%s", above->file);
-		else
-			rc = -EIO;
-	}
-	snap_list_free(&l);
-	if (rc)
-		log_err("volume %s: no overlay above %s", vol->id, file);
-	return rc;
-}
-
 
 static int set_op_arg(struct catalog_txn *txn, struct object *o, void *arg)
 {
