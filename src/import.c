@@ -979,6 +979,21 @@ static int reconcile_apply(struct catalog_txn *txn, struct cat_volume *cv,
 	return rc;
 }
 
+/* Load volume ino into *cv through txn and say whether its .info (info)
+ * needs a reconcile: 0 yes, 1 no (its uuid is no volume's, or they agree),
+ * -EINVAL (reason) when the volume is busy, or another -errno. */
+static int reconcile_needed(struct catalog_txn *txn, uint64_t ino, json_t *info,
+			    struct cat_volume *cv, char *reason, size_t len)
+{
+	int rc = cat_volume_load(txn, ino, cv);
+
+	if (rc == -ENOENT || (!rc && info_agrees(cv, info)))
+		return 1;
+	if (!rc && volume_busy(txn, cv, reason, len))
+		return -EINVAL;
+	return rc;
+}
+
 /* Reconcile catalogued volume vid (ino) with its .info. Returns 0 (also
  * when it is left alone, with one log line naming it and the reason), or
  * -errno of the catalogue (-ENOMEM, -ENOSPC, -EIO). */
@@ -1008,11 +1023,7 @@ static int reconcile_volume(struct snapfs *fs, const char *vid, uint64_t ino, un
 	rc = catalog_txn_begin(fs->cat, false, &txn);
 	if (rc)
 		goto out;
-	rc = cat_volume_load(txn, ino, &cv);
-	if (rc == -ENOENT || (!rc && info_agrees(&cv, info)))
-		rc = 1; /* its uuid is no volume's, or nothing to do */
-	else if (!rc && volume_busy(txn, &cv, reason, sizeof(reason)))
-		rc = -EINVAL;
+	rc = reconcile_needed(txn, ino, info, &cv, reason, sizeof(reason));
 	catalog_txn_abort(txn);
 	if (rc)
 		goto out;
@@ -1039,11 +1050,7 @@ static int reconcile_volume(struct snapfs *fs, const char *vid, uint64_t ino, un
 	rc = catalog_txn_begin(fs->cat, true, &txn);
 	if (rc)
 		goto out;
-	rc = cat_volume_load(txn, ino, &cv);
-	if (rc == -ENOENT || (!rc && info_agrees(&cv, info)))
-		rc = 1; /* its uuid is no volume's, or nothing to do */
-	else if (!rc && volume_busy(txn, &cv, reason, sizeof(reason)))
-		rc = -EINVAL;
+	rc = reconcile_needed(txn, ino, info, &cv, reason, sizeof(reason));
 	if (!rc)
 		rc = cat_volume_chain(&cv, reason, sizeof(reason));
 	if (!rc)

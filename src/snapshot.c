@@ -325,6 +325,19 @@ static int info_write_ino(struct snapfs *fs, uint64_t volume, const char *active
 
 /* ---- create ---- */
 
+/* Load snapshot snap_ino into *snap and its volume into *vol through txn.
+ * Both are records afterwards in every case (object_clear() them). */
+static int snap_get_with_volume(struct catalog_txn *txn, uint64_t snap_ino, struct object *snap,
+				struct object *vol)
+{
+	int rc = catalog_object_get(txn, snap_ino, snap);
+
+	if (!rc)
+		return catalog_object_get(txn, snap->parent, vol);
+	object_init(vol);
+	return rc;
+}
+
 static void set_op(struct object *o, const char *op, const char *arg)
 {
 	snprintf(o->op, sizeof(o->op), "%s", op);
@@ -385,12 +398,8 @@ static int create_record(struct snapfs *fs, const struct cred *cred, uint64_t vo
 int snapshot_record_finish(struct catalog_txn *txn, uint64_t snap_ino)
 {
 	struct object snap, vol;
-	int rc = catalog_object_get(txn, snap_ino, &snap);
+	int rc = snap_get_with_volume(txn, snap_ino, &snap, &vol);
 
-	if (!rc)
-		rc = catalog_object_get(txn, snap.parent, &vol);
-	else
-		object_init(&vol);
 	if (!rc) {
 		int64_t now = time_now_usec();
 
@@ -443,12 +452,8 @@ static int create_finish(struct snapfs *fs, uint64_t snap_ino)
 int snapshot_record_remove(struct catalog_txn *txn, uint64_t snap_ino)
 {
 	struct object snap, vol;
-	int rc = catalog_object_get(txn, snap_ino, &snap);
+	int rc = snap_get_with_volume(txn, snap_ino, &snap, &vol);
 
-	if (!rc)
-		rc = catalog_object_get(txn, snap.parent, &vol);
-	else
-		object_init(&vol);
 	if (!rc) {
 		set_op(&vol, "", "");
 		rc = catalog_object_update(txn, &vol);
@@ -470,11 +475,7 @@ static int create_undo(struct snapfs *fs, uint64_t snap_ino)
 
 	if (rc)
 		return rc;
-	rc = catalog_object_get(txn, snap_ino, &snap);
-	if (!rc)
-		rc = catalog_object_get(txn, snap.parent, &vol);
-	else
-		object_init(&vol);
+	rc = snap_get_with_volume(txn, snap_ino, &snap, &vol);
 	catalog_txn_abort(txn);
 	/* QEMU may hold the overlay open, never written: closing it is tidy,
 	 * not needed (removing the file is safe either way) */
@@ -611,11 +612,7 @@ static int delete_record(void *arg)
 		return rc;
 	object_clear(&p->snap);
 	object_clear(&p->vol);
-	rc = catalog_object_get(txn, p->ino, &p->snap);
-	if (!rc)
-		rc = catalog_object_get(txn, p->snap.parent, &p->vol);
-	else
-		object_init(&p->vol);
+	rc = snap_get_with_volume(txn, p->ino, &p->snap, &p->vol);
 	if (!rc && p->snap.kind != OBJ_SNAPSHOT)
 		rc = -ENOTDIR;
 	if (!rc && (*p->snap.op || *p->vol.op)) {
@@ -1066,9 +1063,7 @@ static int delete_snapshot(struct snapfs *fs, const struct cred *cred, uint64_t 
 	rc = catalog_txn_begin(fs->cat, false, &txn);
 	if (rc)
 		goto out;
-	rc = catalog_object_get(txn, ino, &p.snap);
-	if (!rc)
-		rc = catalog_object_get(txn, p.snap.parent, &p.vol);
+	rc = snap_get_with_volume(txn, ino, &p.snap, &p.vol);
 	catalog_txn_abort(txn);
 	/* An attached volume's files are QEMU's: it merges them itself. */
 	if (!rc && !p.vol.attach[0])
@@ -1119,12 +1114,8 @@ int snapshot_delete_member(struct snapfs *fs, uint64_t ino)
 static int manage_finish_txn(struct catalog_txn *txn, uint64_t snap_ino)
 {
 	struct object snap, vol;
-	int rc = catalog_object_get(txn, snap_ino, &snap);
+	int rc = snap_get_with_volume(txn, snap_ino, &snap, &vol);
 
-	if (!rc)
-		rc = catalog_object_get(txn, snap.parent, &vol);
-	else
-		object_init(&vol);
 	if (!rc) {
 		int64_t now = time_now_usec();
 
@@ -1149,12 +1140,8 @@ static int manage_finish_txn(struct catalog_txn *txn, uint64_t snap_ino)
 static int manage_undo_txn(struct catalog_txn *txn, uint64_t snap_ino)
 {
 	struct object snap, vol;
-	int rc = catalog_object_get(txn, snap_ino, &snap);
+	int rc = snap_get_with_volume(txn, snap_ino, &snap, &vol);
 
-	if (!rc)
-		rc = catalog_object_get(txn, snap.parent, &vol);
-	else
-		object_init(&vol);
 	if (!rc && !strcmp(snap.op_arg, "hidden"))
 		rc = snapshot_hidden_set(&vol, snap.file, snap.backing);
 	if (!rc) {
@@ -1368,11 +1355,7 @@ static int unmanage_finish(struct snapfs *fs, uint64_t snap_ino)
 
 	if (rc)
 		return rc;
-	rc = catalog_object_get(txn, snap_ino, &snap);
-	if (!rc)
-		rc = catalog_object_get(txn, snap.parent, &vol);
-	else
-		object_init(&vol);
+	rc = snap_get_with_volume(txn, snap_ino, &snap, &vol);
 	if (!rc)
 		rc = snapshot_info_write(fs, txn, &vol, vol.file, snap.id);
 	catalog_txn_abort(txn);
@@ -1420,11 +1403,7 @@ static int unmanage_record(void *arg)
 
 	if (rc)
 		return rc;
-	rc = catalog_object_get(txn, p->ino, &snap);
-	if (!rc)
-		rc = catalog_object_get(txn, snap.parent, &vol);
-	else
-		object_init(&vol);
+	rc = snap_get_with_volume(txn, p->ino, &snap, &vol);
 	if (!rc && snap.kind != OBJ_SNAPSHOT)
 		rc = -EINVAL;
 	if (!rc && (*snap.op || *vol.op)) {
