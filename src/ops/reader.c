@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "share.h"
 #include "snapshot.h"
 
 /* Unused chains kept for the next open (a backup often reads twice). */
@@ -134,7 +135,7 @@ static int build_chain(struct snapfs *fs, uint64_t ino, struct chain **out)
 	catalog_txn_abort(txn);
 	if (!rc) {
 		for (size_t i = 0; i < n; i++) {
-			layers[i].dirfd = fs->share.dirfd;
+			layers[i].dirfd = fs->share->dirfd;
 			layers[i].name = names[i];
 			layers[i].format = formats[i];
 		}

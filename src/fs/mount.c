@@ -1,20 +1,21 @@
-/* snapfs.c - see snapfs.h. */
+/* mount.c - see mount.h. */
 #include "config.h"
-#include "snapfs.h"
+#include "mount.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
-#include <sys/file.h>
-#include <unistd.h>
-#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
+#include <unistd.h>
 
+#include "catalog.h"
 #include "import.h"
 #include "log.h"
 #include "reader.h"
 #include "recover.h"
+#include "share.h"
 #include "util.h"
 
 static int lock_catalog(struct snapfs *fs)
@@ -73,7 +74,7 @@ int snapfs_open(struct snapfs **out, const struct snapfs_options *opts)
 fail_catalog:
 	catalog_close(fs->cat);
 fail_share:
-	share_close(&fs->share);
+	share_close(fs->share);
 fail_readers:
 	reader_registry_free(fs->readers);
 fail:
@@ -88,35 +89,8 @@ void snapfs_close(struct snapfs *fs)
 		return;
 	reader_registry_free(fs->readers);
 	catalog_close(fs->cat);
-	share_close(&fs->share);
+	share_close(fs->share);
 	close(fs->lock_fd);
 	free(fs);
 }
 
-bool cred_is_admin(const struct snapfs *fs, const struct cred *c)
-{
-	if (c->uid == 0)
-		return true;
-	if (!fs->opts->has_admin_gid)
-		return false;
-	if (c->gid == fs->opts->admin_gid)
-		return true;
-	for (int i = 0; i < c->ngroups; i++)
-		if (c->groups[i] == fs->opts->admin_gid)
-			return true;
-	return false;
-}
-
-void fault_point(const char *step)
-{
-#ifdef SNAPFS_FAULT_INJECTION
-	const char *at = getenv("SNAPFS_CRASH_AT");
-
-	if (at && !strcmp(at, step)) {
-		log_err("fault injection: killing the daemon at %s", step);
-		raise(SIGKILL);
-	}
-#else
-	(void)step;
-#endif
-}

@@ -16,7 +16,7 @@
 #include "fsops.h"
 #include "log.h"
 #include "options.h"
-#include "snapfs.h"
+#include "mount.h"
 
 struct cmdline {
 	struct snapfs_options opts;

@@ -20,6 +20,7 @@
 #include "log.h"
 #include "object.h"
 #include "reader.h"
+#include "share.h"
 #include "snapshot.h"
 #include "tree.h"
 #include "volume.h"
@@ -730,7 +731,7 @@ static void op_statfs(fuse_req_t req, fuse_ino_t ino)
 {
 	struct statvfs sv;
 
-	if (fstatvfs(req_fs(req)->share.dirfd, &sv) < 0) {
+	if (fstatvfs(req_fs(req)->share->dirfd, &sv) < 0) {
 		fuse_reply_err(req, errno);
 		return;
 	}

@@ -7,6 +7,7 @@
 
 #include "group.h"
 #include "log.h"
+#include "share.h"
 #include "object.h"
 #include "snapshot.h"
 #include "volume.h"
@@ -40,7 +41,7 @@ static int collect_pending(const struct object *obj, void *arg)
 static int undo_volume_create(struct snapfs *fs, const struct object *vol)
 {
 	struct catalog_txn *txn;
-	int rc = share_file_remove(&fs->share, vol->file);
+	int rc = share_file_remove(fs->share, vol->file);
 
 	if (rc)
 		return rc;
