@@ -4,6 +4,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,6 +41,90 @@ static int lock_catalog(struct snapfs *fs)
 	return 0;
 }
 
+/* Several hosts: a thread that finishes or undoes the operations of hosts
+ * that are gone, woken when the watch sees a host leave, and every
+ * RECOVERY_SWEEP_S seconds in case a wake-up was missed. */
+#define RECOVERY_SWEEP_S 30
+
+struct recovery_worker {
+	struct snapfs *fs;
+	pthread_t thread;
+	pthread_mutex_t lock;
+	pthread_cond_t wake;
+	bool pending, stop;
+};
+
+static void host_gone(void *arg, const char *host)
+{
+	struct recovery_worker *w = arg;
+
+	log_info("etcd: host %s is gone: looking for its unfinished operations", host);
+	pthread_mutex_lock(&w->lock);
+	w->pending = true;
+	pthread_cond_signal(&w->wake);
+	pthread_mutex_unlock(&w->lock);
+}
+
+static void *recovery_loop(void *arg)
+{
+	struct recovery_worker *w = arg;
+
+	pthread_mutex_lock(&w->lock);
+	while (!w->stop) {
+		struct timespec until;
+
+		clock_gettime(CLOCK_REALTIME, &until);
+		until.tv_sec += RECOVERY_SWEEP_S;
+		while (!w->pending && !w->stop)
+			if (pthread_cond_timedwait(&w->wake, &w->lock, &until) == ETIMEDOUT)
+				break;
+		if (w->stop)
+			break;
+		w->pending = false;
+		pthread_mutex_unlock(&w->lock);
+		recover_gone_hosts(w->fs);
+		pthread_mutex_lock(&w->lock);
+	}
+	pthread_mutex_unlock(&w->lock);
+	return NULL;
+}
+
+static int recovery_start(struct snapfs *fs)
+{
+	struct recovery_worker *w = calloc(1, sizeof(*w));
+
+	if (!w)
+		return -ENOMEM;
+	w->fs = fs;
+	pthread_mutex_init(&w->lock, NULL);
+	pthread_cond_init(&w->wake, NULL);
+	if (pthread_create(&w->thread, NULL, recovery_loop, w)) {
+		free(w);
+		return -EAGAIN;
+	}
+	catalog_set_gone_hook(fs->cat, host_gone, w);
+	fs->recovery = w;
+	return 0;
+}
+
+static void recovery_stop(struct snapfs *fs)
+{
+	struct recovery_worker *w = fs->recovery;
+
+	if (!w)
+		return;
+	catalog_set_gone_hook(fs->cat, NULL, NULL);
+	pthread_mutex_lock(&w->lock);
+	w->stop = true;
+	pthread_cond_signal(&w->wake);
+	pthread_mutex_unlock(&w->lock);
+	pthread_join(w->thread, NULL);
+	pthread_cond_destroy(&w->wake);
+	pthread_mutex_destroy(&w->lock);
+	free(w);
+	fs->recovery = NULL;
+}
+
 int snapfs_open(struct snapfs **out, const struct snapfs_options *opts)
 {
 	struct snapfs *fs = calloc(1, sizeof(*fs));
@@ -61,12 +146,21 @@ int snapfs_open(struct snapfs **out, const struct snapfs_options *opts)
 	rc = share_open(&fs->share, opts->share);
 	if (rc)
 		goto fail_readers;
-	rc = catalog_open(&fs->cat, opts->catalog_dir, opts->catalog_bytes);
+	if (opts->etcd) {
+		struct catalog_shared_options shared = {opts->etcd, opts->etcd_prefix_used,
+							opts->host_name, opts->etcd_ttl_s};
+
+		rc = catalog_open(&fs->cat, opts->catalog_dir, opts->catalog_bytes, &shared);
+	} else {
+		rc = catalog_open(&fs->cat, opts->catalog_dir, opts->catalog_bytes, NULL);
+	}
 	if (rc)
 		goto fail_share;
 	rc = recover_all(fs);
 	if (!rc && opts->import)
 		rc = import_share(fs, opts->import, NULL);
+	if (!rc && catalog_is_shared(fs->cat))
+		rc = recovery_start(fs);
 	if (rc)
 		goto fail_catalog;
 	*out = fs;
@@ -87,6 +181,7 @@ void snapfs_close(struct snapfs *fs)
 {
 	if (!fs)
 		return;
+	recovery_stop(fs);
 	reader_registry_free(fs->readers);
 	catalog_close(fs->cat);
 	share_close(fs->share);
