@@ -41,6 +41,29 @@ static int lock_catalog(struct snapfs *fs)
 	return 0;
 }
 
+/* Load a one-host catalogue into etcd (etcd_seed=), while no snapfs
+ * serves it: its lock is taken for the time of the load. */
+static int seed_catalog(struct snapfs *fs, const char *dir)
+{
+	char path[4200];
+	int fd, rc;
+
+	snprintf(path, sizeof(path), "%s/snapfs.lock", dir);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd >= 0 && flock(fd, LOCK_EX | LOCK_NB) < 0) {
+		log_err("etcd_seed=%s: a snapfs still serves that catalogue: unmount it first", dir);
+		close(fd);
+		catalog_close(fs->cat);
+		return -EBUSY;
+	}
+	rc = catalog_seed(fs->cat, dir);
+	if (fd >= 0)
+		close(fd);
+	if (rc)
+		catalog_close(fs->cat);
+	return rc;
+}
+
 /* Several hosts: a thread that finishes or undoes the operations of hosts
  * that are gone, woken when the watch sees a host leave, and every
  * RECOVERY_SWEEP_S seconds in case a wake-up was missed. */
@@ -154,6 +177,8 @@ int snapfs_open(struct snapfs **out, const struct snapfs_options *opts)
 	} else {
 		rc = catalog_open(&fs->cat, opts->catalog_dir, opts->catalog_bytes, NULL);
 	}
+	if (!rc && opts->etcd && opts->etcd_seed)
+		rc = seed_catalog(fs, opts->etcd_seed);
 	if (rc)
 		goto fail_share;
 	rc = recover_all(fs);

@@ -356,7 +356,7 @@ int catalog_txn_commit(struct catalog_txn *t)
 		txn_free(t);
 		return mdb_to_errno(rc, "commit");
 	}
-	rc = t->nlog ? shared_commit(cat->shared, t->log, t->nlog, &rev) : 0;
+	rc = t->nlog ? shared_commit(cat->shared, t->log, t->nlog, false, &rev) : 0;
 	if (!t->nlog)
 		shared_unlock(cat->shared);
 	if (rc) {
@@ -948,4 +948,124 @@ int catalog_objects_foreach(struct catalog_txn *t, int (*fn)(const struct object
 	if (rc && rc != MDB_NOTFOUND && !ret)
 		return mdb_to_errno(rc, "list objects");
 	return ret;
+}
+
+/* A seed goes to etcd in transactions of this many changes (etcd takes 128
+ * operations per transaction by default; one more releases the lock). */
+#define SEED_CHUNK 100
+
+static int seed_send(struct catalog *cat, struct kv_op *ops, size_t *n, bool last, int64_t *rev)
+{
+	int rc = shared_commit(cat->shared, ops, *n, !last, rev);
+
+	for (size_t i = 0; i < *n; i++)
+		kv_op_free(&ops[i]);
+	*n = 0;
+	return rc;
+}
+
+static bool cache_empty(struct catalog *cat)
+{
+	MDB_txn *txn;
+	MDB_stat st = {0};
+
+	if (mdb_txn_begin(cat->env, NULL, MDB_RDONLY, &txn))
+		return false;
+	mdb_stat(txn, cat->objects, &st);
+	mdb_txn_abort(txn);
+	return st.ms_entries == 0;
+}
+
+int catalog_seed(struct catalog *cat, const char *dir)
+{
+	static const char dbs[] = "onim";
+	struct kv_op ops[SEED_CHUNK];
+	size_t n = 0, total = 0;
+	MDB_env *env = NULL;
+	MDB_txn *txn = NULL;
+	int64_t rev = 0;
+	int rc;
+
+	if (!cat->shared)
+		return -EINVAL;
+	rc = mdb_env_create(&env);
+	if (!rc)
+		mdb_env_set_maxdbs(env, 8);
+	if (!rc)
+		rc = mdb_env_open(env, dir, MDB_RDONLY | MDB_NOTLS, 0600);
+	if (!rc)
+		rc = mdb_txn_begin(env, NULL, MDB_RDONLY, &txn);
+	if (rc) {
+		log_err("etcd_seed=%s: cannot open the catalogue there: %s", dir, mdb_strerror(rc));
+		mdb_env_close(env);
+		return rc > 0 ? -rc : -EIO;
+	}
+	pthread_mutex_lock(&cat->writer);
+	rc = shared_lock(cat->shared);
+	if (rc) {
+		pthread_mutex_unlock(&cat->writer);
+		mdb_txn_abort(txn);
+		mdb_env_close(env);
+		return rc;
+	}
+	if (!cache_empty(cat)) {
+		log_info("etcd_seed=%s: etcd holds a catalogue for this share already: not loaded",
+			 dir);
+		shared_unlock(cat->shared);
+		goto out;
+	}
+	for (const char *d = dbs; *d && !rc; d++) {
+		MDB_dbi dbi;
+		MDB_cursor *cur;
+		MDB_val key, val;
+		const char *name = *d == 'o' ? "objects" : *d == 'n' ? "children" : *d == 'i' ? "ids" : "meta";
+		int r;
+
+		if (mdb_dbi_open(txn, name, 0, &dbi) || mdb_cursor_open(txn, dbi, &cur))
+			continue;
+		for (r = mdb_cursor_get(cur, &key, &val, MDB_FIRST); r == 0 && !rc;
+		     r = mdb_cursor_get(cur, &key, &val, MDB_NEXT)) {
+			struct kv_op *op = &ops[n];
+
+			if (*d == 'm' && (key.mv_size != 8 || memcmp(key.mv_data, "next_seq", 8)))
+				continue;
+			memset(op, 0, sizeof(*op));
+			op->db = *d;
+			op->klen = key.mv_size;
+			op->vlen = val.mv_size;
+			op->key = malloc(key.mv_size + 1);
+			op->val = malloc(val.mv_size + 1);
+			if (!op->key || !op->val) {
+				kv_op_free(op);
+				rc = -ENOMEM;
+				break;
+			}
+			memcpy(op->key, key.mv_data, key.mv_size);
+			memcpy(op->val, val.mv_data, val.mv_size);
+			n++;
+			total++;
+			if (n == SEED_CHUNK)
+				rc = seed_send(cat, ops, &n, false, &rev);
+		}
+		mdb_cursor_close(cur);
+	}
+	if (!rc)
+		rc = seed_send(cat, ops, &n, true, &rev);
+	else {
+		for (size_t i = 0; i < n; i++)
+			kv_op_free(&ops[i]);
+		shared_unlock(cat->shared);
+	}
+	if (!rc && rev)
+		rc = shared_wait(cat->shared, rev);
+	if (rc)
+		log_err("etcd_seed=%s: loading into etcd failed after %zu entries: %s", dir, total,
+			strerror(-rc));
+	else
+		log_info("etcd_seed=%s: loaded %zu catalogue entries into etcd", dir, total);
+out:
+	pthread_mutex_unlock(&cat->writer);
+	mdb_txn_abort(txn);
+	mdb_env_close(env);
+	return rc;
 }

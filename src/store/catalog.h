@@ -232,4 +232,12 @@ int catalog_ids_foreach(struct catalog_txn *txn,
 int catalog_objects_foreach(struct catalog_txn *txn,
 			    int (*fn)(const struct object *obj, void *arg), void *arg);
 
+/* Several hosts: when etcd holds no catalogue for this share yet, load
+ * the one-host LMDB catalogue in dir into it (dir is only read), under the
+ * writer lock, in transactions of at most 100 changes; then wait until the
+ * copy has it. When etcd holds one already, log that and change nothing.
+ * Returns 0 or -errno (a load that fails part way leaves what it sent:
+ * load before other hosts mount). */
+int catalog_seed(struct catalog *cat, const char *dir);
+
 #endif

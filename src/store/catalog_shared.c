@@ -426,7 +426,13 @@ void shared_unlock(struct catalog_shared *sh)
 	sh->lock_rev = 0;
 }
 
-int shared_commit(struct catalog_shared *sh, const struct kv_op *ops, size_t n, int64_t *rev)
+int shared_wait(struct catalog_shared *sh, int64_t rev)
+{
+	return wait_applied(sh, rev);
+}
+
+int shared_commit(struct catalog_shared *sh, const struct kv_op *ops, size_t n, bool keep_lock,
+		  int64_t *rev)
 {
 	json_t *success = json_array(), *reply, *body;
 	bool holds = false;
@@ -463,8 +469,9 @@ int shared_commit(struct catalog_shared *sh, const struct kv_op *ops, size_t n, 
 			return -ENOMEM;
 		}
 	}
-	json_array_append_new(success, json_pack("{s{so}}", "request_delete_range", "key",
-						 lock_key(sh)));
+	if (!keep_lock)
+		json_array_append_new(success, json_pack("{s{so}}", "request_delete_range", "key",
+							 lock_key(sh)));
 	body = json_pack("{s[o]so}", "compare", create_rev_is(lock_key(sh), sh->lock_rev), "success",
 			 success);
 	if (holds)
@@ -485,7 +492,8 @@ int shared_commit(struct catalog_shared *sh, const struct kv_op *ops, size_t n, 
 		shared_unlock(sh);
 		return rc;
 	}
-	sh->lock_rev = 0;
+	if (!keep_lock)
+		sh->lock_rev = 0;
 	if (holds)
 		shared_holds_committed(sh, ops, n);
 	return 0;

@@ -58,10 +58,15 @@ void shared_close(struct catalog_shared *sh);
  * it. Returns 0, -EAGAIN (another host keeps the lock), -EIO. */
 int shared_lock(struct catalog_shared *sh);
 
-/* Commit ops and release the lock in one etcd transaction. Returns 0 and
- * *rev (the revision to record in the cache), or -EIO (nothing changed,
- * unless the reply was lost: then the watch brings the change). */
-int shared_commit(struct catalog_shared *sh, const struct kv_op *ops, size_t n, int64_t *rev);
+/* Commit ops and release the lock in one etcd transaction (keep_lock: keep
+ * it for more). Returns 0 and *rev (the revision to record in the cache),
+ * or -EIO (nothing changed, unless the reply was lost: then the watch
+ * brings the change); the lock is released on failure. */
+int shared_commit(struct catalog_shared *sh, const struct kv_op *ops, size_t n, bool keep_lock,
+		  int64_t *rev);
+
+/* Wait until the watch has brought the cache to rev: 0 or -EIO. */
+int shared_wait(struct catalog_shared *sh, int64_t rev);
 
 /* Release the lock after an aborted write. */
 void shared_unlock(struct catalog_shared *sh);

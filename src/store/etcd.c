@@ -4,6 +4,8 @@
 #include <curl/curl.h>
 #include <errno.h>
 #include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -159,12 +161,25 @@ static const char *server_error(json_t *reply)
 	return msg;
 }
 
+/* Append "; what" to why (every endpoint's failure goes in the log line). */
+static void __attribute__((format(printf, 3, 4))) why_add(char *why, size_t len, const char *fmt, ...)
+{
+	size_t n = strlen(why);
+	va_list ap;
+
+	if (n && n + 2 < len)
+		memcpy(why + n, "; ", 3), n += 2;
+	va_start(ap, fmt);
+	vsnprintf(why + n, len - n, fmt, ap);
+	va_end(ap);
+}
+
 int etcd_post(struct etcd *e, const char *path, json_t *body, long timeout_ms, json_t **reply)
 {
 	struct curl_slist *headers = curl_slist_append(NULL, "Content-Type: application/json");
 	char *text = json_dumps(body, JSON_COMPACT);
 	size_t start = first_endpoint(e);
-	char why[256] = "no endpoint";
+	char why[1024] = "";
 	int rc = -EIO;
 
 	*reply = NULL;
@@ -189,7 +204,7 @@ int etcd_post(struct etcd *e, const char *path, json_t *body, long timeout_ms, j
 			curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
 		curl_easy_cleanup(c);
 		if (cc != CURLE_OK) {
-			snprintf(why, sizeof(why), "%s: %s", e->urls[i] + 7, curl_easy_strerror(cc));
+			why_add(why, sizeof(why), "%s: %s", e->urls[i] + 7, curl_easy_strerror(cc));
 		} else {
 			json_t *j = b.data ? json_loads(b.data, 0, NULL) : NULL;
 
@@ -198,8 +213,8 @@ int etcd_post(struct etcd *e, const char *path, json_t *body, long timeout_ms, j
 				set_endpoint(e, i);
 				rc = 0;
 			} else {
-				snprintf(why, sizeof(why), "%s: HTTP %ld: %s", e->urls[i] + 7, status,
-					 j && server_error(j) ? server_error(j) : "no reply");
+				why_add(why, sizeof(why), "%s: HTTP %ld: %s", e->urls[i] + 7, status,
+					j && server_error(j) ? server_error(j) : "no reply");
 				json_decref(j);
 				/* a refusal by the cluster itself (not this member's
 				 * trouble) would be the same elsewhere */
@@ -212,7 +227,7 @@ int etcd_post(struct etcd *e, const char *path, json_t *body, long timeout_ms, j
 		free(b.data);
 	}
 	if (rc)
-		log_err("etcd %s %s", path, why);
+		log_err("etcd %s failed: %s", path, why);
 	curl_slist_free_all(headers);
 	free(text);
 	return rc;
