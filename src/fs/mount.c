@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "catalog.h"
@@ -41,6 +42,13 @@ static int lock_catalog(struct snapfs *fs)
 	return 0;
 }
 
+static bool same_file(int a, int b)
+{
+	struct stat sa, sb;
+
+	return !fstat(a, &sa) && !fstat(b, &sb) && sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
+}
+
 /* Load a one-host catalogue into etcd (etcd_seed=), while no snapfs
  * serves it: its lock is taken for the time of the load. */
 static int seed_catalog(struct snapfs *fs, const char *dir)
@@ -50,6 +58,10 @@ static int seed_catalog(struct snapfs *fs, const char *dir)
 
 	snprintf(path, sizeof(path), "%s/snapfs.lock", dir);
 	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd >= 0 && same_file(fd, fs->lock_fd)) {
+		close(fd); /* catalog= is that directory: this mount holds its lock */
+		fd = -1;
+	}
 	if (fd >= 0 && flock(fd, LOCK_EX | LOCK_NB) < 0) {
 		log_err("etcd_seed=%s: a snapfs still serves that catalogue: unmount it first", dir);
 		close(fd);
