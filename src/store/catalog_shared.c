@@ -32,6 +32,7 @@ struct catalog_shared {
 
 	pthread_mutex_t lock;   /* everything below */
 	pthread_cond_t cond;    /* applied moved, the writer lock went, stop */
+	pthread_cond_t keeper_wake; /* stop (the keeper sleeps on its own) */
 	int64_t lease;
 	int64_t applied;        /* the cache holds every change up to here */
 	int64_t lock_rev;       /* our writer lock's revision, 0 when not held */
@@ -783,7 +784,7 @@ static void *keep_loop(void *arg)
 		timespec_in(&until, failing ? 300 : (long)sh->ttl * 1000 / 3);
 		pthread_mutex_lock(&sh->lock);
 		if (!sh->stop)
-			pthread_cond_timedwait(&sh->cond, &sh->lock, &until);
+			pthread_cond_timedwait(&sh->keeper_wake, &sh->lock, &until);
 	}
 	pthread_mutex_unlock(&sh->lock);
 	return NULL;
@@ -810,6 +811,7 @@ int shared_open(struct catalog_shared **out, struct catalog *cat,
 	sh->plen = strlen(sh->prefix);
 	pthread_mutex_init(&sh->lock, NULL);
 	pthread_cond_init(&sh->cond, NULL);
+	pthread_cond_init(&sh->keeper_wake, NULL);
 	pthread_mutex_init(&sh->holds_lock, NULL);
 	rc = etcd_new(&sh->etcd, opts->endpoints);
 	if (!rc)
@@ -844,6 +846,7 @@ void shared_close(struct catalog_shared *sh)
 	pthread_mutex_lock(&sh->lock);
 	sh->stop = true;
 	pthread_cond_broadcast(&sh->cond);
+	pthread_cond_signal(&sh->keeper_wake);
 	pthread_mutex_unlock(&sh->lock);
 	if (sh->threads) {
 		pthread_join(sh->watcher, NULL);
@@ -853,6 +856,7 @@ void shared_close(struct catalog_shared *sh)
 		lease_revoke(sh, sh->lease);
 	etcd_free(sh->etcd);
 	pthread_mutex_destroy(&sh->holds_lock);
+	pthread_cond_destroy(&sh->keeper_wake);
 	pthread_cond_destroy(&sh->cond);
 	pthread_mutex_destroy(&sh->lock);
 	free(sh);
