@@ -155,8 +155,8 @@ static int take_over(struct snapfs *fs, struct pending *p)
 			object_init(&p->objs[kept]);
 			object_copy(&p->objs[kept++], &now);
 		}
-		if (!r)
-			object_clear(&now);
+		if (r != -ECANCELED)
+			object_clear(&now); /* also after -ENOENT: see catalog_object_get() */
 	}
 	for (size_t i = kept; i < p->count; i++)
 		object_clear(&p->objs[i]);
