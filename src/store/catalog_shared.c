@@ -16,6 +16,7 @@
 #define CATCH_UP_MS 3000      /* the watch reaching the lock's revision */
 #define RANGE_PAGE 1000       /* keys per request of the first load */
 #define MAX_HOLDS 4096
+#define LINGER_MS 100         /* an idle host keeps the writer lock this long */
 
 struct hold {
 	uint64_t ino;
@@ -36,10 +37,18 @@ struct catalog_shared {
 	int64_t lease;
 	int64_t applied;        /* the cache holds every change up to here */
 	int64_t lock_rev;       /* our writer lock's revision, 0 when not held */
-	bool lock_stale;        /* a lock of ours may be left in etcd */
+	bool lock_busy;         /* a write of this host runs under it */
+	bool lock_lost;         /* etcd deleted it (our lease went): take it anew */
+	bool releasing;         /* the linger thread is deleting it */
+	bool acquiring;         /* shared_lock() is asking etcd for it */
+	int64_t orphan_rev;     /* a lock of ours no write holds, to delete */
+	bool orphan_retry;      /* deleting it failed: the next try waits */
+	bool wanted;            /* another host waits for it */
+	int64_t lock_used_ms;   /* when our last write under it ended */
+	pthread_cond_t linger_wake; /* a write ended, wanted, lost, stop */
 	bool resync;            /* the watch must load everything again */
 	bool stop;
-	pthread_t watcher, keeper;
+	pthread_t watcher, keeper, linger;
 	bool threads;
 
 	pthread_mutex_t holds_lock; /* orders hold puts and deletes */
@@ -198,6 +207,8 @@ static int host_register(struct catalog_shared *sh)
 	json_decref(reply);
 	pthread_mutex_lock(&sh->lock);
 	sh->lease = lease;
+	if (sh->lock_rev)
+		sh->lock_lost = true; /* it went with the old lease */
 	pthread_mutex_unlock(&sh->lock);
 	return put_holds(sh, lease);
 }
@@ -311,6 +322,14 @@ int shared_held_elsewhere(struct catalog_shared *sh, uint64_t ino)
 
 /* ---- the writer lock ---- */
 
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 static void timespec_in(struct timespec *ts, long ms)
 {
 	clock_gettime(CLOCK_REALTIME, ts);
@@ -348,41 +367,122 @@ static int lock_delete(struct catalog_shared *sh, int64_t rev)
 				"success", "request_delete_range", "key", lock_key(sh)),
 		      &reply);
 
-	if (!rc)
+	if (!rc) {
 		json_decref(reply);
+	} else {
+		/* still there, perhaps: the linger thread tries again */
+		pthread_mutex_lock(&sh->lock);
+		if (!sh->orphan_rev)
+			sh->orphan_rev = rev;
+		sh->orphan_retry = true;
+		pthread_mutex_unlock(&sh->lock);
+	}
 	return rc;
+}
+
+/* The write of this host under the lock has ended: keep the lock for the
+ * next one, or forget it (dropped: it was released, lost or is unsure). */
+static void lock_idle(struct catalog_shared *sh, bool dropped)
+{
+	pthread_mutex_lock(&sh->lock);
+	sh->lock_busy = false;
+	if (dropped) {
+		sh->lock_rev = 0;
+		sh->wanted = false;
+	}
+	sh->lock_used_ms = now_ms();
+	pthread_cond_signal(&sh->linger_wake);
+	pthread_mutex_unlock(&sh->lock);
+}
+
+/* Tell the host holding the lock that this one waits for it: the holder
+ * sees P/w/<host> through its watch and lets the lock go. */
+static void lock_want(struct catalog_shared *sh, int64_t lease)
+{
+	json_t *reply;
+
+	if (!post(sh, "/v3/kv/put",
+		  json_pack("{sososI}", "key", key_json(sh, "w/", sh->host_id, strlen(sh->host_id)),
+			    "value", etcd_b64("1", 1), "lease", (json_int_t)lease),
+		  &reply))
+		json_decref(reply);
+}
+
+/* After a failed write: the lock is lost, or its state unknown. */
+static void lock_drop(struct catalog_shared *sh)
+{
+	int64_t rev;
+
+	pthread_mutex_lock(&sh->lock);
+	rev = sh->lock_rev;
+	pthread_mutex_unlock(&sh->lock);
+	if (rev)
+		lock_delete(sh, rev); /* if it still is ours; else the next shared_lock() mends it */
+	lock_idle(sh, true);
+}
+
+/* The lock is still ours from an earlier write: nothing to ask etcd. */
+static bool lock_reuse(struct catalog_shared *sh)
+{
+	bool ours;
+
+	pthread_mutex_lock(&sh->lock);
+	while (sh->releasing && !sh->stop)
+		pthread_cond_wait(&sh->cond, &sh->lock);
+	if (sh->lock_lost)
+		sh->lock_rev = 0;
+	sh->lock_lost = false;
+	ours = sh->lock_rev != 0;
+	sh->lock_busy = true;
+	pthread_mutex_unlock(&sh->lock);
+	return ours;
 }
 
 int shared_lock(struct catalog_shared *sh)
 {
 	long waited_ms = 0, limit_ms = 2000L * (sh->ttl > 5 ? sh->ttl : 5);
-	int64_t lease;
+	int64_t lease, wanted_from = -1;
 
+	if (lock_reuse(sh))
+		return 0;
 	for (;;) {
-		json_t *reply, *kv;
+		json_t *reply, *kv, *success;
 		int64_t rev;
 		int rc;
 
 		pthread_mutex_lock(&sh->lock);
 		lease = sh->lease;
 		pthread_mutex_unlock(&sh->lock);
+		success = json_pack("[o]", put_req(lock_key(sh),
+						   etcd_b64(sh->host_id, strlen(sh->host_id)), lease));
+		if (success && wanted_from >= 0)
+			json_array_append_new(success,
+					      json_pack("{s{so}}", "request_delete_range", "key",
+							key_json(sh, "w/", sh->host_id,
+								 strlen(sh->host_id))));
+		pthread_mutex_lock(&sh->lock);
+		sh->acquiring = true;
+		pthread_mutex_unlock(&sh->lock);
 		rc = post(sh, "/v3/kv/txn",
-			  json_pack("{s[o]s[o]s[{s{so}}]}", "compare", create_rev_is(lock_key(sh), 0),
-				    "success",
-				    put_req(lock_key(sh), etcd_b64(sh->host_id, strlen(sh->host_id)),
-					    lease),
-				    "failure", "request_range", "key", lock_key(sh)),
+			  json_pack("{s[o]sos[{s{so}}]}", "compare", create_rev_is(lock_key(sh), 0),
+				    "success", success, "failure", "request_range", "key",
+				    lock_key(sh)),
 			  &reply);
-		if (rc)
+		rev = rc ? 0 : header_rev(reply);
+		pthread_mutex_lock(&sh->lock);
+		sh->acquiring = false;
+		if (!rc && succeeded(reply))
+			sh->lock_rev = rev;
+		pthread_mutex_unlock(&sh->lock);
+		if (rc) {
+			lock_idle(sh, true);
 			return rc;
-		rev = header_rev(reply);
+		}
 		if (succeeded(reply)) {
 			json_decref(reply);
-			sh->lock_rev = rev;
-			sh->lock_stale = false;
 			rc = wait_applied(sh, rev);
 			if (rc)
-				shared_unlock(sh);
+				lock_drop(sh);
 			return rc;
 		}
 		kv = txn_first_kv(reply);
@@ -396,16 +496,24 @@ int shared_lock(struct catalog_shared *sh)
 			if (holder && len == strlen(sh->host_id) && !memcmp(holder, sh->host_id, len)) {
 				free(holder);
 				json_decref(reply);
-				if (lock_delete(sh, created))
+				if (lock_delete(sh, created)) {
+					lock_idle(sh, true);
 					return -EIO;
+				}
 				continue;
 			}
 			free(holder);
+			/* once per holder: it may have kept the lock after its write */
+			if (created != wanted_from) {
+				lock_want(sh, lease);
+				wanted_from = created;
+			}
 		}
 		json_decref(reply);
 		if (waited_ms >= limit_ms) {
 			log_err("etcd: another host has held the catalogue's writer lock for %ld ms",
 				waited_ms);
+			lock_idle(sh, true);
 			return -EAGAIN;
 		}
 		{
@@ -422,9 +530,16 @@ int shared_lock(struct catalog_shared *sh)
 
 void shared_unlock(struct catalog_shared *sh)
 {
-	if (sh->lock_rev && lock_delete(sh, sh->lock_rev))
-		sh->lock_stale = true;
-	sh->lock_rev = 0;
+	int64_t rev;
+	bool release;
+
+	pthread_mutex_lock(&sh->lock);
+	rev = sh->lock_rev;
+	release = sh->wanted || sh->lock_lost;
+	pthread_mutex_unlock(&sh->lock);
+	if (rev && release)
+		lock_delete(sh, rev);
+	lock_idle(sh, release);
 }
 
 int shared_wait(struct catalog_shared *sh, int64_t rev)
@@ -436,12 +551,14 @@ int shared_commit(struct catalog_shared *sh, const struct kv_op *ops, size_t n, 
 		  int64_t *rev)
 {
 	json_t *success = json_array(), *reply, *body;
-	bool holds = false;
-	int64_t lease;
+	bool holds = false, release;
+	int64_t lease, lock_rev;
 	int rc;
 
 	pthread_mutex_lock(&sh->lock);
 	lease = sh->lease;
+	lock_rev = sh->lock_rev;
+	release = !keep_lock && (sh->wanted || sh->stop);
 	pthread_mutex_unlock(&sh->lock);
 	if (!success)
 		return -ENOMEM;
@@ -470,10 +587,10 @@ int shared_commit(struct catalog_shared *sh, const struct kv_op *ops, size_t n, 
 			return -ENOMEM;
 		}
 	}
-	if (!keep_lock)
+	if (release)
 		json_array_append_new(success, json_pack("{s{so}}", "request_delete_range", "key",
 							 lock_key(sh)));
-	body = json_pack("{s[o]so}", "compare", create_rev_is(lock_key(sh), sh->lock_rev), "success",
+	body = json_pack("{s[o]so}", "compare", create_rev_is(lock_key(sh), lock_rev), "success",
 			 success);
 	if (holds)
 		pthread_mutex_lock(&sh->holds_lock); /* released by shared_holds_committed() */
@@ -490,14 +607,66 @@ int shared_commit(struct catalog_shared *sh, const struct kv_op *ops, size_t n, 
 	if (rc) {
 		if (holds)
 			pthread_mutex_unlock(&sh->holds_lock);
-		shared_unlock(sh);
+		lock_drop(sh);
 		return rc;
 	}
 	if (!keep_lock)
-		sh->lock_rev = 0;
+		lock_idle(sh, release);
 	if (holds)
 		shared_holds_committed(sh, ops, n);
 	return 0;
+}
+
+/* Let the lock go once this host has not written for LINGER_MS, or at once
+ * when another host waits for it and no write of ours is running. */
+static void *linger_loop(void *arg)
+{
+	struct catalog_shared *sh = arg;
+
+	pthread_mutex_lock(&sh->lock);
+	while (!sh->stop) {
+		int64_t idle = now_ms() - sh->lock_used_ms, rev = sh->lock_rev;
+		struct timespec until;
+
+		if (sh->orphan_rev && !sh->acquiring && !sh->orphan_retry) {
+			int64_t orphan = sh->orphan_rev;
+
+			sh->orphan_rev = 0;
+			pthread_mutex_unlock(&sh->lock);
+			log_warn("etcd: deleting a writer lock of this host's that a failed request "
+				 "left (revision %lld)", (long long)orphan);
+			lock_delete(sh, orphan);
+			pthread_mutex_lock(&sh->lock);
+			pthread_cond_broadcast(&sh->cond);
+			continue;
+		}
+		if (sh->orphan_retry) {
+			/* etcd did not answer: wait a little before the next try */
+			sh->orphan_retry = false;
+			timespec_in(&until, 300);
+			pthread_cond_timedwait(&sh->linger_wake, &sh->lock, &until);
+			continue;
+		}
+		if (rev && !sh->lock_busy && (sh->wanted || sh->lock_lost || idle >= LINGER_MS)) {
+			sh->releasing = true;
+			pthread_mutex_unlock(&sh->lock);
+			lock_delete(sh, rev);
+			pthread_mutex_lock(&sh->lock);
+			sh->lock_rev = 0;
+			sh->lock_lost = false;
+			sh->wanted = false;
+			sh->releasing = false;
+			pthread_cond_broadcast(&sh->cond);
+			continue;
+		}
+		if (rev && !sh->lock_busy)
+			timespec_in(&until, (long)(LINGER_MS - idle));
+		else
+			timespec_in(&until, 60 * 1000);
+		pthread_cond_timedwait(&sh->linger_wake, &sh->lock, &until);
+	}
+	pthread_mutex_unlock(&sh->lock);
+	return NULL;
 }
 
 void shared_applied(struct catalog_shared *sh, int64_t rev)
@@ -649,13 +818,25 @@ static int full_load(struct catalog_shared *sh)
 
 #define WATCH_RESYNC 1
 
+/* Whether a base64 value is this host's id. */
+static bool value_is_host(struct catalog_shared *sh, json_t *value)
+{
+	size_t len;
+	unsigned char *v = etcd_unb64(value, &len);
+	bool is = v && len == strlen(sh->host_id) && !memcmp(v, sh->host_id, len);
+
+	free(v);
+	return is;
+}
+
 static int on_watch(json_t *result, void *arg)
 {
 	struct catalog_shared *sh = arg;
 	json_t *events = json_object_get(result, "events");
 	struct op_list l = {0};
 	int64_t rev = 0;
-	bool lock_gone = false;
+	bool lock_gone = false, wanted = false;
+	int64_t lock_deleted_at = 0, lock_put_at = 0;
 	int rc = 0;
 
 	if (etcd_int(result, "compact_revision") > 0) {
@@ -678,9 +859,17 @@ static int on_watch(json_t *result, void *arg)
 			continue;
 		if (r > rev)
 			rev = r;
-		if (klen == sh->plen + 3 && !memcmp(k + sh->plen, "c/L", 3))
+		if (klen == sh->plen + 3 && !memcmp(k + sh->plen, "c/L", 3)) {
 			lock_gone |= del;
-		else if (del && klen > sh->plen + 2 && !memcmp(k + sh->plen, "h/", 2)) {
+			if (del)
+				lock_deleted_at = r;
+			else if (value_is_host(sh, json_object_get(kv, "value")))
+				lock_put_at = etcd_int(kv, "create_revision");
+		} else if (!del && klen > sh->plen + 2 && !memcmp(k + sh->plen, "w/", 2)) {
+			if (klen - sh->plen - 2 != strlen(sh->host_id) ||
+			    memcmp(k + sh->plen + 2, sh->host_id, klen - sh->plen - 2))
+				wanted = true;
+		} else if (del && klen > sh->plen + 2 && !memcmp(k + sh->plen, "h/", 2)) {
 			char host[CATALOG_HOST_ID_MAX];
 			size_t hl = klen - sh->plen - 2;
 
@@ -705,6 +894,18 @@ static int on_watch(json_t *result, void *arg)
 		pthread_mutex_lock(&sh->lock);
 		if (rev > sh->applied)
 			sh->applied = rev;
+		/* a delete after our lock's creation that we did not send */
+		if (sh->lock_rev && lock_deleted_at > sh->lock_rev && !sh->releasing)
+			sh->lock_lost = true;
+		if (wanted)
+			sh->wanted = true; /* kept until this host next lets its lock go */
+		/* a lock of ours that no write of ours took: a request that timed
+		 * out reached etcd after all; the linger thread deletes it */
+		if (lock_put_at && lock_put_at != sh->lock_rev && !sh->acquiring &&
+		    lock_put_at > lock_deleted_at)
+			sh->orphan_rev = lock_put_at;
+		if (sh->lock_lost || sh->wanted || sh->orphan_rev)
+			pthread_cond_signal(&sh->linger_wake);
 		pthread_cond_broadcast(&sh->cond);
 		pthread_mutex_unlock(&sh->lock);
 	}
@@ -812,6 +1013,7 @@ int shared_open(struct catalog_shared **out, struct catalog *cat,
 	pthread_mutex_init(&sh->lock, NULL);
 	pthread_cond_init(&sh->cond, NULL);
 	pthread_cond_init(&sh->keeper_wake, NULL);
+	pthread_cond_init(&sh->linger_wake, NULL);
 	pthread_mutex_init(&sh->holds_lock, NULL);
 	rc = etcd_new(&sh->etcd, opts->endpoints);
 	if (!rc)
@@ -823,6 +1025,15 @@ int shared_open(struct catalog_shared **out, struct catalog *cat,
 	if (!rc && pthread_create(&sh->keeper, NULL, keep_loop, sh)) {
 		sh->stop = true;
 		pthread_join(sh->watcher, NULL);
+		rc = -EAGAIN;
+	}
+	if (!rc && pthread_create(&sh->linger, NULL, linger_loop, sh)) {
+		pthread_mutex_lock(&sh->lock);
+		sh->stop = true;
+		pthread_cond_signal(&sh->keeper_wake);
+		pthread_mutex_unlock(&sh->lock);
+		pthread_join(sh->watcher, NULL);
+		pthread_join(sh->keeper, NULL);
 		rc = -EAGAIN;
 	}
 	if (rc) {
@@ -847,16 +1058,19 @@ void shared_close(struct catalog_shared *sh)
 	sh->stop = true;
 	pthread_cond_broadcast(&sh->cond);
 	pthread_cond_signal(&sh->keeper_wake);
+	pthread_cond_signal(&sh->linger_wake);
 	pthread_mutex_unlock(&sh->lock);
 	if (sh->threads) {
 		pthread_join(sh->watcher, NULL);
 		pthread_join(sh->keeper, NULL);
+		pthread_join(sh->linger, NULL);
 	}
 	if (sh->lease)
 		lease_revoke(sh, sh->lease);
 	etcd_free(sh->etcd);
 	pthread_mutex_destroy(&sh->holds_lock);
 	pthread_cond_destroy(&sh->keeper_wake);
+	pthread_cond_destroy(&sh->linger_wake);
 	pthread_cond_destroy(&sh->cond);
 	pthread_mutex_destroy(&sh->lock);
 	free(sh);

@@ -9,6 +9,7 @@
  *                      key and value as in the LMDB databases
  *   P/c/L              the writer lock: one host writes at a time; bound to
  *                      its lease, so a dead host's lock goes with it
+ *   P/w/<host>         host waits for the writer lock (its lease)
  *   P/h/<host>         a live host (bound to its lease)
  *   P/r/<ino>/<host>   snapshot ino is open for reading on host (its lease)
  *
@@ -16,7 +17,14 @@
  * A write takes the lock (a transaction that creates P/c/L), waits until
  * the watch has applied the lock's own revision (so the cache holds every
  * earlier change), runs against the cache, and commits its changes to etcd
- * in one transaction that also deletes the lock, then to the cache.
+ * in one transaction that compares the lock's creation revision, then to
+ * the cache. The host keeps the lock for its next write: while it holds it
+ * no other host writes, so the cache is current and a write costs one etcd
+ * transaction. A thread lets the lock go after LINGER_MS without a write,
+ * when the watch shows another host's P/w/ key, or when the lock was lost
+ * (lease expired: the commit's compare fails, nothing is written). A lock
+ * of this host's that no write holds (a timed-out request that reached etcd
+ * later, a delete that failed) is deleted by that thread too.
  *
  * Threading: as catalog.h; one writer per host at a time (catalog.c holds
  * its writer mutex around shared_lock() .. shared_commit()/shared_unlock()).
@@ -58,17 +66,19 @@ void shared_close(struct catalog_shared *sh);
  * it. Returns 0, -EAGAIN (another host keeps the lock), -EIO. */
 int shared_lock(struct catalog_shared *sh);
 
-/* Commit ops and release the lock in one etcd transaction (keep_lock: keep
- * it for more). Returns 0 and *rev (the revision to record in the cache),
- * or -EIO (nothing changed, unless the reply was lost: then the watch
- * brings the change); the lock is released on failure. */
+/* Commit ops in one etcd transaction under the lock; the write ends unless
+ * keep_lock (more commits of the same write follow). The lock stays with
+ * this host unless another host waits for it. Returns 0 and *rev (the
+ * revision to record in the cache), or -EIO (nothing changed, unless the
+ * reply was lost: then the watch brings the change); the lock is given up
+ * on failure. */
 int shared_commit(struct catalog_shared *sh, const struct kv_op *ops, size_t n, bool keep_lock,
 		  int64_t *rev);
 
 /* Wait until the watch has brought the cache to rev: 0 or -EIO. */
 int shared_wait(struct catalog_shared *sh, int64_t rev);
 
-/* Release the lock after an aborted write. */
+/* End a write that committed nothing (aborted): as shared_commit(). */
 void shared_unlock(struct catalog_shared *sh);
 
 /* After a commit: the cache now holds rev. */

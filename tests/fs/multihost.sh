@@ -8,7 +8,7 @@
 . "$(dirname "$0")/etcdlib.sh"
 . "$(dirname "$0")/snaplib.sh"
 
-plan 75
+plan 79
 
 etcd_cluster_start || exit 1
 for h in a b c; do mount_host $h || exit 1; done
@@ -136,6 +136,34 @@ done
 check_eq "after the race, every snapshot's disk.raw on c is what qemu-img reads" "" "$bad"
 check_eq "the three hosts list the same snapshots" "$names|$names" \
 	"$(ls "$B/$X/snapshots" | tr '\n' ' ')|$(ls "$C/$X/snapshots" | tr '\n' ' ')"
+
+# ---- the writer lock: kept by a writing host, not by an idle one ----
+# A host keeps the lock after a write and lets it go after 100 ms without
+# one, or at once when another host asks (P/w/<host>).
+setfattr -n user.meta.lk -v 1 "$A/$X"
+sleep 0.5
+check_eq "the writer lock is let go by a host that stopped writing" "" \
+	"$(etcd_ctl get --print-value-only "$ETCD_PREFIX/c/L")"
+busy_writer() { # MNT SECONDS: setfattr without pause
+	local end=$(($(now_ms) + $2 * 1000)) i=0
+	while [ "$(now_ms)" -lt "$end" ]; do
+		setfattr -n user.meta.busy -v $((i++)) "$1/$X" || return 1
+	done
+}
+busy_writer "$A" 3 & bw=$!
+sleep 0.5
+worst=0
+for i in 1 2 3 4 5; do
+	t0=$(now_ms)
+	setfattr -n user.meta.from_b -v "$i" "$B/$X" || worst=failed
+	el=$(($(now_ms) - t0))
+	[ "$worst" != failed ] && [ "$el" -gt "$worst" ] && worst=$el
+done
+wait $bw
+bw_rc=$?
+check "a host writing without pause keeps writing" test "$bw_rc" -eq 0
+under_1s "another host's write meanwhile gets the lock (slowest of 5)" "$worst"
+check "its last value is there" has_value user.meta.from_b "$A/$X" 5
 
 # ---- a host dies in the middle: another finishes or undoes ----
 # crash_on_d STEP CMD...: host d runs CMD and is killed at STEP; then the
