@@ -33,6 +33,9 @@ struct snapfs_options {
 	uid_t file_uid;
 	bool has_file_gid;      /* file_group given; else the share's top directory's */
 	gid_t file_gid;
+	char *etcd_prefix_used;  /* etcd_prefix, or its default; NULL without etcd= */
+	char *host_name;        /* host_id, or the host name */
+	unsigned etcd_ttl_s;
 };
 
 /* Fill unset fields with the defaults of options.def (strdup'd). */

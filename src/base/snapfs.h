@@ -19,6 +19,7 @@
 struct catalog;
 struct share;
 struct reader_registry;
+struct recovery_worker;
 
 struct snapfs {
 	const struct snapfs_options *opts;
@@ -27,6 +28,7 @@ struct snapfs {
 	int64_t mounted_at; /* usec; times of the fixed top directories */
 	struct reader_registry *readers; /* open snapshots (reader.h) */
 	int lock_fd;        /* flock on <catalogue>/snapfs.lock: one mount per catalogue */
+	struct recovery_worker *recovery; /* several hosts: takes over gone hosts' work */
 };
 
 /* Who asks: filled by the FUSE layer from the request. */

@@ -942,7 +942,8 @@ static int no_work(void *arg)
 	return 0;
 }
 
-/* -EBUSY when a member's disk.raw is open or QEMU writes a member's files:
+/* -EBUSY when a member's disk.raw is open (here or on another host) or QEMU
+ * writes a member's files:
  * asked before anything is recorded, so that a busy member changes
  * nothing. */
 static int members_check_unused(struct snapfs *fs, const struct member_set *m)
@@ -951,6 +952,8 @@ static int members_check_unused(struct snapfs *fs, const struct member_set *m)
 
 	for (size_t i = 0; i < m->count && !rc; i++) {
 		rc = reader_exclude(fs, m->snaps[i].ino, no_work, NULL);
+		if (!rc)
+			rc = snapshot_check_unread(fs, &m->snaps[i]);
 		if (!rc && !m->vols[i].attach[0]) /* QEMU merges an attached one */
 			rc = share_file_check_unused(fs->share, m->vols[i].file);
 		if (!rc && !m->vols[i].attach[0])

@@ -613,6 +613,16 @@ out:
 
 /* ---- delete ---- */
 
+int snapshot_check_unread(struct snapfs *fs, const struct object *snap)
+{
+	int rc = catalog_held_elsewhere(fs->cat, snap->ino);
+
+	if (rc == 1)
+		log_info("snapshot %s (%s) is open for reading on another host: not now", snap->name,
+			 snap->id);
+	return rc == 1 ? -EBUSY : rc;
+}
+
 struct delete_plan {
 	struct snapfs *fs;
 	const struct cred *cred;
@@ -647,6 +657,8 @@ static int delete_record(void *arg)
 		log_info("snapshot %s belongs to group snapshot %s", p->snap.id, p->snap.link_id);
 		rc = -EBUSY;
 	}
+	if (!rc)
+		rc = snapshot_check_unread(p->fs, &p->snap);
 	if (!rc && !p->force && !p->member && strcmp(p->snap.status, "available") &&
 	    strcmp(p->snap.status, "error")) {
 		log_info("snapshot %s is %s: not deletable", p->snap.id, p->snap.status);

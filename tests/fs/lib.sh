@@ -11,6 +11,9 @@ TEST_NAME=$(basename "$0" .sh)
 T_COUNT=0
 T_FAILED=0
 SNAPFS_PID=
+# Functions that cleanup runs, in order, after lib.sh's own mount is gone and
+# before $WORK is removed (a helper library adds its own: CLEANUP_HOOKS+=" f").
+CLEANUP_HOOKS=
 
 # Unprivileged test users (no passwd entry needed for setpriv).
 ALICE=61001   # member of TEAM
@@ -45,6 +48,10 @@ cleanup() {
 		kill "$SNAPFS_PID" 2>/dev/null
 		wait "$SNAPFS_PID" 2>/dev/null
 	fi
+	local hook
+	for hook in $CLEANUP_HOOKS; do
+		"$hook"
+	done
 	if [ "$T_FAILED" -gt 0 ] && [ -f "$LOG" ]; then
 		echo "# daemon log:"
 		sed 's/^/#   /' "$LOG"
