@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <grp.h>
 #include <limits.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -54,26 +55,96 @@ static int default_catalog_dir(struct snapfs_options *o, char *err, size_t errle
 	return o->catalog_dir ? 0 : -ENOMEM;
 }
 
+/* A group given as a name or a gid into *gid; -EINVAL with a message naming
+ * option opt otherwise. */
+static int resolve_group(const char *value, const char *opt, gid_t *gid, char *err,
+			 size_t errlen)
+{
+	struct group grp, *res = NULL;
+	char buf[16384];
+	uint64_t id;
+
+	if (parse_u64(value, &id) == 0) {
+		if (id >= (gid_t)-1) {
+			snprintf(err, errlen, "%s=%s: not a gid", opt, value);
+			return -EINVAL;
+		}
+		*gid = (gid_t)id;
+		return 0;
+	}
+	if (!*value || getgrnam_r(value, &grp, buf, sizeof(buf), &res) || !res) {
+		snprintf(err, errlen, "%s=%s: no such group", opt, value);
+		return -EINVAL;
+	}
+	*gid = res->gr_gid;
+	return 0;
+}
+
+/* The same for a user, a name or a uid. */
+static int resolve_user(const char *value, const char *opt, uid_t *uid, char *err,
+			size_t errlen)
+{
+	struct passwd pw, *res = NULL;
+	char buf[16384];
+	uint64_t id;
+
+	if (parse_u64(value, &id) == 0) {
+		if (id >= (uid_t)-1) {
+			snprintf(err, errlen, "%s=%s: not a uid", opt, value);
+			return -EINVAL;
+		}
+		*uid = (uid_t)id;
+		return 0;
+	}
+	if (!*value || getpwnam_r(value, &pw, buf, sizeof(buf), &res) || !res) {
+		snprintf(err, errlen, "%s=%s: no such user", opt, value);
+		return -EINVAL;
+	}
+	*uid = res->pw_uid;
+	return 0;
+}
+
+/* Octal permission bits, at most 0777 ("660", "0660"). */
+static int parse_file_mode(const char *value, mode_t *mode, char *err, size_t errlen)
+{
+	unsigned long v = 0;
+	const char *p = value;
+
+	for (; *p >= '0' && *p <= '7' && v <= 07777; p++)
+		v = v * 8 + (unsigned long)(*p - '0');
+	if (p == value || *p || v > 0777) {
+		snprintf(err, errlen, "file_mode=%s: not an octal mode from 0 to 0777 "
+				      "(permission bits only)", value);
+		return -EINVAL;
+	}
+	*mode = (mode_t)v;
+	return 0;
+}
+
+static int resolve_file_policy(struct snapfs_options *o, char *err, size_t errlen)
+{
+	int rc = parse_file_mode(o->file_mode, &o->file_mode_bits, err, errlen);
+
+	if (!rc && o->file_owner) {
+		rc = resolve_user(o->file_owner, "file_owner", &o->file_uid, err, errlen);
+		o->has_file_uid = !rc;
+	}
+	if (!rc && o->file_group) {
+		rc = resolve_group(o->file_group, "file_group", &o->file_gid, err, errlen);
+		o->has_file_gid = !rc;
+	}
+	return rc;
+}
+
 static int resolve_admin_group(struct snapfs_options *o, char *err, size_t errlen)
 {
-	uint64_t gid;
+	int rc;
 
 	if (!o->admin_group)
 		return 0;
-	if (parse_u64(o->admin_group, &gid) == 0) {
-		o->admin_gid = (gid_t)gid;
-	} else {
-		struct group grp, *res = NULL;
-		char buf[16384];
-
-		if (getgrnam_r(o->admin_group, &grp, buf, sizeof(buf), &res) || !res) {
-			snprintf(err, errlen, "admin_group=%s: no such group", o->admin_group);
-			return -EINVAL;
-		}
-		o->admin_gid = res->gr_gid;
-	}
-	o->has_admin_gid = true;
-	return 0;
+	rc = resolve_group(o->admin_group, "admin_group", &o->admin_gid, err, errlen);
+	o->has_admin_gid = !rc;
+	return rc;
 }
 
 /* The filesystem SHARE is on, as every host names it: the mount's source
@@ -194,6 +265,8 @@ int options_finalize(struct snapfs_options *o, const char *share, char *err, siz
 		return -EINVAL;
 	}
 	rc = resolve_admin_group(o, err, errlen);
+	if (!rc)
+		rc = resolve_file_policy(o, err, errlen);
 	if (!rc)
 		rc = finalize_etcd(o, err, errlen);
 	if (rc)

@@ -28,6 +28,11 @@ struct snapfs_options {
 	bool qcow2_volumes;
 	bool has_admin_gid;
 	gid_t admin_gid;
+	mode_t file_mode_bits;  /* file_mode, at most 0777 */
+	bool has_file_uid;      /* file_owner given; else the share's top directory's */
+	uid_t file_uid;
+	bool has_file_gid;      /* file_group given; else the share's top directory's */
+	gid_t file_gid;
 	char *etcd_prefix_used;  /* etcd_prefix, or its default; NULL without etcd= */
 	char *host_name;        /* host_id, or the host name */
 	unsigned etcd_ttl_s;

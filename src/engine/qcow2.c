@@ -896,41 +896,38 @@ static const struct feature_name ov_features[] = {
 	{2, 0, "bitmaps"},	    {2, 1, "raw external data"},
 };
 
-int qcow2_overlay_create(int dirfd, const char *name, const char *backing_name,
-			 enum image_format backing_fmt, uint64_t virtual_size, mode_t mode)
+/* An overlay's bytes: cluster 0 (header, extensions, backing name), the
+ * refcount table in cluster 1, its one block in cluster 2, and the L1 table
+ * (zeros) up to size. */
+struct overlay_image {
+	uint8_t hdr[4096];
+	size_t hdr_len;
+	uint8_t rt[8];
+	uint8_t *rb; /* the refcount block's used part */
+	size_t rb_len;
+	uint64_t size;
+};
+
+/* Lay out the overlay for name of virtual_size bytes (not 0) on backing_name
+ * of format backing_fmt. 0, -EINVAL or -ENOMEM; free img->rb after. */
+static int overlay_build(const char *name, const char *backing_name,
+			 enum image_format backing_fmt, uint64_t virtual_size,
+			 struct overlay_image *img)
 {
 	const uint64_t cs = OV_CLUSTER_SIZE;
 	const uint64_t coverage = cs * (cs / 8);
-	uint8_t hdr[4096];
-	uint8_t rt[8];
-	uint8_t *rb = NULL;
+	uint8_t *hdr = img->hdr;
 	uint64_t l1_size, l1_clusters, nclusters, off;
 	const char *fmt = image_format_name(backing_fmt);
 	size_t blen, flen, k;
-	int fd, ret;
 
+	img->rb = NULL;
 	if (!qcow2_name_is_basename(name) || !qcow2_name_is_basename(backing_name) ||
 	    (backing_fmt != IMAGE_FORMAT_RAW && backing_fmt != IMAGE_FORMAT_QCOW2))
 		return -EINVAL;
 	if (!strcmp(name, backing_name))
 		return -EINVAL;
-	if (virtual_size == 0) {
-		struct image_info bi;
-
-		ret = qcow2_probe(dirfd, backing_name, &bi);
-		if (ret < 0) {
-			log_err("qcow2: overlay %s: backing file %s: %s", name, backing_name,
-				bi.reason);
-			return ret;
-		}
-		if (!bi.safe || bi.format != backing_fmt) {
-			log_err("qcow2: overlay %s: backing file %s: %s", name, backing_name,
-				bi.safe ? "format differs" : bi.reason);
-			return -EIO;
-		}
-		virtual_size = bi.virtual_size;
-	}
-	if (virtual_size > QCOW2_MAX_VIRTUAL_SIZE)
+	if (virtual_size == 0 || virtual_size > QCOW2_MAX_VIRTUAL_SIZE)
 		return -EINVAL;
 	virtual_size = (virtual_size + 511) & ~511ULL;
 	l1_size = virtual_size / coverage + (virtual_size % coverage != 0);
@@ -942,7 +939,7 @@ int qcow2_overlay_create(int dirfd, const char *name, const char *backing_name,
 	nclusters = 3 + l1_clusters; /* header, reftable, refblock, L1 */
 
 	/* Cluster 0: header, extensions, backing name. */
-	memset(hdr, 0, sizeof(hdr));
+	memset(hdr, 0, sizeof(img->hdr));
 	put_be32(hdr + 0, QCOW2_MAGIC);
 	put_be32(hdr + 4, 3);
 	put_be32(hdr + 20, OV_CLUSTER_BITS);
@@ -974,37 +971,95 @@ int qcow2_overlay_create(int dirfd, const char *name, const char *backing_name,
 	put_be32(hdr + 16, (uint32_t)blen);
 	memcpy(hdr + off, backing_name, blen);
 	off += blen;
+	img->hdr_len = off;
 
 	/* Cluster 1: the refcount table; cluster 2: its one block. */
-	put_be64(rt, 2 * cs);
-	rb = calloc(nclusters, 2);
-	if (!rb)
+	put_be64(img->rt, 2 * cs);
+	img->rb = calloc(nclusters, 2);
+	if (!img->rb)
 		return -ENOMEM;
 	for (k = 0; k < nclusters; k++)
-		put_be16(rb + 2 * k, 1);
+		put_be16(img->rb + 2 * k, 1);
+	img->rb_len = nclusters * 2;
+	img->size = nclusters * cs;
+	return 0;
+}
 
+static int overlay_put(int fd, const struct overlay_image *img)
+{
+	int ret = pwrite_full(fd, img->hdr, img->hdr_len, 0);
+
+	if (ret == 0)
+		ret = pwrite_full(fd, img->rt, sizeof(img->rt), OV_CLUSTER_SIZE);
+	if (ret == 0)
+		ret = pwrite_full(fd, img->rb, img->rb_len, 2 * OV_CLUSTER_SIZE);
+	if (ret == 0 && ftruncate(fd, (off_t)img->size) < 0)
+		ret = -errno;
+	return ret;
+}
+
+int qcow2_overlay_write(int fd, const char *name, const char *backing_name,
+			enum image_format backing_fmt, uint64_t virtual_size)
+{
+	struct overlay_image img;
+	int ret = overlay_build(name, backing_name, backing_fmt, virtual_size, &img);
+
+	if (ret == 0)
+		ret = overlay_put(fd, &img);
+	if (ret < 0 && ret != -EINVAL)
+		log_err("qcow2: write overlay %s: %s", name, strerror(-ret));
+	free(img.rb);
+	return ret;
+}
+
+int qcow2_overlay_create(int dirfd, const char *name, const char *backing_name,
+			 enum image_format backing_fmt, uint64_t virtual_size, mode_t mode)
+{
+	struct overlay_image img;
+	int fd, ret;
+
+	if (!qcow2_name_is_basename(name) || !qcow2_name_is_basename(backing_name) ||
+	    (backing_fmt != IMAGE_FORMAT_RAW && backing_fmt != IMAGE_FORMAT_QCOW2))
+		return -EINVAL;
+	if (!strcmp(name, backing_name))
+		return -EINVAL;
+	if (virtual_size == 0) {
+		struct image_info bi;
+
+		ret = qcow2_probe(dirfd, backing_name, &bi);
+		if (ret < 0) {
+			log_err("qcow2: overlay %s: backing file %s: %s", name, backing_name,
+				bi.reason);
+			return ret;
+		}
+		if (!bi.safe || bi.format != backing_fmt) {
+			log_err("qcow2: overlay %s: backing file %s: %s", name, backing_name,
+				bi.safe ? "format differs" : bi.reason);
+			return -EIO;
+		}
+		virtual_size = bi.virtual_size;
+	}
+	ret = overlay_build(name, backing_name, backing_fmt, virtual_size, &img);
+	if (ret < 0) {
+		free(img.rb);
+		return ret;
+	}
 	fd = openat(dirfd, name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, mode);
 	if (fd < 0) {
 		ret = -errno;
 		if (ret != -EEXIST)
 			log_err("qcow2: create overlay %s: %s", name, strerror(-ret));
-		free(rb);
+		free(img.rb);
 		return ret;
 	}
-	ret = pwrite_full(fd, hdr, off, 0);
-	if (ret == 0)
-		ret = pwrite_full(fd, rt, sizeof(rt), cs);
-	if (ret == 0)
-		ret = pwrite_full(fd, rb, nclusters * 2, 2 * cs);
-	if (ret == 0 && ftruncate(fd, (off_t)(nclusters * cs)) < 0)
-		ret = -errno;
+	ret = overlay_put(fd, &img);
 	if (ret == 0 && fsync(fd) < 0)
 		ret = -errno;
 	if (close(fd) < 0 && ret == 0)
 		ret = -errno;
 	if (ret == 0)
 		ret = fsync_dir(dirfd);
-	free(rb);
+	free(img.rb);
 	if (ret < 0) {
 		log_err("qcow2: write overlay %s: %s", name, strerror(-ret));
 		unlinkat(dirfd, name, 0);

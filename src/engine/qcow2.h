@@ -200,6 +200,14 @@ int qcow2_validate(int dirfd, const char *name, struct image_info *info);
 int qcow2_overlay_create(int dirfd, const char *name, const char *backing_name,
 			 enum image_format backing_fmt, uint64_t virtual_size, mode_t mode);
 
+/* The overlay qcow2_overlay_create() writes, written into fd instead: an
+ * empty file the caller created (and owns, and fsyncs). virtual_size must
+ * not be 0. Returns 0, -EINVAL (bad name, size or format), or -errno of the
+ * failing write (logged). For callers that decide themselves how the file is
+ * created (the share's owner and mode). Thread-safe. */
+int qcow2_overlay_write(int fd, const char *name, const char *backing_name,
+			enum image_format backing_fmt, uint64_t virtual_size);
+
 /* "raw" / "qcow2"; and back (returns 0 or -EINVAL). */
 const char *image_format_name(enum image_format fmt);
 int image_format_parse(const char *s, enum image_format *fmt);

@@ -1,5 +1,5 @@
 /* snapfs-map - print the resolved map of a qcow2/raw chain, or its bytes,
- * through snapfs's own engine (src/qcow2.c, src/chain.c). See
+ * through snapfs's own engine (src/engine/qcow2.c, src/engine/chain.c). See
  * snapfs-map.1 and --help.
  */
 #include <errno.h>

@@ -178,7 +178,15 @@ int snapfs_open(struct snapfs **out, const struct snapfs_options *opts)
 	rc = reader_registry_new(&fs->readers);
 	if (rc)
 		goto fail;
-	rc = share_open(&fs->share, opts->share);
+	{
+		struct share_file_policy policy = {
+			.uid = opts->has_file_uid ? opts->file_uid : SHARE_ID_OF_TOP,
+			.gid = opts->has_file_gid ? opts->file_gid : SHARE_ID_OF_TOP,
+			.mode = opts->file_mode_bits,
+		};
+
+		rc = share_open(&fs->share, opts->share, &policy);
+	}
 	if (rc)
 		goto fail_readers;
 	if (opts->etcd) {

@@ -489,14 +489,37 @@ static int create_undo(struct snapfs *fs, uint64_t snap_ino)
 	return rc ? rc : in_write_txn(fs, snapshot_record_remove, snap_ino);
 }
 
+struct overlay_spec {
+	const char *name, *backing;
+	enum image_format backing_fmt;
+	uint64_t size;
+};
+
+static int overlay_fill(int fd, void *arg)
+{
+	const struct overlay_spec *o = arg;
+
+	return qcow2_overlay_write(fd, o->name, o->backing, o->backing_fmt, o->size);
+}
+
+/* Create the qcow2 overlay name of size bytes on backing (format fmt) on the
+ * share, with the share's owner and mode. */
+static int overlay_file_create(struct snapfs *fs, const char *name, const char *backing,
+			       enum image_format fmt, uint64_t size)
+{
+	struct overlay_spec o = {name, backing, fmt, size};
+
+	return share_file_create(fs->share, name, overlay_fill, &o);
+}
+
 int snapshot_overlay_create(struct snapfs *fs, const struct object *snap,
 			    const struct object *vol)
 {
 	int rc = vol->attach[0] ? 0 : share_file_check_unused(fs->share, vol->file);
 
 	if (!rc)
-		rc = qcow2_overlay_create(fs->share->dirfd, snap->file, vol->file,
-					  file_format(vol, vol->file), vol->size, 0660);
+		rc = overlay_file_create(fs, snap->file, vol->file, file_format(vol, vol->file),
+					 vol->size);
 	if (rc) {
 		log_err("snapshot %s of volume %s: cannot create overlay %s", snap->id, vol->id,
 			snap->file);
@@ -951,8 +974,8 @@ static int push_overlay(struct snapfs *fs, const struct object *snap, struct obj
 	if (!rc && state == ATTACH_ABSENT) {
 		rc = share_file_remove(fs->share, top.file);
 		if (!rc)
-			rc = qcow2_overlay_create(fs->share->dirfd, top.file, vol->file,
-						  IMAGE_FORMAT_QCOW2, vol->size, 0660);
+			rc = overlay_file_create(fs, top.file, vol->file, IMAGE_FORMAT_QCOW2,
+						 vol->size);
 		if (!rc)
 			rc = attach_overlay_add(fs, vol, &top);
 		state = ATTACH_ADDED;

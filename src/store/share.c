@@ -12,20 +12,27 @@
 #include "log.h"
 #include "util.h"
 
-int share_open(struct share **out, const char *path)
+int share_open(struct share **out, const char *path, const struct share_file_policy *policy)
 {
 	struct share *share = calloc(1, sizeof(*share));
+	struct stat st;
 	int rc;
 
 	if (!share)
 		return -ENOMEM;
 	share->dirfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (share->dirfd < 0) {
+	if (share->dirfd < 0 || fstat(share->dirfd, &st) < 0) {
 		rc = -errno;
 		log_err("cannot open share %s: %s", path, strerror(errno));
+		if (share->dirfd >= 0)
+			close(share->dirfd);
 		free(share);
 		return rc;
 	}
+	share->policy.uid = policy && policy->uid != SHARE_ID_OF_TOP ? policy->uid : st.st_uid;
+	share->policy.gid = policy && policy->gid != SHARE_ID_OF_TOP ? policy->gid : st.st_gid;
+	share->policy.mode = (policy ? policy->mode : SHARE_FILE_MODE_DEFAULT) & 0777;
+	atomic_init(&share->chown_warned, false);
 	share->path = strdup(path);
 	if (!share->path) {
 		close(share->dirfd);
@@ -62,26 +69,112 @@ int share_dir_sync(struct share *share)
 	return 0;
 }
 
-int share_raw_create(struct share *share, const char *name, uint64_t size)
+/* Give the new file fd (name, for log lines) owner uid, group gid and mode.
+ * A refused chown (snapfs not root, or root squashed by NFS) is one warning
+ * per mount and not an error: the group alone is tried, the mode is set. */
+static int file_own(struct share *share, int fd, const char *name, uid_t uid, gid_t gid,
+		    mode_t mode)
 {
-	int fd = openat(share->dirfd, name, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
-			0660);
-	int rc = 0;
+	struct stat st;
+	int rc;
 
-	if (fd < 0) {
+	if (fstat(fd, &st) < 0)
+		goto fail;
+	if ((st.st_uid != uid || st.st_gid != gid) && fchown(fd, uid, gid) < 0) {
+		int err = errno;
+
+		if (err != EPERM && err != EINVAL)
+			goto fail;
+		if (st.st_gid != gid)
+			(void)!fchown(fd, (uid_t)-1, gid); /* a group of ours: allowed */
+		if (!atomic_exchange(&share->chown_warned, true))
+			log_warn("cannot give %s/%s to uid %u gid %u (%s): the files snapfs "
+				 "creates on the share keep its own owner (run it as root, or "
+				 "set file_owner= and file_group= to ids it may give)",
+				 share->path, name, (unsigned)uid, (unsigned)gid, strerror(err));
+	}
+	if (fchmod(fd, mode) < 0)
+		goto fail;
+	return 0;
+fail:
+	rc = -errno;
+	log_err("cannot set owner and mode of %s/%s: %s", share->path, name, strerror(errno));
+	return rc;
+}
+
+/* Create name with O_EXCL, owned as given, open read-write in *fd. */
+static int file_create_owned(struct share *share, const char *name, uid_t uid, gid_t gid,
+			     mode_t mode, int *fd)
+{
+	int rc;
+
+	*fd = openat(share->dirfd, name, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (*fd < 0) {
 		rc = -errno;
-		log_err("cannot create %s/%s: %s", share->path, name, strerror(errno));
+		if (rc != -EEXIST)
+			log_err("cannot create %s/%s: %s", share->path, name, strerror(errno));
 		return rc;
 	}
-	if (ftruncate(fd, (off_t)size) < 0 || fsync(fd) < 0) {
-		rc = -errno;
-		log_err("cannot size %s/%s: %s", share->path, name, strerror(errno));
+	rc = file_own(share, *fd, name, uid, gid, mode);
+	if (rc) {
+		close(*fd);
+		*fd = -1;
+		unlinkat(share->dirfd, name, 0);
 	}
-	close(fd);
+	return rc;
+}
+
+int share_file_create(struct share *share, const char *name, share_fill_fn fill, void *arg)
+{
+	int fd, rc;
+
+	rc = file_create_owned(share, name, share->policy.uid, share->policy.gid,
+			       share->policy.mode, &fd);
+	if (rc)
+		return rc;
+	if (fill)
+		rc = fill(fd, arg);
+	if (!rc && fsync(fd) < 0) {
+		rc = -errno;
+		log_err("fsync of %s/%s: %s", share->path, name, strerror(errno));
+	}
+	if (close(fd) < 0 && !rc) {
+		rc = -errno;
+		log_err("close of %s/%s: %s", share->path, name, strerror(errno));
+	}
 	if (!rc)
 		rc = share_dir_sync(share);
 	if (rc)
 		unlinkat(share->dirfd, name, 0);
+	return rc;
+}
+
+struct raw_size {
+	struct share *share;
+	const char *name;
+	uint64_t size;
+};
+
+static int raw_fill(int fd, void *arg)
+{
+	const struct raw_size *r = arg;
+
+	if (ftruncate(fd, (off_t)r->size) < 0) {
+		int rc = -errno;
+
+		log_err("cannot size %s/%s: %s", r->share->path, r->name, strerror(errno));
+		return rc;
+	}
+	return 0;
+}
+
+int share_raw_create(struct share *share, const char *name, uint64_t size)
+{
+	struct raw_size r = {share, name, size};
+	int rc = share_file_create(share, name, raw_fill, &r);
+
+	if (rc == -EEXIST)
+		log_err("cannot create %s/%s: %s", share->path, name, strerror(-rc));
 	return rc;
 }
 
@@ -168,6 +261,8 @@ int share_info_write(struct share *share, const char *volume_id, json_t *info)
 {
 	char name[128], tmp[160];
 	char *text = json_dumps(info, JSON_COMPACT | JSON_SORT_KEYS);
+	struct share_file_policy own = share->policy;
+	struct stat old;
 	size_t len, done = 0;
 	int fd, rc = 0;
 
@@ -175,12 +270,21 @@ int share_info_write(struct share *share, const char *volume_id, json_t *info)
 		return -ENOMEM;
 	info_name(volume_id, name, sizeof(name));
 	snprintf(tmp, sizeof(tmp), ".%s.tmp", name);
-	unlinkat(share->dirfd, tmp, 0);
-	fd = openat(share->dirfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0660);
-	if (fd < 0) {
+	/* The one it replaces keeps its owner and mode. */
+	if (fstatat(share->dirfd, name, &old, AT_SYMLINK_NOFOLLOW) == 0) {
+		if (S_ISREG(old.st_mode)) {
+			own.uid = old.st_uid;
+			own.gid = old.st_gid;
+			own.mode = old.st_mode & 07777;
+		}
+	} else if (errno != ENOENT) {
 		rc = -errno;
 		goto out;
 	}
+	unlinkat(share->dirfd, tmp, 0);
+	rc = file_create_owned(share, tmp, own.uid, own.gid, own.mode, &fd);
+	if (rc)
+		goto out;
 	len = strlen(text);
 	while (done < len) {
 		ssize_t n = write(fd, text + done, len - done);

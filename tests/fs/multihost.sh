@@ -3,14 +3,20 @@
 # one system: the same tree everywhere, changes seen within a second, one
 # operation per volume, no bytes of a snapshot another host merged, a dead
 # host's operation finished or undone by another host, an etcd member lost,
-# quorum lost and back.
+# quorum lost and back; every file any host made on the share (also in a
+# dead host's operation another host finished) has the share's file policy.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/etcdlib.sh"
 . "$(dirname "$0")/snaplib.sh"
 
-plan 79
+plan 80
 
 etcd_cluster_start || exit 1
+# The share belongs to Cinder (ALICE) and the hypervisor's group (TEAM); the
+# daemons' umask would strip every group bit (SPEC section 11).
+chown "$ALICE:$TEAM" "$SHARE"
+chmod 0770 "$SHARE"
+umask 077
 for h in a b c; do mount_host $h || exit 1; done
 A=$(host_mnt a) B=$(host_mnt b) C=$(host_mnt c)
 T=tenants/acme
@@ -268,6 +274,13 @@ ms=$(poll_ms 20 mkdir "$A/$W/snapshots/q2")
 check "quorum back: changes work again without a remount ($ms ms)" test "$ms" != timeout
 under_1s "quorum back: the new snapshot is seen on c" "$(poll_ms 5 test -d "$C/$W/snapshots/q2")"
 check "the volume touched during the outage is idle" idle "$B/$W"
+
+# ---- files on the share: the policy, whichever host made them ----
+nfiles=$(cd "$SHARE" && ls -A | wc -l)
+others=$(cd "$SHARE" && stat -c '%u %g %a %n' -- * .[!.]* 2>/dev/null |
+	grep -v "^$ALICE $TEAM 660 volume-")
+check_eq "all $nfiles files the hosts made on the share: the top directory's owner and group, 0660" \
+	"" "$others"
 
 for h in a b c; do unmount_host $h; done
 finish

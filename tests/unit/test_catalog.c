@@ -1,4 +1,4 @@
-/* test_catalog.c - unit tests of src/catalog.c, the LMDB catalogue. */
+/* test_catalog.c - unit tests of src/store/catalog.c, the LMDB catalogue. */
 #include <criterion/criterion.h>
 #include <errno.h>
 #include <pthread.h>

@@ -1,4 +1,4 @@
-/* test_qcow2.c - unit tests of the qcow2 engine (src/qcow2.c, src/chain.c):
+/* test_qcow2.c - unit tests of the qcow2 engine (src/engine/qcow2.c, src/engine/chain.c):
  * a tiny valid image crafted in memory, read back; then a hostile-image
  * suite that breaks it one field at a time and expects -EIO (and no crash
  * under ASan); seeks, extents, threads, probes and the overlay writer.

@@ -1,4 +1,4 @@
-/* test_util.c - unit tests of src/util.c: ids, times, sizes, names. */
+/* test_util.c - unit tests of src/base/util.c: ids, times, sizes, names. */
 #include <criterion/criterion.h>
 #include <errno.h>
 #include <stdint.h>
