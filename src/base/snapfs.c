@@ -22,6 +22,16 @@ bool cred_is_admin(const struct snapfs *fs, const struct cred *c)
 	return false;
 }
 
+void snapfs_change_begin(struct snapfs *fs)
+{
+	pthread_rwlock_rdlock(&fs->changes);
+}
+
+void snapfs_change_end(struct snapfs *fs)
+{
+	pthread_rwlock_unlock(&fs->changes);
+}
+
 void fault_point(const char *step)
 {
 #ifdef SNAPFS_FAULT_INJECTION
@@ -30,6 +40,13 @@ void fault_point(const char *step)
 	if (at && !strcmp(at, step)) {
 		log_err("fault injection: killing the daemon at %s", step);
 		raise(SIGKILL);
+	}
+	at = getenv("SNAPFS_STALL_AT");
+	if (at && !strcmp(at, step)) {
+		const char *ms = getenv("SNAPFS_STALL_MS");
+
+		log_warn("fault injection: stalling at %s", step);
+		usleep((useconds_t)(ms ? atoi(ms) : 3000) * 1000);
 	}
 #else
 	(void)step;

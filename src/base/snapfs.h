@@ -11,6 +11,7 @@
 #define SNAPFS_SNAPFS_H
 
 #include <stdbool.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -29,6 +30,9 @@ struct snapfs {
 	struct reader_registry *readers; /* open snapshots (reader.h) */
 	int lock_fd;        /* flock on <catalogue>/snapfs.lock: one mount per catalogue */
 	struct recovery_worker *recovery; /* several hosts: takes over gone hosts' work */
+	pthread_rwlock_t changes; /* held shared by each change a request makes,
+				   * exclusive by recovery of this host's own
+				   * operations (none of them may be running) */
 };
 
 /* Who asks: filled by the FUSE layer from the request. */
@@ -40,12 +44,18 @@ struct cred {
 	gid_t groups[CRED_MAX_GROUPS];
 };
 
+/* Around each change a request makes (mkdir, rmdir, setfattr, ...): while
+ * one runs, recovery of this host's own operations waits. Thread-safe. */
+void snapfs_change_begin(struct snapfs *fs);
+void snapfs_change_end(struct snapfs *fs);
+
 /* True when c is uid 0 or a member of admin_group. Thread-safe. */
 bool cred_is_admin(const struct snapfs *fs, const struct cred *c);
 
 /* Crash points for recovery tests: with --enable-fault-injection, the
  * daemon kills itself with SIGKILL at the step named by the environment
- * variable SNAPFS_CRASH_AT. A no-op otherwise. */
+ * variable SNAPFS_CRASH_AT, and sleeps SNAPFS_STALL_MS (default 3000) ms
+ * at the step named by SNAPFS_STALL_AT. A no-op otherwise. */
 void fault_point(const char *step);
 
 #endif

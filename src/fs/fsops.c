@@ -173,7 +173,11 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to
 {
 	struct fuse_session *se = ((struct mount_ctx *)fuse_req_userdata(req))->se;
 	struct stat st;
-	int rc = do_setattr(req, ino, attr, to_set);
+	int rc;
+
+	snapfs_change_begin(req_fs(req));
+	rc = do_setattr(req, ino, attr, to_set);
+	snapfs_change_end(req_fs(req));
 
 	if (!rc)
 		rc = tree_getattr(req_fs(req), ino, &st);
@@ -237,8 +241,11 @@ static int do_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t 
 static void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode)
 {
 	struct stat st;
-	int rc = do_mkdir(req, parent, name, mode & ~fuse_req_ctx(req)->umask, &st);
+	int rc;
 
+	snapfs_change_begin(req_fs(req));
+	rc = do_mkdir(req, parent, name, mode & ~fuse_req_ctx(req)->umask, &st);
+	snapfs_change_end(req_fs(req));
 	reply_entry_or_err(req, rc, &st);
 }
 
@@ -282,7 +289,12 @@ static int do_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
 
 static void op_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
-	fuse_reply_err(req, -do_rmdir(req, parent, name));
+	int rc;
+
+	snapfs_change_begin(req_fs(req));
+	rc = do_rmdir(req, parent, name);
+	snapfs_change_end(req_fs(req));
+	fuse_reply_err(req, -rc);
 }
 
 /* rm of a group's volumes/V removes V from the group; nothing else can
@@ -310,7 +322,12 @@ static int do_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
 
 static void op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
-	fuse_reply_err(req, -do_unlink(req, parent, name));
+	int rc;
+
+	snapfs_change_begin(req_fs(req));
+	rc = do_unlink(req, parent, name);
+	snapfs_change_end(req_fs(req));
+	fuse_reply_err(req, -rc);
 }
 
 /* ln -s TARGET G/volumes/V adds V to the group; no other link can be made. */
@@ -341,7 +358,11 @@ static int do_symlink(fuse_req_t req, const char *target, fuse_ino_t parent, con
 static void op_symlink(fuse_req_t req, const char *target, fuse_ino_t parent, const char *name)
 {
 	struct stat st;
-	int rc = do_symlink(req, target, parent, name, &st);
+	int rc;
+
+	snapfs_change_begin(req_fs(req));
+	rc = do_symlink(req, target, parent, name, &st);
+	snapfs_change_end(req_fs(req));
 
 	reply_entry_or_err(req, rc, &st);
 }
@@ -392,7 +413,12 @@ static int do_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_i
 static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t newparent,
 		      const char *newname, unsigned int flags)
 {
-	fuse_reply_err(req, -do_rename(req, parent, name, newparent, newname, flags));
+	int rc;
+
+	snapfs_change_begin(req_fs(req));
+	rc = do_rename(req, parent, name, newparent, newname, flags);
+	snapfs_change_end(req_fs(req));
+	fuse_reply_err(req, -rc);
 }
 
 /* What an open file handle (fi->fh) holds. */
@@ -782,8 +808,10 @@ static void op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const 
 	int rc;
 
 	req_cred(req, &cred);
+	snapfs_change_begin(req_fs(req));
 	rc = user_name(name) ? attr_set(req_fs(req), &cred, ino, name, value, size, flags)
 			     : -ENOTSUP;
+	snapfs_change_end(req_fs(req));
 	fuse_reply_err(req, -rc);
 }
 
@@ -793,7 +821,9 @@ static void op_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
 	int rc;
 
 	req_cred(req, &cred);
+	snapfs_change_begin(req_fs(req));
 	rc = user_name(name) ? attr_remove(req_fs(req), &cred, ino, name) : -ENOTSUP;
+	snapfs_change_end(req_fs(req));
 	fuse_reply_err(req, -rc);
 }
 

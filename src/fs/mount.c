@@ -87,38 +87,65 @@ struct recovery_worker {
 	pthread_mutex_t lock;
 	pthread_cond_t wake;
 	bool pending, stop;
+	bool own;       /* a change of this host failed: its own operations too */
 };
+
+/* How often recovery of this host's own operations is tried while etcd
+ * does not answer. */
+#define RECOVERY_RETRY_MS 1000
 
 static void host_gone(void *arg, const char *host)
 {
 	struct recovery_worker *w = arg;
 
-	log_info("etcd: host %s is gone: looking for its unfinished operations", host);
+	if (host)
+		log_info("etcd: host %s is gone: looking for its unfinished operations", host);
 	pthread_mutex_lock(&w->lock);
-	w->pending = true;
+	if (!host && !w->own)
+		log_warn("etcd: a change failed: operations of this host it leaves half done are "
+			 "finished or undone once etcd answers");
+	if (host)
+		w->pending = true;
+	else
+		w->own = true;
 	pthread_cond_signal(&w->wake);
 	pthread_mutex_unlock(&w->lock);
 }
 
+
+
 static void *recovery_loop(void *arg)
 {
 	struct recovery_worker *w = arg;
+	bool retry = false; /* recovery of own operations failed: again soon */
 
 	pthread_mutex_lock(&w->lock);
 	while (!w->stop) {
+		long wait_ms = retry ? RECOVERY_RETRY_MS : RECOVERY_SWEEP_S * 1000L;
 		struct timespec until;
+		bool own;
 
 		clock_gettime(CLOCK_REALTIME, &until);
-		until.tv_sec += RECOVERY_SWEEP_S;
-		while (!w->pending && !w->stop)
+		until.tv_sec += wait_ms / 1000;
+		until.tv_nsec += (wait_ms % 1000) * 1000000L;
+		if (until.tv_nsec >= 1000000000L) {
+			until.tv_sec++;
+			until.tv_nsec -= 1000000000L;
+		}
+		while (!w->pending && !(w->own && !retry) && !w->stop)
 			if (pthread_cond_timedwait(&w->wake, &w->lock, &until) == ETIMEDOUT)
 				break;
 		if (w->stop)
 			break;
 		w->pending = false;
+		own = w->own;
+		w->own = false;
 		pthread_mutex_unlock(&w->lock);
 		recover_gone_hosts(w->fs);
+		retry = own && recover_own(w->fs);
 		pthread_mutex_lock(&w->lock);
+		if (retry)
+			w->own = true; /* etcd still away: again later */
 	}
 	pthread_mutex_unlock(&w->lock);
 	return NULL;
@@ -137,7 +164,7 @@ static int recovery_start(struct snapfs *fs)
 		free(w);
 		return -EAGAIN;
 	}
-	catalog_set_gone_hook(fs->cat, host_gone, w);
+	catalog_set_recovery_hook(fs->cat, host_gone, w);
 	fs->recovery = w;
 	return 0;
 }
@@ -148,7 +175,7 @@ static void recovery_stop(struct snapfs *fs)
 
 	if (!w)
 		return;
-	catalog_set_gone_hook(fs->cat, NULL, NULL);
+	catalog_set_recovery_hook(fs->cat, NULL, NULL);
 	pthread_mutex_lock(&w->lock);
 	w->stop = true;
 	pthread_cond_signal(&w->wake);
@@ -169,6 +196,15 @@ int snapfs_open(struct snapfs **out, const struct snapfs_options *opts)
 		return -ENOMEM;
 	fs->opts = opts;
 	fs->mounted_at = time_now_usec();
+	{
+		pthread_rwlockattr_t attr;
+
+		/* recovery of own operations must not wait behind a stream of changes */
+		pthread_rwlockattr_init(&attr);
+		pthread_rwlockattr_setkind_np(&attr, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+		pthread_rwlock_init(&fs->changes, &attr);
+		pthread_rwlockattr_destroy(&attr);
+	}
 	fs->lock_fd = -1;
 	rc = lock_catalog(fs);
 	if (rc) {
@@ -218,6 +254,7 @@ fail_readers:
 	reader_registry_free(fs->readers);
 fail:
 	close(fs->lock_fd);
+	pthread_rwlock_destroy(&fs->changes);
 	free(fs);
 	return rc;
 }
@@ -231,6 +268,7 @@ void snapfs_close(struct snapfs *fs)
 	catalog_close(fs->cat);
 	share_close(fs->share);
 	close(fs->lock_fd);
+	pthread_rwlock_destroy(&fs->changes);
 	free(fs);
 }
 

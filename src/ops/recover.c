@@ -168,7 +168,8 @@ static int take_over(struct snapfs *fs, struct pending *p)
 	return catalog_txn_commit(txn);
 }
 
-static int recover_ops(struct snapfs *fs, bool at_mount)
+/* failed: how many operations are still pending after their attempt. */
+static int recover_ops(struct snapfs *fs, bool at_mount, size_t *failed)
 {
 	struct pending p = {fs->cat, at_mount, 0, 0, NULL};
 	struct catalog_txn *txn;
@@ -205,6 +206,8 @@ static int recover_ops(struct snapfs *fs, bool at_mount)
 				r = 0; /* finished meanwhile */
 			log_info("recovery: %s %s (%s) after a crash: %s", o->op, o->name, o->id,
 				 r ? strerror(-r) : "done");
+			if (r)
+				(*failed)++;
 			object_clear(&now);
 		}
 	}
@@ -216,10 +219,33 @@ static int recover_ops(struct snapfs *fs, bool at_mount)
 
 int recover_all(struct snapfs *fs)
 {
-	return recover_ops(fs, true);
+	size_t failed = 0;
+
+	return recover_ops(fs, true, &failed);
 }
 
 int recover_gone_hosts(struct snapfs *fs)
 {
-	return recover_ops(fs, false);
+	size_t failed = 0;
+
+	return recover_ops(fs, false, &failed);
+}
+
+int recover_own(struct snapfs *fs)
+{
+	struct catalog_txn *txn;
+	/* Taking the writer lock anew fences off a failed change that may still
+	 * reach etcd, and brings the copy up to every change before it. */
+	int rc = catalog_txn_begin(fs->cat, true, &txn);
+	size_t failed = 0;
+
+	if (rc)
+		return rc;
+	catalog_txn_abort(txn);
+	log_info("recovery: etcd answers again: finishing or undoing what failed changes of this "
+		 "host left");
+	pthread_rwlock_wrlock(&fs->changes); /* no operation of this host runs */
+	rc = recover_ops(fs, true, &failed);
+	pthread_rwlock_unlock(&fs->changes);
+	return rc ? rc : failed ? -EAGAIN : 0;
 }

@@ -33,4 +33,12 @@ int recover_all(struct snapfs *fs);
  * meanwhile); one call at a time. Returns 0 or -errno. */
 int recover_gone_hosts(struct snapfs *fs);
 
+/* Several hosts, after a change of this host failed in etcd: once etcd
+ * answers, fence off that change (take the writer lock anew), then finish
+ * or undo, as at mount, this host's operations it left half done. Waits
+ * for the changes requests are making (fs->changes) and holds them off
+ * meanwhile. Returns 0, or -errno (etcd still away, or an operation still
+ * pending: try again later). From the recovery thread only. */
+int recover_own(struct snapfs *fs);
+
 #endif

@@ -277,8 +277,8 @@ void catalog_set_change_hook(struct catalog *cat,
 	cat->on_change = fn;
 }
 
-void catalog_set_gone_hook(struct catalog *cat, void (*fn)(void *arg, const char *host),
-			   void *arg)
+void catalog_set_recovery_hook(struct catalog *cat, void (*fn)(void *arg, const char *host),
+			       void *arg)
 {
 	cat->gone_arg = arg;
 	cat->on_gone = fn;
@@ -308,6 +308,8 @@ int catalog_txn_begin(struct catalog *cat, bool write, struct catalog_txn **out)
 		if (rc) {
 			pthread_mutex_unlock(&cat->writer);
 			free(t);
+			if (cat->on_gone)
+				cat->on_gone(cat->gone_arg, NULL);
 			return rc;
 		}
 	}
@@ -361,6 +363,8 @@ int catalog_txn_commit(struct catalog_txn *t)
 		shared_unlock(cat->shared);
 	if (rc) {
 		mdb_txn_abort(t->txn);
+		if (cat->on_gone)
+			cat->on_gone(cat->gone_arg, NULL);
 	} else {
 		if (rev)
 			rc = mdb_to_errno(cache_rev_put(cat, t->txn, rev), "commit");

@@ -157,10 +157,13 @@ struct catalog_change {
 void catalog_set_change_hook(struct catalog *cat,
 			     void (*fn)(void *arg, const struct catalog_change *c), void *arg);
 
-/* Call fn when another host leaves (its lease ended: a crash, or an
- * unmount), from the watch thread, under the same rules. */
-void catalog_set_gone_hook(struct catalog *cat, void (*fn)(void *arg, const char *host),
-			   void *arg);
+/* Call fn(arg, host) when another host leaves (its lease ended: a crash, or
+ * an unmount), from the watch thread, under the same rules; and fn(arg,
+ * NULL) when a change of this host failed in etcd (its lock or its commit),
+ * from the thread that wrote: an operation of this host may be left half
+ * done. */
+void catalog_set_recovery_hook(struct catalog *cat, void (*fn)(void *arg, const char *host),
+			       void *arg);
 
 /* Begin a read-only (write == false) or a write transaction. A write
  * transaction blocks while another is open. Returns 0 or -errno. */

@@ -9,7 +9,7 @@
 . "$(dirname "$0")/etcdlib.sh"
 . "$(dirname "$0")/snaplib.sh"
 
-plan 80
+plan 87
 
 etcd_cluster_start || exit 1
 # The share belongs to Cinder (ALICE) and the hypervisor's group (TEAM); the
@@ -274,6 +274,34 @@ ms=$(poll_ms 20 mkdir "$A/$W/snapshots/q2")
 check "quorum back: changes work again without a remount ($ms ms)" test "$ms" != timeout
 under_1s "quorum back: the new snapshot is seen on c" "$(poll_ms 5 test -d "$C/$W/snapshots/q2")"
 check "the volume touched during the outage is idle" idle "$B/$W"
+
+# ---- quorum lost in the middle of an operation: finished once etcd is back ----
+# Host e stalls after .info (the point of no return) and cannot record the
+# end; it finishes the create itself when etcd answers, without a remount.
+SNAPFS_STALL_AT=snapshot-create-info SNAPFS_STALL_MS=2000 mount_host e || exit 1
+E=$(host_mnt e)
+mkdir "$E/$T/volumes/y"
+Y=$T/volumes/y
+hv "$E/$Y" "write -P 0x44 0 1M"
+mkdir "$E/$Y/snapshots/half" 2>"$WORK/half.err" & mk=$!
+poll_ms 10 grep -q "stalling at snapshot-create-info" "$WORK/snapfs-e.log" >/dev/null
+etcd_member_stop 2
+etcd_member_stop 3
+wait $mk
+mk_rc=$?
+check "quorum lost after .info: mkdir fails" test "$mk_rc" -ne 0
+etcd_member_start 2 || exit 1
+etcd_member_start 3 || exit 1
+ms=$(poll_ms 20 has_value user.status "$A/$Y/snapshots/half" available)
+check "quorum back: host e finished its own create without a remount ($ms ms)" test "$ms" != timeout
+check "the volume is idle again" idle "$A/$Y"
+yid=$(xattr user.id "$A/$Y")
+check_eq "its .info agrees with the catalogue" \
+	"$(info_expected "$A/$Y" "$(xattr user.active_file "$A/$Y")" half)" "$(info_actual "$yid")"
+check "qemu-img check passes on its files" qcow2_check "$yid"
+check_eq "the snapshot reads what qemu-img reads of its chain" "$(snap_expect "$A/$Y" half)" \
+	"$(image_sum "$B/$Y/snapshots/half/disk.raw")"
+unmount_host e
 
 # ---- files on the share: the policy, whichever host made them ----
 nfiles=$(cd "$SHARE" && ls -A | wc -l)
