@@ -101,13 +101,15 @@ static json_t *build_cgsnapshot_member(struct catalog_txn *txn, uint64_t ino, co
 	char created[40];
 	json_t *j = NULL;
 
-	if (!catalog_object_get(txn, ino, &snap) && !catalog_object_get(txn, snap.parent, &vol)) {
-		api_time(snap.created_at, created, sizeof(created));
-		j = json_pack("{s:s s:s s:s s:s s:I s:s s:s}", "id", snap.id, "name", snap.name,
-			      "cgsnapshot_id", cg_id, "volume_id", vol.id, "size",
-			      (json_int_t)SIZE_GIB(snap.size), "created_at", created, "status",
-			      snap.status);
-		object_clear(&vol);
+	if (!catalog_object_get(txn, ino, &snap)) {
+		if (!catalog_object_get(txn, snap.parent, &vol)) {
+			api_time(snap.created_at, created, sizeof(created));
+			j = json_pack("{s:s s:s s:s s:s s:I s:s s:s}", "id", snap.id, "name",
+				      snap.name, "cgsnapshot_id", cg_id, "volume_id", vol.id, "size",
+				      (json_int_t)SIZE_GIB(snap.size), "created_at", created,
+				      "status", snap.status);
+		}
+		object_clear(&vol); /* also after a failed get: see catalog_object_get() */
 	}
 	object_clear(&snap);
 	return j;

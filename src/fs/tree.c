@@ -197,9 +197,8 @@ int tree_object_path(struct catalog_txn *txn, const struct object *obj, char *bu
 		struct object parent;
 		int rc = catalog_object_get(txn, obj->parent, &parent);
 
-		if (rc)
-			return rc;
-		rc = tree_object_path(txn, &parent, tail, sizeof(tail));
+		if (!rc)
+			rc = tree_object_path(txn, &parent, tail, sizeof(tail));
 		object_clear(&parent);
 		if (rc)
 			return rc;

@@ -988,6 +988,7 @@ static int push_overlay(struct snapfs *fs, const struct object *snap, struct obj
 	if (rc) {
 		log_err("snapshot %s of volume %s: no overlay %s on top in QEMU", snap->id, vol->id,
 			top.file);
+		object_clear(&top);
 		return rc == -ENOSPC ? rc : -EIO;
 	}
 	fault_point("snapshot-delete-pushed");
