@@ -10,6 +10,8 @@
 #   etcd_member_stop N       kill -9 member N (1..3)
 #   etcd_member_start N      restart member N on its data dir; it rejoins
 #   etcd_cluster_stop        kill -9 every member (also run at exit)
+#   etcd_leader              prints the number (1..3) of the member that leads
+#   etcd_make_leader N       moves the leadership to member N
 #   mount_host NAME [OPTS]   mount $SHARE at $WORK/mnt-NAME as host NAME
 #   unmount_host NAME        unmount; checks that its daemon exits 0 (one TAP check)
 #   kill_host NAME           a crash: kill -9, then clear the stale mount
@@ -177,6 +179,22 @@ etcd_member_start() {
 	echo "# etcd member $n did not come back"
 	sed 's/^/#   /' "$ETCD_DIR/m$n.log" | tail -20
 	return 1
+}
+
+etcd_leader() {
+	local n
+	for n in 1 2 3; do
+		[ -n "${ETCD_PID[$n]-}" ] || continue
+		curl -s -m 2 "${ETCD_URL[$n]}/v3/maintenance/status" -d '{}' 2>/dev/null |
+			jq -e '.leader and .leader == .header.member_id' >/dev/null 2>&1 && echo "$n" && return 0
+	done
+	return 1
+}
+
+etcd_make_leader() {
+	local id
+	id=$(etcd_ctl member list 2>/dev/null | awk -F', ' -v m="m$1" '$3 == m { print $1 }')
+	[ -n "$id" ] && etcd_ctl move-leader "$id" >/dev/null 2>&1 && [ "$(etcd_leader)" = "$1" ]
 }
 
 etcd_cluster_stop() {

@@ -115,6 +115,7 @@ strerror_of() {
 	ENOTSUP) echo "Operation not supported" ;;
 	ENODATA) echo "No data available\|No such attribute" ;;
 	EIO) echo "Input/output error" ;;
+	EAGAIN) echo "Resource temporarily unavailable" ;;
 	*) echo "unknown errno name $1" >&2; return 1 ;;
 	esac
 }
