@@ -27,6 +27,10 @@
 # Timing (2-core machine, etcd 3.4.23): the cluster is healthy about 1.6 s
 # after the start; etcd_cluster_start prints the time it took as a TAP comment.
 
+# Sourced once (lib.sh sources it too when SNAPFS_TEST_ETCD=1).
+[ -n "${ETCDLIB_LOADED-}" ] && return 0
+ETCDLIB_LOADED=1
+
 ETCD_BIN=${ETCD_BIN:-etcd}
 ETCDCTL_BIN=${ETCDCTL_BIN:-etcdctl}
 ETCD_TTL=${ETCD_TTL:-2}
