@@ -23,7 +23,7 @@
 #include "catalog.h"
 #include "log.h"
 #include "options.h"
-#include "snapfs.h"
+#include "mount.h"
 
 #if defined(__SANITIZE_ADDRESS__)
 #define FX_LEAK_CHECK 1

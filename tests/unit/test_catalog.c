@@ -19,7 +19,7 @@ static struct catalog *cat;
 
 static void cat_open(uint64_t map_size)
 {
-	int rc = catalog_open(&cat, dir, map_size);
+	int rc = catalog_open(&cat, dir, map_size, NULL);
 
 	cr_assert_eq(rc, 0, "catalog_open %s: %s", dir, strerror(-rc));
 	cr_assert_not_null(cat);
@@ -220,7 +220,7 @@ Test(catalog_open, missing_directory)
 	test_log_setup();
 	tmpdir_make(dir, sizeof(dir), "cat");
 	snprintf(missing, sizeof(missing), "%s/nope", dir);
-	cr_assert_lt(catalog_open(&c, missing, MAP_BIG), 0);
+	cr_assert_lt(catalog_open(&c, missing, MAP_BIG, NULL), 0);
 	cr_assert_null(c);
 }
 

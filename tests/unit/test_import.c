@@ -82,7 +82,7 @@ static void raw_file(const char *name, uint64_t size, unsigned char fill)
 
 static void overlay(const char *name, const char *backing, enum image_format fmt)
 {
-	int rc = qcow2_overlay_create(fx.fs->share.dirfd, name, backing, fmt, 0, 0644);
+	int rc = qcow2_overlay_create(fx.fs->share->dirfd, name, backing, fmt, 0, 0644);
 
 	cr_assert_eq(rc, 0, "overlay %s: %s", name, strerror(-rc));
 }
@@ -131,7 +131,7 @@ static int check(const char *name, char *reason, size_t len)
 {
 	struct image_info info;
 
-	return import_file_check(fx.fs->share.dirfd, name, &info, reason, len);
+	return import_file_check(fx.fs->share->dirfd, name, &info, reason, len);
 }
 
 Test(import, file_checks)
@@ -166,7 +166,7 @@ Test(import, file_checks)
 
 	/* a base with a backing file */
 	overlay("volume-" VA "." S3, "volume-" VA, IMAGE_FORMAT_RAW);
-	cr_assert_eq(renameat(fx.fs->share.dirfd, "volume-" VA "." S3, fx.fs->share.dirfd,
+	cr_assert_eq(renameat(fx.fs->share->dirfd, "volume-" VA "." S3, fx.fs->share->dirfd,
 			      "volume-cccccccc-0000-4000-8000-000000000003"),
 		     0);
 	cr_expect_eq(check("volume-cccccccc-0000-4000-8000-000000000003", reason, sizeof(reason)),
@@ -211,7 +211,7 @@ Test(import, chain_resolve)
 	raw_file("volume-" VA, 64 * MB, 0x11);
 	overlay("volume-" VA "." S1, "volume-" VA, IMAGE_FORMAT_RAW);
 	overlay("volume-" VA "." S2, "volume-" VA "." S1, IMAGE_FORMAT_QCOW2);
-	rc = import_chain_resolve(fx.fs->share.dirfd, VA, "volume-" VA "." S2, &c, reason,
+	rc = import_chain_resolve(fx.fs->share->dirfd, VA, "volume-" VA "." S2, &c, reason,
 				  sizeof(reason));
 	cr_assert_eq(rc, 0, "%s", reason);
 	cr_expect_eq(c.n, 3);
@@ -221,13 +221,13 @@ Test(import, chain_resolve)
 	import_chain_free(&c);
 
 	/* not the volume asked for */
-	rc = import_chain_resolve(fx.fs->share.dirfd, VB, "volume-" VA "." S2, &c, reason,
+	rc = import_chain_resolve(fx.fs->share->dirfd, VB, "volume-" VA "." S2, &c, reason,
 				  sizeof(reason));
 	cr_expect_eq(rc, -EINVAL);
 	/* a chain that loops: S1 over S2 over S1 */
-	unlinkat(fx.fs->share.dirfd, "volume-" VA "." S1, 0);
+	unlinkat(fx.fs->share->dirfd, "volume-" VA "." S1, 0);
 	overlay("volume-" VA "." S1, "volume-" VA "." S2, IMAGE_FORMAT_QCOW2);
-	rc = import_chain_resolve(fx.fs->share.dirfd, VA, "volume-" VA "." S2, &c, reason,
+	rc = import_chain_resolve(fx.fs->share->dirfd, VA, "volume-" VA "." S2, &c, reason,
 				  sizeof(reason));
 	cr_expect_eq(rc, -EINVAL);
 	cr_expect(strstr(reason, "loop"), "%s", reason);
@@ -347,7 +347,7 @@ Test(import, bad_info_skips_the_volume)
 	write_info(VB, "{\"active\": \"volume-" VB "." S1 "\"}");
 	raw_file("volume-" VB, 64 * MB, 0x22);
 	overlay("volume-" VB "." S1, "volume-" VB, IMAGE_FORMAT_RAW);
-	cr_assert_eq(unlinkat(fx.fs->share.dirfd, "volume-" VB, 0), 0);
+	cr_assert_eq(unlinkat(fx.fs->share->dirfd, "volume-" VB, 0), 0);
 	cr_expect_eq(import_share(fx.fs, "t", &added), 0, "a missing file skips, never fails");
 	cr_expect_eq(added, 0);
 }
@@ -407,7 +407,7 @@ Test(import, manageable_and_manage_unmanage)
 	get_obj(volume, &vol);
 	cr_expect_str_eq(vol.file, "volume-" VA "." S3);
 	object_clear(&vol);
-	cr_assert_eq(share_info_read(&fx.fs->share, VA, &info), 0);
+	cr_assert_eq(share_info_read(fx.fs->share, VA, &info), 0);
 	cr_expect_str_eq(json_string_value(json_object_get(info, "active")), "volume-" VA "." S3);
 	cr_expect_str_eq(json_string_value(json_object_get(info, S3)), "volume-" VA "." S3);
 	json_decref(info);
@@ -421,7 +421,7 @@ Test(import, manageable_and_manage_unmanage)
 	get_obj(volume, &vol);
 	cr_expect(snapshot_hidden_get(&vol, "volume-" VA "." S2, NULL, 0));
 	object_clear(&vol);
-	cr_assert_eq(share_info_read(&fx.fs->share, VA, &info), 0);
+	cr_assert_eq(share_info_read(fx.fs->share, VA, &info), 0);
 	cr_expect_null(json_object_get(info, S2));
 	json_decref(info);
 	cr_assert_eq(catalog_txn_begin(fx.fs->cat, false, &txn), 0);
@@ -467,14 +467,14 @@ static void info_edit(const char *vid, const char *active, const char *key, cons
 {
 	json_t *info = NULL;
 
-	cr_assert_eq(share_info_read(&fx.fs->share, vid, &info), 0);
+	cr_assert_eq(share_info_read(fx.fs->share, vid, &info), 0);
 	if (active)
 		json_object_set_new(info, "active", json_string(active));
 	if (key && file)
 		json_object_set_new(info, key, json_string(file));
 	else if (key)
 		json_object_del(info, key);
-	cr_assert_eq(share_info_write(&fx.fs->share, vid, info), 0);
+	cr_assert_eq(share_info_write(fx.fs->share, vid, info), 0);
 	json_decref(info);
 }
 
@@ -485,7 +485,7 @@ static void cinder_snap(const char *vid, const char *sid)
 	char file[128], active[256], base[64];
 	json_t *info = NULL;
 
-	cr_assert_eq(share_info_read(&fx.fs->share, vid, &info), 0);
+	cr_assert_eq(share_info_read(fx.fs->share, vid, &info), 0);
 	snprintf(active, sizeof(active), "%s", json_string_value(json_object_get(info, "active")));
 	json_decref(info);
 	snprintf(file, sizeof(file), "volume-%s.%s", vid, sid);
@@ -504,11 +504,11 @@ static void cinder_delete(const char *vid, const char *sid, const char *higher)
 	struct image_info ii;
 
 	snprintf(file, sizeof(file), "volume-%s.%s", vid, sid);
-	cr_assert_eq(qcow2_probe(fx.fs->share.dirfd, file, &ii), 0);
+	cr_assert_eq(qcow2_probe(fx.fs->share->dirfd, file, &ii), 0);
 	snprintf(below, sizeof(below), "%.200s", ii.backing_name);
-	cr_assert_eq(unlinkat(fx.fs->share.dirfd, file, 0), 0);
+	cr_assert_eq(unlinkat(fx.fs->share->dirfd, file, 0), 0);
 	if (higher) {
-		cr_assert_eq(unlinkat(fx.fs->share.dirfd, higher, 0), 0);
+		cr_assert_eq(unlinkat(fx.fs->share->dirfd, higher, 0), 0);
 		overlay(higher, below, ii.backing_format);
 	}
 	info_edit(vid, higher ? NULL : below, sid, NULL);
@@ -710,14 +710,14 @@ Test(import, reconcile_leaves_a_disagreeing_volume_alone)
 	/* a new file inserted under a catalogued one: S2 rebased onto S4 */
 	write_info(VA, good);
 	info_edit(VA, NULL, S4, OV(VA, S4));
-	cr_assert_eq(unlinkat(fx.fs->share.dirfd, OV(VA, S2), 0), 0);
+	cr_assert_eq(unlinkat(fx.fs->share->dirfd, OV(VA, S2), 0), 0);
 	overlay(OV(VA, S2), OV(VA, S4), IMAGE_FORMAT_QCOW2);
 	cr_expect_eq(reimport(), 0);
 	vol_state(volume, after, sizeof(after));
 	cr_expect_str_eq(after, before, "inserted below");
-	cr_assert_eq(unlinkat(fx.fs->share.dirfd, OV(VA, S2), 0), 0);
+	cr_assert_eq(unlinkat(fx.fs->share->dirfd, OV(VA, S2), 0), 0);
 	overlay(OV(VA, S2), OV(VA, S1), IMAGE_FORMAT_QCOW2);
-	cr_assert_eq(unlinkat(fx.fs->share.dirfd, OV(VA, S4), 0), 0);
+	cr_assert_eq(unlinkat(fx.fs->share->dirfd, OV(VA, S4), 0), 0);
 
 	/* a key gone while its file is still in the chain */
 	write_info(VA, "{\"active\": \"" OV(VA, S2) "\", \"" S1 "\": \"" OV(VA, S1) "\"}");

@@ -135,4 +135,8 @@ int snapshot_create_switched(struct snapfs *fs, const struct object *snap, bool 
 /* Finish or undo snap's interrupted operation (recover.c). */
 int snapshot_recover(struct snapfs *fs, const struct object *snap);
 
+/* -EBUSY (with a log line) when snap's disk.raw is open on another host
+ * (catalog_held_elsewhere()), -EIO when that cannot be known, else 0. */
+int snapshot_check_unread(struct snapfs *fs, const struct object *snap);
+
 #endif

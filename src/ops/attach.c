@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 
 #include "log.h"
+#include "share.h"
 #include "object.h"
 
 static int qmp_timeout(const struct snapfs *fs)
@@ -119,7 +120,7 @@ static bool path_is_share_file(struct snapfs *fs, const char *path, const char *
 					 : json_string_value(json_object_get(f, "filename"));
 	}
 	same = path && path[0] == '/' && !stat(path, &a) &&
-	       !fstatat(fs->share.dirfd, file, &b, AT_SYMLINK_NOFOLLOW) && a.st_dev == b.st_dev &&
+	       !fstatat(fs->share->dirfd, file, &b, AT_SYMLINK_NOFOLLOW) && a.st_dev == b.st_dev &&
 	       a.st_ino == b.st_ino;
 	json_decref(opts);
 	return same;

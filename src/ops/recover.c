@@ -7,20 +7,38 @@
 
 #include "group.h"
 #include "log.h"
+#include "share.h"
 #include "object.h"
 #include "snapshot.h"
 #include "volume.h"
 
 struct pending {
+	struct catalog *cat;
+	bool at_mount;
 	size_t count, cap;
 	struct object *objs;
 };
+
+/* Whether this run takes obj's operation: with one host, every one (at
+ * mount); with several, this host's own (left by its previous run: at
+ * mount only) and those of hosts that are gone. */
+static bool ours_to_recover(struct pending *p, const struct object *obj)
+{
+	switch (catalog_op_owner_state(p->cat, obj->op_owner)) {
+	case OWNER_MINE:
+		return p->at_mount;
+	case OWNER_GONE:
+		return true;
+	default:
+		return false;
+	}
+}
 
 static int collect_pending(const struct object *obj, void *arg)
 {
 	struct pending *p = arg;
 
-	if (!*obj->op)
+	if (!*obj->op || !ours_to_recover(p, obj))
 		return 0;
 	if (p->count == p->cap) {
 		size_t cap = p->cap ? p->cap * 2 : 8;
@@ -40,7 +58,7 @@ static int collect_pending(const struct object *obj, void *arg)
 static int undo_volume_create(struct snapfs *fs, const struct object *vol)
 {
 	struct catalog_txn *txn;
-	int rc = share_file_remove(&fs->share, vol->file);
+	int rc = share_file_remove(fs->share, vol->file);
 
 	if (rc)
 		return rc;
@@ -109,9 +127,50 @@ static int recover_pass(const struct object *o)
 	return 2;
 }
 
-int recover_all(struct snapfs *fs)
+/* Make the operations of gone hosts this host's, all in one transaction:
+ * another host that looks at the same time finds them taken. Objects
+ * another host took first are left out (ENOENT-like: dropped from p). */
+static int take_over(struct snapfs *fs, struct pending *p)
 {
-	struct pending p = {0, 0, NULL};
+	struct catalog_txn *txn;
+	size_t kept = 0;
+	int rc = catalog_txn_begin(fs->cat, true, &txn);
+
+	if (rc)
+		return rc;
+	for (size_t i = 0; i < p->count; i++) {
+		struct object now;
+		int r = rc ? -ECANCELED : catalog_object_get(txn, p->objs[i].ino, &now);
+
+		if (!r && !strcmp(now.op, p->objs[i].op) &&
+		    !strcmp(now.op_owner, p->objs[i].op_owner) &&
+		    catalog_op_owner_state(fs->cat, now.op_owner) != OWNER_LIVE) {
+			if (catalog_op_owner_state(fs->cat, now.op_owner) == OWNER_GONE)
+				log_info("recovery: taking over %s of %s (%s) from host %s, which is "
+					 "gone", now.op, now.name, now.id,
+					 now.op_owner[0] ? now.op_owner : "(none)");
+			now.op_owner[0] = '\0'; /* written as this host's */
+			rc = catalog_object_update(txn, &now);
+			object_clear(&p->objs[kept]);
+			object_init(&p->objs[kept]);
+			object_copy(&p->objs[kept++], &now);
+		}
+		if (r != -ECANCELED)
+			object_clear(&now); /* also after -ENOENT: see catalog_object_get() */
+	}
+	for (size_t i = kept; i < p->count; i++)
+		object_clear(&p->objs[i]);
+	p->count = kept;
+	if (rc) {
+		catalog_txn_abort(txn);
+		return rc;
+	}
+	return catalog_txn_commit(txn);
+}
+
+static int recover_ops(struct snapfs *fs, bool at_mount)
+{
+	struct pending p = {fs->cat, at_mount, 0, 0, NULL};
 	struct catalog_txn *txn;
 	int rc = catalog_txn_begin(fs->cat, false, &txn);
 
@@ -119,13 +178,15 @@ int recover_all(struct snapfs *fs)
 		return rc;
 	rc = catalog_objects_foreach(txn, collect_pending, &p);
 	catalog_txn_abort(txn);
+	if (!rc && p.count && catalog_is_shared(fs->cat))
+		rc = take_over(fs, &p);
 	/* Snapshots first (their operations also hold their volume's op),
 	 * except a group snapshot's members being created, which their group
 	 * snapshot finishes or undoes; then groups and group snapshots (which
 	 * hold their members' and sources' ops); then the rest; last, members
 	 * whose group snapshot is gone, alone. Each object is read again
 	 * first: an earlier step may have finished it. */
-	for (int pass = 0; pass < 4; pass++) {
+	for (int pass = 0; pass < 4 && !rc; pass++) {
 		for (size_t i = 0; i < p.count && !rc; i++) {
 			const struct object *o = &p.objs[i];
 			struct object now;
@@ -151,4 +212,14 @@ int recover_all(struct snapfs *fs)
 		object_clear(&p.objs[i]);
 	free(p.objs);
 	return rc;
+}
+
+int recover_all(struct snapfs *fs)
+{
+	return recover_ops(fs, true);
+}
+
+int recover_gone_hosts(struct snapfs *fs)
+{
+	return recover_ops(fs, false);
 }

@@ -20,6 +20,7 @@
 #include "log.h"
 #include "object.h"
 #include "reader.h"
+#include "share.h"
 #include "snapshot.h"
 #include "tree.h"
 #include "volume.h"
@@ -730,7 +731,7 @@ static void op_statfs(fuse_req_t req, fuse_ino_t ino)
 {
 	struct statvfs sv;
 
-	if (fstatvfs(req_fs(req)->share.dirfd, &sv) < 0) {
+	if (fstatvfs(req_fs(req)->share->dirfd, &sv) < 0) {
 		fuse_reply_err(req, errno);
 		return;
 	}
@@ -825,3 +826,115 @@ const struct fuse_lowlevel_ops snapfs_fsops = {
 	.removexattr = op_removexattr,
 	.create = op_eperm_create,
 };
+
+/* ---- what other hosts change ---- */
+
+struct notice {
+	bool is_name, deleted;
+	uint64_t ino;           /* the directory (is_name) or the object */
+	char name[256];
+	struct notice *next;
+};
+
+struct notifier {
+	struct mount_ctx *ctx;
+	pthread_t thread;
+	pthread_mutex_t lock;
+	pthread_cond_t more;
+	struct notice *head, **tail;
+	bool stop;
+};
+
+static void on_catalog_change(void *arg, const struct catalog_change *c)
+{
+	struct notifier *n = arg;
+	struct notice *e = calloc(1, sizeof(*e));
+
+	if (!e)
+		return; /* the kernel's timeouts (1 s) still apply */
+	e->is_name = c->is_name;
+	e->deleted = c->deleted;
+	if (c->is_name) {
+		e->ino = tree_children_dir(c->parent, c->kind);
+		snprintf(e->name, sizeof(e->name), "%s", c->name);
+	} else {
+		e->ino = c->ino;
+	}
+	pthread_mutex_lock(&n->lock);
+	*n->tail = e;
+	n->tail = &e->next;
+	pthread_cond_signal(&n->more);
+	pthread_mutex_unlock(&n->lock);
+}
+
+static void *notify_loop(void *arg)
+{
+	struct notifier *n = arg;
+	struct fuse_session *se = n->ctx->se;
+
+	pthread_mutex_lock(&n->lock);
+	while (!n->stop || n->head) {
+		struct notice *e = n->head;
+
+		if (!e) {
+			pthread_cond_wait(&n->more, &n->lock);
+			continue;
+		}
+		n->head = e->next;
+		if (!n->head)
+			n->tail = &n->head;
+		pthread_mutex_unlock(&n->lock);
+		if (e->is_name && e->ino) {
+			fuse_lowlevel_notify_inval_entry(se, e->ino, e->name, strlen(e->name));
+		} else if (!e->is_name) {
+			fuse_lowlevel_notify_inval_inode(se, e->ino, -1, 0);
+			invalidate_fixed_entries(se, e->ino);
+			if (e->deleted) /* a cached chain may hold merged files open */
+				reader_drop_unused(n->ctx->fs);
+		}
+		free(e);
+		pthread_mutex_lock(&n->lock);
+	}
+	pthread_mutex_unlock(&n->lock);
+	return NULL;
+}
+
+int fsops_notifier_start(struct mount_ctx *ctx)
+{
+	struct notifier *n;
+
+	if (!catalog_is_shared(ctx->fs->cat))
+		return 0;
+	n = calloc(1, sizeof(*n));
+	if (!n)
+		return -ENOMEM;
+	n->ctx = ctx;
+	n->tail = &n->head;
+	pthread_mutex_init(&n->lock, NULL);
+	pthread_cond_init(&n->more, NULL);
+	if (pthread_create(&n->thread, NULL, notify_loop, n)) {
+		free(n);
+		return -EAGAIN;
+	}
+	ctx->notifier = n;
+	catalog_set_change_hook(ctx->fs->cat, on_catalog_change, n);
+	return 0;
+}
+
+void fsops_notifier_stop(struct mount_ctx *ctx)
+{
+	struct notifier *n = ctx->notifier;
+
+	if (!n)
+		return;
+	catalog_set_change_hook(ctx->fs->cat, NULL, NULL);
+	pthread_mutex_lock(&n->lock);
+	n->stop = true;
+	pthread_cond_signal(&n->more);
+	pthread_mutex_unlock(&n->lock);
+	pthread_join(n->thread, NULL);
+	pthread_cond_destroy(&n->more);
+	pthread_mutex_destroy(&n->lock);
+	free(n);
+	ctx->notifier = NULL;
+}

@@ -12,30 +12,38 @@
 #include "log.h"
 #include "util.h"
 
-int share_open(struct share *share, const char *path)
+int share_open(struct share **out, const char *path)
 {
+	struct share *share = calloc(1, sizeof(*share));
+	int rc;
+
+	if (!share)
+		return -ENOMEM;
 	share->dirfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (share->dirfd < 0) {
-		int rc = -errno;
-
+		rc = -errno;
 		log_err("cannot open share %s: %s", path, strerror(errno));
+		free(share);
 		return rc;
 	}
 	share->path = strdup(path);
 	if (!share->path) {
 		close(share->dirfd);
+		free(share);
 		return -ENOMEM;
 	}
+	*out = share;
 	return 0;
 }
 
 void share_close(struct share *share)
 {
+	if (!share)
+		return;
 	if (share->dirfd >= 0)
 		close(share->dirfd);
 	free(share->path);
-	share->dirfd = -1;
-	share->path = NULL;
+	free(share);
 }
 
 void share_volume_base_name(const char *volume_id, char *out, size_t len)

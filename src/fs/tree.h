@@ -72,6 +72,10 @@ struct dir_listing {
 	struct dir_entry *entries;
 };
 
+/* The directory that lists the catalogue children (parent, kind): e.g. a
+ * tenant's volumes/ for kind OBJ_VOLUME; 0 for none. */
+uint64_t tree_children_dir(uint64_t parent, enum object_kind kind);
+
 /* Resolve ino within txn. */
 int tree_node_load(struct snapfs *fs, struct catalog_txn *txn, uint64_t ino, struct node *node);
 

@@ -1,26 +1,132 @@
-/* catalog.c - see catalog.h. The only file that includes <lmdb.h>. */
+/* catalog.c - see catalog.h. The only file that includes <lmdb.h>; with
+ * several hosts it logs each write transaction's changes for etcd
+ * (catalog_shared.c) and applies the watch's changes to its LMDB copy. */
 #include "catalog.h"
 
 #include <errno.h>
 #include <lmdb.h>
+#include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
+#include "catalog_shared.h"
 #include "log.h"
+#include "util.h"
 
 #define CATALOG_FORMAT 1
 
 struct catalog {
 	MDB_env *env;
 	MDB_dbi objects, children, ids, meta;
+	struct catalog_shared *shared;  /* NULL with one host */
+	char host_id[CATALOG_HOST_ID_MAX];
+	pthread_mutex_t writer;         /* this host's one writer (shared) */
+	void (*on_change)(void *arg, const struct catalog_change *c);
+	void *change_arg;
+	void (*on_gone)(void *arg, const char *host);
+	void *gone_arg;
 };
 
 struct catalog_txn {
 	struct catalog *cat;
 	MDB_txn *txn;
 	bool write;
+	struct kv_op *log;              /* shared: the changes for etcd */
+	size_t nlog, caplog;
 };
+
+/* The databases as etcd names them (catalog_shared.h). */
+static char db_char(struct catalog *cat, MDB_dbi dbi)
+{
+	return dbi == cat->objects ? 'o' : dbi == cat->children ? 'n' : dbi == cat->ids ? 'i' : 'm';
+}
+
+static MDB_dbi db_of(struct catalog *cat, char c)
+{
+	return c == 'o' ? cat->objects : c == 'n' ? cat->children : c == 'i' ? cat->ids : cat->meta;
+}
+
+static void kv_op_free(struct kv_op *op)
+{
+	free(op->key);
+	free(op->val);
+}
+
+/* Log a change for etcd; a later change of the same key replaces it. */
+static int log_change(struct catalog_txn *t, char db, const MDB_val *key, const MDB_val *val)
+{
+	struct kv_op *op = NULL;
+
+	for (size_t i = 0; i < t->nlog; i++) {
+		struct kv_op *o = &t->log[i];
+
+		if (o->db == db && o->klen == key->mv_size && !memcmp(o->key, key->mv_data, o->klen)) {
+			op = o;
+			kv_op_free(op);
+			break;
+		}
+	}
+	if (!op) {
+		if (t->nlog == t->caplog) {
+			size_t cap = t->caplog ? t->caplog * 2 : 16;
+			struct kv_op *l = realloc(t->log, cap * sizeof(*l));
+
+			if (!l)
+				return -ENOMEM;
+			t->log = l;
+			t->caplog = cap;
+		}
+		op = &t->log[t->nlog++];
+	}
+	memset(op, 0, sizeof(*op));
+	op->db = db;
+	op->del = val == NULL;
+	op->klen = key->mv_size;
+	op->key = malloc(key->mv_size + 1);
+	if (val) {
+		op->vlen = val->mv_size;
+		op->val = malloc(val->mv_size + 1);
+	}
+	if (!op->key || (val && !op->val)) {
+		t->nlog--;
+		kv_op_free(op);
+		return -ENOMEM;
+	}
+	memcpy(op->key, key->mv_data, key->mv_size);
+	if (val)
+		memcpy(op->val, val->mv_data, val->mv_size);
+	return 0;
+}
+
+/* mdb_put/mdb_del of a shared entry: also logged when the catalogue is
+ * shared. Return LMDB's codes (and ENOMEM). */
+static int kv_put(struct catalog_txn *t, MDB_dbi dbi, MDB_val *key, MDB_val *val, unsigned flags)
+{
+	int rc = mdb_put(t->txn, dbi, key, val, flags);
+
+	if (!rc && t->cat->shared && log_change(t, db_char(t->cat, dbi), key, val))
+		rc = ENOMEM;
+	return rc;
+}
+
+static int kv_del(struct catalog_txn *t, MDB_dbi dbi, MDB_val *key)
+{
+	int rc = mdb_del(t->txn, dbi, key, NULL);
+
+	if (!rc && t->cat->shared && log_change(t, db_char(t->cat, dbi), key, NULL))
+		rc = ENOMEM;
+	return rc;
+}
+
+static void txn_free(struct catalog_txn *t)
+{
+	for (size_t i = 0; i < t->nlog; i++)
+		kv_op_free(&t->log[i]);
+	free(t->log);
+	free(t);
+}
 
 static int mdb_to_errno(int rc, const char *what)
 {
@@ -58,14 +164,31 @@ static uint64_t be64_get(const unsigned char *p)
 	return v;
 }
 
-int catalog_open(struct catalog **out, const char *dir, uint64_t map_size)
+/* With several hosts the LMDB copy lives beside a one-host catalogue that
+ * may be in dir (kept for etcd_seed=), never over it. */
+#define SHARED_CACHE_DIR "etcd-cache"
+
+int catalog_open(struct catalog **out, const char *dir, uint64_t map_size,
+		 const struct catalog_shared_options *shared)
 {
 	struct catalog *cat = calloc(1, sizeof(*cat));
+	char cache_dir[4200];
 	MDB_txn *txn = NULL;
 	int rc;
 
 	if (!cat)
 		return -ENOMEM;
+	pthread_mutex_init(&cat->writer, NULL);
+	if (shared) {
+		snprintf(cache_dir, sizeof(cache_dir), "%s/" SHARED_CACHE_DIR, dir);
+		rc = mkdir_parents(cache_dir, 0700);
+		if (rc) {
+			log_err("cannot create %s: %s", cache_dir, strerror(-rc));
+			free(cat);
+			return rc;
+		}
+		dir = cache_dir;
+	}
 	rc = mdb_env_create(&cat->env);
 	if (rc)
 		goto fail;
@@ -76,7 +199,9 @@ int catalog_open(struct catalog **out, const char *dir, uint64_t map_size)
 		goto fail_env;
 	/* MDB_NOTLS: a read transaction is not tied to its thread's TLS slot,
 	 * so FUSE worker threads can come and go. */
-	rc = mdb_env_open(cat->env, dir, MDB_NOTLS, 0600);
+	/* MDB_NOSYNC for the copy of a shared catalogue: it is loaded anew
+	 * from etcd at every mount. */
+	rc = mdb_env_open(cat->env, dir, MDB_NOTLS | (shared ? MDB_NOSYNC : 0), 0600);
 	if (rc)
 		goto fail_env;
 	rc = mdb_txn_begin(cat->env, NULL, 0, &txn);
@@ -109,6 +234,15 @@ int catalog_open(struct catalog **out, const char *dir, uint64_t map_size)
 	rc = mdb_txn_commit(txn);
 	if (rc)
 		goto fail_env;
+	if (shared) {
+		snprintf(cat->host_id, sizeof(cat->host_id), "%s", shared->host_id);
+		rc = shared_open(&cat->shared, cat, shared);
+		if (rc) {
+			mdb_env_close(cat->env);
+			free(cat);
+			return rc;
+		}
+	}
 	*out = cat;
 	return 0;
 fail_txn:
@@ -125,19 +259,64 @@ void catalog_close(struct catalog *cat)
 {
 	if (!cat)
 		return;
+	shared_close(cat->shared);
 	mdb_env_close(cat->env);
+	pthread_mutex_destroy(&cat->writer);
 	free(cat);
+}
+
+bool catalog_is_shared(const struct catalog *cat)
+{
+	return cat->shared != NULL;
+}
+
+void catalog_set_change_hook(struct catalog *cat,
+			     void (*fn)(void *arg, const struct catalog_change *c), void *arg)
+{
+	cat->change_arg = arg;
+	cat->on_change = fn;
+}
+
+void catalog_set_gone_hook(struct catalog *cat, void (*fn)(void *arg, const char *host),
+			   void *arg)
+{
+	cat->gone_arg = arg;
+	cat->on_gone = fn;
+}
+
+void catalog_host_gone(struct catalog *cat, const char *host)
+{
+	if (cat->on_gone && strcmp(host, cat->host_id))
+		cat->on_gone(cat->gone_arg, host);
+}
+
+enum op_owner_state catalog_op_owner_state(struct catalog *cat, const char *owner)
+{
+	return cat->shared ? shared_owner_state(cat->shared, owner) : OWNER_MINE;
 }
 
 int catalog_txn_begin(struct catalog *cat, bool write, struct catalog_txn **out)
 {
-	struct catalog_txn *t = malloc(sizeof(*t));
+	struct catalog_txn *t = calloc(1, sizeof(*t));
 	int rc;
 
 	if (!t)
 		return -ENOMEM;
+	if (write && cat->shared) {
+		pthread_mutex_lock(&cat->writer);
+		rc = shared_lock(cat->shared);
+		if (rc) {
+			pthread_mutex_unlock(&cat->writer);
+			free(t);
+			return rc;
+		}
+	}
 	rc = mdb_txn_begin(cat->env, NULL, write ? 0 : MDB_RDONLY, &t->txn);
 	if (rc) {
+		if (write && cat->shared) {
+			shared_unlock(cat->shared);
+			pthread_mutex_unlock(&cat->writer);
+		}
 		free(t);
 		return mdb_to_errno(rc, "begin");
 	}
@@ -147,12 +326,59 @@ int catalog_txn_begin(struct catalog *cat, bool write, struct catalog_txn **out)
 	return 0;
 }
 
+static const MDB_val rev_key = {sizeof("etcd_revision") - 1, "etcd_revision"};
+
+static int64_t cache_rev(struct catalog *cat, MDB_txn *txn)
+{
+	MDB_val val;
+	int64_t rev = 0;
+
+	if (mdb_get(txn, cat->meta, (MDB_val *)&rev_key, &val) == 0 && val.mv_size == sizeof(rev))
+		memcpy(&rev, val.mv_data, sizeof(rev));
+	return rev;
+}
+
+static int cache_rev_put(struct catalog *cat, MDB_txn *txn, int64_t rev)
+{
+	MDB_val val = {sizeof(rev), &rev};
+
+	return mdb_put(txn, cat->meta, (MDB_val *)&rev_key, &val, 0);
+}
+
 int catalog_txn_commit(struct catalog_txn *t)
 {
-	int rc = mdb_txn_commit(t->txn);
+	struct catalog *cat = t->cat;
+	int64_t rev = 0;
+	int rc;
 
-	free(t);
-	return mdb_to_errno(rc, "commit");
+	if (!t->write || !cat->shared) {
+		rc = mdb_txn_commit(t->txn);
+		txn_free(t);
+		return mdb_to_errno(rc, "commit");
+	}
+	rc = t->nlog ? shared_commit(cat->shared, t->log, t->nlog, false, &rev) : 0;
+	if (!t->nlog)
+		shared_unlock(cat->shared);
+	if (rc) {
+		mdb_txn_abort(t->txn);
+	} else {
+		if (rev)
+			rc = mdb_to_errno(cache_rev_put(cat, t->txn, rev), "commit");
+		if (!rc)
+			rc = mdb_to_errno(mdb_txn_commit(t->txn), "commit");
+		else
+			mdb_txn_abort(t->txn);
+		/* etcd has it: a failed copy is mended by loading it again */
+		if (rc)
+			log_err("catalogue copy: cannot record revision %lld: %s", (long long)rev,
+				strerror(-rc));
+		rc = 0;
+		if (rev)
+			shared_applied(cat->shared, rev);
+	}
+	pthread_mutex_unlock(&cat->writer);
+	txn_free(t);
+	return rc;
 }
 
 void catalog_txn_abort(struct catalog_txn *t)
@@ -160,7 +386,105 @@ void catalog_txn_abort(struct catalog_txn *t)
 	if (!t)
 		return;
 	mdb_txn_abort(t->txn);
-	free(t);
+	if (t->write && t->cat->shared) {
+		shared_unlock(t->cat->shared);
+		pthread_mutex_unlock(&t->cat->writer);
+	}
+	txn_free(t);
+}
+
+int catalog_txn_hold(struct catalog_txn *t, uint64_t ino)
+{
+	MDB_val key = {sizeof(ino), &ino};
+
+	if (!t->cat->shared)
+		return 0;
+	if (log_change(t, 'r', &key, &key))
+		return -ENOMEM;
+	return 0;
+}
+
+void catalog_unhold(struct catalog *cat, uint64_t ino)
+{
+	if (cat->shared)
+		shared_unhold(cat->shared, ino);
+}
+
+int catalog_held_elsewhere(struct catalog *cat, uint64_t ino)
+{
+	return cat->shared ? shared_held_elsewhere(cat->shared, ino & ~INO_SLOT_MASK) : 0;
+}
+
+/* Tell the hook what one applied change was. */
+static void report_change(struct catalog *cat, const struct kv_op *op)
+{
+	struct catalog_change c = {.deleted = op->del};
+	char name[256];
+
+	if (!cat->on_change)
+		return;
+	if (op->db == 'n' && op->klen >= 9 && op->klen - 9 < sizeof(name)) {
+		c.is_name = true;
+		c.parent = 0;
+		for (int i = 0; i < 8; i++)
+			c.parent = (c.parent << 8) | op->key[i];
+		c.kind = (enum object_kind)op->key[8];
+		memcpy(name, op->key + 9, op->klen - 9);
+		name[op->klen - 9] = '\0';
+		c.name = name;
+	} else if (op->db == 'o' && op->klen == 8) {
+		for (int i = 0; i < 8; i++)
+			c.ino = (c.ino << 8) | op->key[i];
+	} else {
+		return;
+	}
+	cat->on_change(cat->change_arg, &c);
+}
+
+int catalog_cache_apply(struct catalog *cat, const struct kv_op *ops, size_t n, int64_t rev,
+			bool reset)
+{
+	MDB_txn *txn;
+	int64_t have;
+	int rc;
+
+	if (!n && !reset)
+		return 0;
+	rc = mdb_txn_begin(cat->env, NULL, 0, &txn);
+	if (rc)
+		return mdb_to_errno(rc, "cache");
+	have = reset ? 0 : cache_rev(cat, txn);
+	if (reset && (mdb_drop(txn, cat->objects, 0) || mdb_drop(txn, cat->children, 0) ||
+		      mdb_drop(txn, cat->ids, 0) ||
+		      mdb_del(txn, cat->meta, &(MDB_val){8, "next_seq"}, NULL) > 0)) {
+		mdb_txn_abort(txn);
+		return -EIO;
+	}
+	for (size_t i = 0; i < n && !rc; i++) {
+		MDB_val key = {ops[i].klen, ops[i].key}, val = {ops[i].vlen, ops[i].val};
+
+		if (ops[i].rev && ops[i].rev <= have)
+			continue; /* this host's own commit */
+		if (ops[i].del)
+			rc = mdb_del(txn, db_of(cat, ops[i].db), &key, NULL);
+		else
+			rc = mdb_put(txn, db_of(cat, ops[i].db), &key, &val, 0);
+		if (rc == MDB_NOTFOUND)
+			rc = 0;
+	}
+	if (!rc && rev > have)
+		rc = cache_rev_put(cat, txn, rev);
+	if (rc) {
+		mdb_txn_abort(txn);
+		return mdb_to_errno(rc, "cache");
+	}
+	rc = mdb_txn_commit(txn);
+	if (rc)
+		return mdb_to_errno(rc, "cache");
+	for (size_t i = 0; i < n && !reset; i++)
+		if (!ops[i].rev || ops[i].rev > have)
+			report_change(cat, &ops[i]);
+	return 0;
 }
 
 void object_init(struct object *obj)
@@ -189,8 +513,9 @@ void object_copy(struct object *dst, const struct object *src)
 	dst->members = members;
 }
 
-/* Records are JSON so that later fields need no migration. */
-static char *object_encode(const struct object *o)
+/* Records are JSON so that later fields need no migration. owner: the
+ * host of o->op ("" with one host). */
+static char *object_encode(const struct object *o, const char *owner)
 {
 	json_t *j = json_pack("{sI sI sI ss ss ss ss ss sO sI sI sI sI sI sI ss ss ss si}",
 			      "kind", (json_int_t)o->kind, "parent", (json_int_t)o->parent,
@@ -218,6 +543,8 @@ static char *object_encode(const struct object *o)
 		json_object_set_new(j, "consistency", json_string(o->consistency));
 	if (o->members)
 		json_object_set(j, "members", o->members);
+	if (o->op[0] && owner[0])
+		json_object_set_new(j, "op_owner", json_string(owner));
 	text = json_dumps(j, JSON_COMPACT);
 	json_decref(j);
 	return text;
@@ -251,6 +578,7 @@ static int object_decode(const void *data, size_t len, uint64_t ino, struct obje
 	copy_str(o->status, sizeof(o->status), j, "status");
 	copy_str(o->op, sizeof(o->op), j, "op");
 	copy_str(o->op_arg, sizeof(o->op_arg), j, "op_arg");
+	copy_str(o->op_owner, sizeof(o->op_owner), j, "op_owner");
 	copy_str(o->format, sizeof(o->format), j, "format");
 	copy_str(o->file, sizeof(o->file), j, "file");
 	copy_str(o->link_id, sizeof(o->link_id), j, "link_id");
@@ -303,7 +631,8 @@ static int object_put(struct catalog_txn *t, const struct object *obj)
 {
 	unsigned char k[8];
 	MDB_val key = {8, k}, val;
-	char *text = object_encode(obj);
+	/* an operation is stamped with its host when it is first written */
+	char *text = object_encode(obj, obj->op_owner[0] ? obj->op_owner : t->cat->host_id);
 	int rc;
 
 	if (!text)
@@ -311,7 +640,7 @@ static int object_put(struct catalog_txn *t, const struct object *obj)
 	be64_put(k, obj->ino);
 	val.mv_size = strlen(text);
 	val.mv_data = text;
-	rc = mdb_put(t->txn, t->cat->objects, &key, &val, 0);
+	rc = kv_put(t, t->cat->objects, &key, &val, 0);
 	free(text);
 	return mdb_to_errno(rc, "put");
 }
@@ -339,7 +668,7 @@ static int child_put(struct catalog_txn *t, uint64_t parent, enum object_kind ki
 	key.mv_size = child_key(kb, parent, kind, name);
 	key.mv_data = kb;
 	be64_put(vb, ino);
-	return mdb_to_errno(mdb_put(t->txn, t->cat->children, &key, &val, MDB_NOOVERWRITE),
+	return mdb_to_errno(kv_put(t, t->cat->children, &key, &val, MDB_NOOVERWRITE),
 			    "put name");
 }
 
@@ -353,7 +682,7 @@ static int child_del(struct catalog_txn *t, uint64_t parent, enum object_kind ki
 		return -ENOENT;
 	key.mv_size = child_key(kb, parent, kind, name);
 	key.mv_data = kb;
-	return mdb_to_errno(mdb_del(t->txn, t->cat->children, &key, NULL), "delete name");
+	return mdb_to_errno(kv_del(t, t->cat->children, &key), "delete name");
 }
 
 static int next_ino(struct catalog_txn *t, uint64_t *ino)
@@ -369,7 +698,7 @@ static int next_ino(struct catalog_txn *t, uint64_t *ino)
 		return mdb_to_errno(rc, "sequence");
 	be64_put(buf, seq + 1);
 	val.mv_size = 8, val.mv_data = buf;
-	rc = mdb_put(t->txn, t->cat->meta, &key, &val, 0);
+	rc = kv_put(t, t->cat->meta, &key, &val, 0);
 	if (rc)
 		return mdb_to_errno(rc, "sequence");
 	*ino = seq << INO_SLOT_BITS;
@@ -447,7 +776,7 @@ int catalog_object_insert(struct catalog_txn *t, struct object *obj)
 		return rc;
 	be64_put(vb, obj->ino);
 	val.mv_size = 8, val.mv_data = vb;
-	rc = mdb_to_errno(mdb_put(t->txn, t->cat->ids, &key, &val, MDB_NOOVERWRITE), "put id");
+	rc = mdb_to_errno(kv_put(t, t->cat->ids, &key, &val, MDB_NOOVERWRITE), "put id");
 	if (rc)
 		return rc;
 	return object_put(t, obj);
@@ -480,11 +809,11 @@ int catalog_object_delete(struct catalog_txn *t, const struct object *obj)
 	rc = child_del(t, obj->parent, obj->kind, obj->name);
 	if (rc && rc != -ENOENT)
 		return rc;
-	rc = mdb_to_errno(mdb_del(t->txn, t->cat->ids, &idkey, NULL), "delete id");
+	rc = mdb_to_errno(kv_del(t, t->cat->ids, &idkey), "delete id");
 	if (rc && rc != -ENOENT)
 		return rc;
 	be64_put(k, obj->ino);
-	return mdb_to_errno(mdb_del(t->txn, t->cat->objects, &key, NULL), "delete");
+	return mdb_to_errno(kv_del(t, t->cat->objects, &key), "delete");
 }
 
 int catalog_child_lookup(struct catalog_txn *t, uint64_t parent, enum object_kind kind,
@@ -619,4 +948,124 @@ int catalog_objects_foreach(struct catalog_txn *t, int (*fn)(const struct object
 	if (rc && rc != MDB_NOTFOUND && !ret)
 		return mdb_to_errno(rc, "list objects");
 	return ret;
+}
+
+/* A seed goes to etcd in transactions of this many changes (etcd takes 128
+ * operations per transaction by default; one more releases the lock). */
+#define SEED_CHUNK 100
+
+static int seed_send(struct catalog *cat, struct kv_op *ops, size_t *n, bool last, int64_t *rev)
+{
+	int rc = shared_commit(cat->shared, ops, *n, !last, rev);
+
+	for (size_t i = 0; i < *n; i++)
+		kv_op_free(&ops[i]);
+	*n = 0;
+	return rc;
+}
+
+static bool cache_empty(struct catalog *cat)
+{
+	MDB_txn *txn;
+	MDB_stat st = {0};
+
+	if (mdb_txn_begin(cat->env, NULL, MDB_RDONLY, &txn))
+		return false;
+	mdb_stat(txn, cat->objects, &st);
+	mdb_txn_abort(txn);
+	return st.ms_entries == 0;
+}
+
+int catalog_seed(struct catalog *cat, const char *dir)
+{
+	static const char dbs[] = "onim";
+	struct kv_op ops[SEED_CHUNK];
+	size_t n = 0, total = 0;
+	MDB_env *env = NULL;
+	MDB_txn *txn = NULL;
+	int64_t rev = 0;
+	int rc;
+
+	if (!cat->shared)
+		return -EINVAL;
+	rc = mdb_env_create(&env);
+	if (!rc)
+		mdb_env_set_maxdbs(env, 8);
+	if (!rc)
+		rc = mdb_env_open(env, dir, MDB_RDONLY | MDB_NOTLS, 0600);
+	if (!rc)
+		rc = mdb_txn_begin(env, NULL, MDB_RDONLY, &txn);
+	if (rc) {
+		log_err("etcd_seed=%s: cannot open the catalogue there: %s", dir, mdb_strerror(rc));
+		mdb_env_close(env);
+		return rc > 0 ? -rc : -EIO;
+	}
+	pthread_mutex_lock(&cat->writer);
+	rc = shared_lock(cat->shared);
+	if (rc) {
+		pthread_mutex_unlock(&cat->writer);
+		mdb_txn_abort(txn);
+		mdb_env_close(env);
+		return rc;
+	}
+	if (!cache_empty(cat)) {
+		log_info("etcd_seed=%s: etcd holds a catalogue for this share already: not loaded",
+			 dir);
+		shared_unlock(cat->shared);
+		goto out;
+	}
+	for (const char *d = dbs; *d && !rc; d++) {
+		MDB_dbi dbi;
+		MDB_cursor *cur;
+		MDB_val key, val;
+		const char *name = *d == 'o' ? "objects" : *d == 'n' ? "children" : *d == 'i' ? "ids" : "meta";
+		int r;
+
+		if (mdb_dbi_open(txn, name, 0, &dbi) || mdb_cursor_open(txn, dbi, &cur))
+			continue;
+		for (r = mdb_cursor_get(cur, &key, &val, MDB_FIRST); r == 0 && !rc;
+		     r = mdb_cursor_get(cur, &key, &val, MDB_NEXT)) {
+			struct kv_op *op = &ops[n];
+
+			if (*d == 'm' && (key.mv_size != 8 || memcmp(key.mv_data, "next_seq", 8)))
+				continue;
+			memset(op, 0, sizeof(*op));
+			op->db = *d;
+			op->klen = key.mv_size;
+			op->vlen = val.mv_size;
+			op->key = malloc(key.mv_size + 1);
+			op->val = malloc(val.mv_size + 1);
+			if (!op->key || !op->val) {
+				kv_op_free(op);
+				rc = -ENOMEM;
+				break;
+			}
+			memcpy(op->key, key.mv_data, key.mv_size);
+			memcpy(op->val, val.mv_data, val.mv_size);
+			n++;
+			total++;
+			if (n == SEED_CHUNK)
+				rc = seed_send(cat, ops, &n, false, &rev);
+		}
+		mdb_cursor_close(cur);
+	}
+	if (!rc)
+		rc = seed_send(cat, ops, &n, true, &rev);
+	else {
+		for (size_t i = 0; i < n; i++)
+			kv_op_free(&ops[i]);
+		shared_unlock(cat->shared);
+	}
+	if (!rc && rev)
+		rc = shared_wait(cat->shared, rev);
+	if (rc)
+		log_err("etcd_seed=%s: loading into etcd failed after %zu entries: %s", dir, total,
+			strerror(-rc));
+	else
+		log_info("etcd_seed=%s: loaded %zu catalogue entries into etcd", dir, total);
+out:
+	pthread_mutex_unlock(&cat->writer);
+	mdb_txn_abort(txn);
+	mdb_env_close(env);
+	return rc;
 }

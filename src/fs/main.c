@@ -16,7 +16,7 @@
 #include "fsops.h"
 #include "log.h"
 #include "options.h"
-#include "snapfs.h"
+#include "mount.h"
 
 struct cmdline {
 	struct snapfs_options opts;
@@ -222,6 +222,8 @@ int main(int argc, char *argv[])
 		fuse_session_unmount(ctx.se);
 		goto out_signals;
 	}
+	if (fsops_notifier_start(&ctx))
+		log_warn("other hosts' changes reach this mount through timeouts only");
 	log_info("mounted %s on %s (catalogue %s)", cl.opts.share, fo.mountpoint,
 		 cl.opts.catalog_dir);
 	if (fo.singlethread) {
@@ -236,6 +238,7 @@ int main(int argc, char *argv[])
 		fuse_loop_cfg_destroy(loop);
 	}
 	ret = ret ? 1 : 0;
+	fsops_notifier_stop(&ctx);
 	fuse_session_unmount(ctx.se);
 	log_info("unmounted %s", fo.mountpoint);
 out_signals:

@@ -10,6 +10,7 @@
 #include "attach.h"
 #include "chain.h"
 #include "log.h"
+#include "share.h"
 #include "object.h"
 #include "qemu_img.h"
 #include "reader.h"
@@ -525,7 +526,7 @@ static int member_overlay_remove(struct snapfs *fs, const struct object *cg,
 	if (vol->attach[0] && attach_overlay_del(fs, vol, snap))
 		log_warn("group snapshot %s: QEMU at %s may still hold %s open", cg->id, vol->attach,
 			 snap->file);
-	return share_file_remove(&fs->share, snap->file);
+	return share_file_remove(fs->share, snap->file);
 }
 
 /* Before the switch: remove every member overlay and record, the group
@@ -941,7 +942,8 @@ static int no_work(void *arg)
 	return 0;
 }
 
-/* -EBUSY when a member's disk.raw is open or QEMU writes a member's files:
+/* -EBUSY when a member's disk.raw is open (here or on another host) or QEMU
+ * writes a member's files:
  * asked before anything is recorded, so that a busy member changes
  * nothing. */
 static int members_check_unused(struct snapfs *fs, const struct member_set *m)
@@ -950,10 +952,12 @@ static int members_check_unused(struct snapfs *fs, const struct member_set *m)
 
 	for (size_t i = 0; i < m->count && !rc; i++) {
 		rc = reader_exclude(fs, m->snaps[i].ino, no_work, NULL);
+		if (!rc)
+			rc = snapshot_check_unread(fs, &m->snaps[i]);
 		if (!rc && !m->vols[i].attach[0]) /* QEMU merges an attached one */
-			rc = share_file_check_unused(&fs->share, m->vols[i].file);
+			rc = share_file_check_unused(fs->share, m->vols[i].file);
 		if (!rc && !m->vols[i].attach[0])
-			rc = share_file_check_unused(&fs->share, m->snaps[i].backing);
+			rc = share_file_check_unused(fs->share, m->snaps[i].backing);
 	}
 	return rc;
 }
@@ -1228,7 +1232,7 @@ static int source_layers(struct snapfs *fs, struct catalog_txn *txn, const struc
 	if (rc)
 		return rc;
 	for (size_t i = 0; i < *n; i++)
-		layers[i] = (struct chain_layer){fs->share.dirfd, names[i], formats[i]};
+		layers[i] = (struct chain_layer){fs->share->dirfd, names[i], formats[i]};
 	rc = chain_open(&chain, layers, *n, src->size);
 	if (rc)
 		return rc == -ENOMEM ? rc : -EIO;
@@ -1259,11 +1263,11 @@ static int fill_copy(struct snapfs *fs, uint64_t ino)
 	if (!rc)
 		rc = volume_file_create(fs, &copy);
 	if (!rc)
-		rc = qemu_img_convert_into(fs->opts->qemu_img, fs->share.dirfd, names[0],
+		rc = qemu_img_convert_into(fs->opts->qemu_img, fs->share->dirfd, names[0],
 					   formats[0] == IMAGE_FORMAT_RAW ? "raw" : "qcow2",
 					   copy.file, copy.format, on_fill_progress, &prog);
 	if (!rc)
-		rc = share_file_sync(&fs->share, copy.file);
+		rc = share_file_sync(fs->share, copy.file);
 	if (rc)
 		log_err("volume %s (%s): copy of %s %s failed", copy.name, copy.id,
 			src.kind == OBJ_SNAPSHOT ? "snapshot" : "volume", src.id);
@@ -1311,7 +1315,7 @@ static int fill_end(struct snapfs *fs, uint64_t group, bool keep)
 
 		rc = catalog_object_get(txn, member_at(&g, i), &copy);
 		if (!rc && !strcmp(copy.op, "fill"))
-			rc = share_file_remove(&fs->share, copy.file);
+			rc = share_file_remove(fs->share, copy.file);
 		object_clear(&copy);
 	}
 	catalog_txn_abort(txn);

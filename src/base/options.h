@@ -28,6 +28,9 @@ struct snapfs_options {
 	bool qcow2_volumes;
 	bool has_admin_gid;
 	gid_t admin_gid;
+	char *etcd_prefix_used;  /* etcd_prefix, or its default; NULL without etcd= */
+	char *host_name;        /* host_id, or the host name */
+	unsigned etcd_ttl_s;
 };
 
 /* Fill unset fields with the defaults of options.def (strdup'd). */

@@ -53,6 +53,16 @@ static enum object_kind container_child_kind(enum node_type type)
 	}
 }
 
+uint64_t tree_children_dir(uint64_t parent, enum object_kind kind)
+{
+	if (kind == OBJ_TENANT)
+		return INO_TENANTS;
+	for (size_t i = 0; i < sizeof(fixed_entries) / sizeof(fixed_entries[0]); i++)
+		if (container_child_kind(fixed_entries[i].type) == kind)
+			return parent | fixed_entries[i].slot;
+	return 0;
+}
+
 static bool node_is_dir(enum node_type type)
 {
 	return type != NODE_BYID_LINK && type != NODE_INFO_JSON && type != NODE_DISK_RAW &&

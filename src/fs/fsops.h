@@ -11,11 +11,23 @@
 
 /* Per-mount state handed to libfuse as userdata; every handler gets it
  * back with fuse_req_userdata(). */
+struct notifier;
+
 struct mount_ctx {
 	struct snapfs *fs;
 	struct fuse_session *se; /* for invalidation notices */
 	uint64_t read_ahead; /* bytes, 0: the kernel's (set before mounting) */
+	struct notifier *notifier; /* several hosts: their changes to the kernel */
 };
+
+/* Several hosts: pass what other hosts change to the kernel (invalidate
+ * its cached names and attributes) from a thread of its own, so that the
+ * catalogue's watch never waits for the kernel. Call after ctx->fs and
+ * ctx->se are set; a no-op with one host. Returns 0 or -errno. */
+int fsops_notifier_start(struct mount_ctx *ctx);
+
+/* Stop that thread; before the session goes. */
+void fsops_notifier_stop(struct mount_ctx *ctx);
 
 /* The largest read request, in bytes: main.c passes it as -o max_read and
  * op_init() as conn->max_read (libfuse wants both equal).

@@ -11,6 +11,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "catalog.h"
 #include "snapfs.h"
 
 /* Load object ino in a write transaction, let fn check and change it (fn may

@@ -24,9 +24,11 @@ struct share {
 	char *path;
 };
 
-/* Open the share directory at path (its real path). */
-int share_open(struct share *share, const char *path);
+/* Open the share directory at path (its real path): 0 and *out, or -errno
+ * with a log line. */
+int share_open(struct share **out, const char *path);
 
+/* Close and free what share_open() gave; share may be NULL. */
 void share_close(struct share *share);
 
 /* Write "volume-<volume_id>" into out (len >= 48). */

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "share.h"
 #include "snapshot.h"
 
 /* Unused chains kept for the next open (a backup often reads twice). */
@@ -103,6 +104,46 @@ static void trim(struct reader_registry *reg)
 	}
 }
 
+/* 0 when snap's data can be served; else -EINVAL (not a snapshot), -EIO
+ * (a delete began: never served again), -EBUSY (being created or
+ * deleted). */
+static int snapshot_servable(const struct object *snap)
+{
+	if (snap->kind != OBJ_SNAPSHOT)
+		return -EINVAL;
+	if (snap->merge_state != MERGE_NONE) {
+		/* a delete began: the file under its overlay holds newer data */
+		log_err("snapshot %s (%s) is being or failed to be deleted (%s): its content is "
+			"gone, not serving it", snap->name, snap->id, snap->status);
+		return -EIO;
+	}
+	return *snap->op ? -EBUSY : 0;
+}
+
+/* Several hosts: check once more, under the catalogue's writer lock, that
+ * snapshot ino can be served, and hold it open there, so that no host
+ * merges it away while this one reads (catalog.h). */
+static int hold_snapshot(struct snapfs *fs, uint64_t ino)
+{
+	struct catalog_txn *txn;
+	struct object snap;
+	int rc = catalog_txn_begin(fs->cat, true, &txn);
+
+	if (rc)
+		return rc;
+	rc = catalog_object_get(txn, ino, &snap);
+	if (!rc)
+		rc = snapshot_servable(&snap);
+	if (!rc)
+		rc = catalog_txn_hold(txn, ino);
+	object_clear(&snap);
+	if (rc) {
+		catalog_txn_abort(txn);
+		return rc;
+	}
+	return catalog_txn_commit(txn);
+}
+
 /* Resolve snapshot ino's chain from the catalogue. */
 static int build_chain(struct snapfs *fs, uint64_t ino, struct chain **out)
 {
@@ -119,22 +160,14 @@ static int build_chain(struct snapfs *fs, uint64_t ino, struct chain **out)
 		return rc;
 	}
 	rc = catalog_object_get(txn, ino, &snap);
-	if (!rc && snap.kind != OBJ_SNAPSHOT)
-		rc = -EINVAL;
-	if (!rc && snap.merge_state != MERGE_NONE) {
-		/* a delete began: the file under its overlay holds newer data */
-		log_err("snapshot %s (%s) is being or failed to be deleted (%s): its content is "
-			"gone, not serving it", snap.name, snap.id, snap.status);
-		rc = -EIO;
-	}
-	if (!rc && *snap.op)
-		rc = -EBUSY; /* being created or deleted */
+	if (!rc)
+		rc = snapshot_servable(&snap);
 	if (!rc)
 		rc = snapshot_layers(txn, &snap, names, formats, SNAPSHOT_CHAIN_MAX, &n);
 	catalog_txn_abort(txn);
 	if (!rc) {
 		for (size_t i = 0; i < n; i++) {
-			layers[i].dirfd = fs->share.dirfd;
+			layers[i].dirfd = fs->share->dirfd;
 			layers[i].name = names[i];
 			layers[i].format = formats[i];
 		}
@@ -181,11 +214,28 @@ int reader_allocated(struct snapfs *fs, uint64_t ino, uint64_t *bytes)
 int reader_open(struct snapfs *fs, uint64_t ino, struct reader **out)
 {
 	struct reader_registry *reg = fs->readers;
+	bool held = false;
 	struct reader *r;
 	int rc = 0;
 
 	pthread_mutex_lock(&reg->lock);
 	r = find(reg, ino);
+	/* the first reader on this host holds the snapshot for all hosts; a
+	 * cached chain is served again only once that is done (another host
+	 * may have deleted the snapshot meanwhile) */
+	if (catalog_is_shared(fs->cat) && (!r || !r->refs)) {
+		rc = hold_snapshot(fs, ino);
+		if (rc) {
+			if (r) {
+				unlink_reader(reg, r);
+				chain_close(r->chain);
+				free(r);
+			}
+			pthread_mutex_unlock(&reg->lock);
+			return rc;
+		}
+		held = true;
+	}
 	if (!r) {
 		r = calloc(1, sizeof(*r));
 		if (!r)
@@ -206,6 +256,8 @@ int reader_open(struct snapfs *fs, uint64_t ino, struct reader **out)
 		*out = r;
 	}
 	pthread_mutex_unlock(&reg->lock);
+	if (rc && held)
+		catalog_unhold(fs->cat, ino);
 	return rc;
 }
 
@@ -217,13 +269,17 @@ struct chain *reader_chain(struct reader *r)
 void reader_release(struct snapfs *fs, struct reader *r)
 {
 	struct reader_registry *reg = fs->readers;
+	uint64_t ino = r->ino;
+	bool last;
 
 	pthread_mutex_lock(&reg->lock);
-	r->refs--;
+	last = --r->refs == 0;
 	r->last_used = ++reg->clock;
 	trim(reg);
 	pthread_cond_broadcast(&reg->released);
 	pthread_mutex_unlock(&reg->lock);
+	if (last)
+		catalog_unhold(fs->cat, ino);
 }
 
 void reader_drop_unused(struct snapfs *fs)

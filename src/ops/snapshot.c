@@ -301,7 +301,7 @@ int snapshot_info_write(struct snapfs *fs, struct catalog_txn *txn, const struct
 		if (l.objs[i].kind == OBJ_SNAPSHOT && (!skip_id || strcmp(l.objs[i].id, skip_id)))
 			json_object_set_new(info, l.objs[i].id, json_string(l.objs[i].file));
 	snap_list_free(&l);
-	rc = share_info_write(&fs->share, vol->id, info);
+	rc = share_info_write(fs->share, vol->id, info);
 	json_decref(info);
 	return rc;
 }
@@ -483,7 +483,7 @@ static int create_undo(struct snapfs *fs, uint64_t snap_ino)
 		log_warn("snapshot %s: QEMU at %s may still hold %s open", snap.id, vol.attach,
 			 snap.file);
 	if (!rc)
-		rc = share_file_remove(&fs->share, snap.file);
+		rc = share_file_remove(fs->share, snap.file);
 	object_clear(&snap);
 	object_clear(&vol);
 	return rc ? rc : in_write_txn(fs, snapshot_record_remove, snap_ino);
@@ -492,10 +492,10 @@ static int create_undo(struct snapfs *fs, uint64_t snap_ino)
 int snapshot_overlay_create(struct snapfs *fs, const struct object *snap,
 			    const struct object *vol)
 {
-	int rc = vol->attach[0] ? 0 : share_file_check_unused(&fs->share, vol->file);
+	int rc = vol->attach[0] ? 0 : share_file_check_unused(fs->share, vol->file);
 
 	if (!rc)
-		rc = qcow2_overlay_create(fs->share.dirfd, snap->file, vol->file,
+		rc = qcow2_overlay_create(fs->share->dirfd, snap->file, vol->file,
 					  file_format(vol, vol->file), vol->size, 0660);
 	if (rc) {
 		log_err("snapshot %s of volume %s: cannot create overlay %s", snap->id, vol->id,
@@ -590,6 +590,16 @@ out:
 
 /* ---- delete ---- */
 
+int snapshot_check_unread(struct snapfs *fs, const struct object *snap)
+{
+	int rc = catalog_held_elsewhere(fs->cat, snap->ino);
+
+	if (rc == 1)
+		log_info("snapshot %s (%s) is open for reading on another host: not now", snap->name,
+			 snap->id);
+	return rc == 1 ? -EBUSY : rc;
+}
+
 struct delete_plan {
 	struct snapfs *fs;
 	const struct cred *cred;
@@ -624,6 +634,8 @@ static int delete_record(void *arg)
 		log_info("snapshot %s belongs to group snapshot %s", p->snap.id, p->snap.link_id);
 		rc = -EBUSY;
 	}
+	if (!rc)
+		rc = snapshot_check_unread(p->fs, &p->snap);
 	if (!rc && !p->force && !p->member && strcmp(p->snap.status, "available") &&
 	    strcmp(p->snap.status, "error")) {
 		log_info("snapshot %s is %s: not deletable", p->snap.id, p->snap.status);
@@ -807,7 +819,7 @@ static int merged_check(struct snapfs *fs, const struct object *vol, const char 
 			const char *dropped, const char *below)
 {
 	struct image_info info;
-	int rc = qcow2_probe(fs->share.dirfd, upper, &info);
+	int rc = qcow2_probe(fs->share->dirfd, upper, &info);
 
 	if (!rc && (info.has_backing ? strcmp(info.backing_name, below) : *below != '\0'))
 		rc = -EIO;
@@ -843,23 +855,23 @@ static int delete_merge(struct snapfs *fs, const struct object *snap, const stru
 		rc = merged_check(fs, vol, snap->file, "", snap->backing);
 		if (rc)
 			return rc;
-		rc = qemu_img_commit(fs->opts->qemu_img, fs->share.dirfd, snap->file, on_progress,
+		rc = qemu_img_commit(fs->opts->qemu_img, fs->share->dirfd, snap->file, on_progress,
 				     &prog);
 		if (rc)
 			return rc;
 		fault_point("snapshot-delete-commit");
 		if (!newest) {
-			rc = qemu_img_rebase_unsafe(fs->opts->qemu_img, fs->share.dirfd, higher,
+			rc = qemu_img_rebase_unsafe(fs->opts->qemu_img, fs->share->dirfd, higher,
 						    snap->backing,
 						    format_name(file_format(vol, snap->backing)));
 			if (rc)
 				return rc;
-			rc = share_file_sync(&fs->share, higher);
+			rc = share_file_sync(fs->share, higher);
 			if (rc)
 				return rc;
 			fault_point("snapshot-delete-rebase");
 		}
-		rc = share_file_sync(&fs->share, snap->backing);
+		rc = share_file_sync(fs->share, snap->backing);
 		if (rc)
 			return rc;
 		rc = object_modify(fs, snap->ino, set_merge_done, NULL);
@@ -870,7 +882,7 @@ static int delete_merge(struct snapfs *fs, const struct object *snap, const stru
 	if (rc)
 		return rc;
 	fault_point("snapshot-delete-info");
-	rc = share_file_remove(&fs->share, snap->file);
+	rc = share_file_remove(fs->share, snap->file);
 	if (rc)
 		return rc;
 	fault_point("snapshot-delete-unlink");
@@ -937,9 +949,9 @@ static int push_overlay(struct snapfs *fs, const struct object *snap, struct obj
 	if (!rc)
 		rc = attach_overlay_state(fs, vol, &top, &state);
 	if (!rc && state == ATTACH_ABSENT) {
-		rc = share_file_remove(&fs->share, top.file);
+		rc = share_file_remove(fs->share, top.file);
 		if (!rc)
-			rc = qcow2_overlay_create(fs->share.dirfd, top.file, vol->file,
+			rc = qcow2_overlay_create(fs->share->dirfd, top.file, vol->file,
 						  IMAGE_FORMAT_QCOW2, vol->size, 0660);
 		if (!rc)
 			rc = attach_overlay_add(fs, vol, &top);
@@ -1019,10 +1031,10 @@ static int delete_merge_attached(struct snapfs *fs, const struct object *snap,
 		if (!rc) {
 			attach_file_drop(fs, &vol, snap->file);
 			fault_point("snapshot-delete-job");
-			rc = share_file_sync(&fs->share, higher);
+			rc = share_file_sync(fs->share, higher);
 		}
 		if (!rc)
-			rc = share_file_sync(&fs->share, snap->backing);
+			rc = share_file_sync(fs->share, snap->backing);
 		if (!rc)
 			rc = object_modify(fs, snap->ino, set_merge_done, NULL);
 	}
@@ -1031,7 +1043,7 @@ static int delete_merge_attached(struct snapfs *fs, const struct object *snap,
 	if (rc)
 		goto out;
 	fault_point("snapshot-delete-info");
-	rc = share_file_remove(&fs->share, snap->file);
+	rc = share_file_remove(fs->share, snap->file);
 	if (rc)
 		goto out;
 	fault_point("snapshot-delete-unlink");
@@ -1067,9 +1079,9 @@ static int delete_snapshot(struct snapfs *fs, const struct cred *cred, uint64_t 
 	catalog_txn_abort(txn);
 	/* An attached volume's files are QEMU's: it merges them itself. */
 	if (!rc && !p.vol.attach[0])
-		rc = share_file_check_unused(&fs->share, p.vol.file);
+		rc = share_file_check_unused(fs->share, p.vol.file);
 	if (!rc && !p.vol.attach[0])
-		rc = share_file_check_unused(&fs->share, p.snap.backing);
+		rc = share_file_check_unused(fs->share, p.snap.backing);
 	if (rc)
 		goto out;
 
@@ -1246,7 +1258,7 @@ static int manage_check(struct snapfs *fs, struct manage_plan *p)
 		rc = -EEXIST;
 	}
 	if (!rc) {
-		rc = import_file_check(fs->share.dirfd, p->file, &info, why, sizeof(why));
+		rc = import_file_check(fs->share->dirfd, p->file, &info, why, sizeof(why));
 		if (rc) {
 			log_err("manage: %s refused: %s", p->file, why);
 			rc = rc == -ENOMEM ? rc : -EINVAL;
@@ -1273,7 +1285,7 @@ static int manage_check(struct snapfs *fs, struct manage_plan *p)
 		}
 	}
 	if (!rc) {
-		rc = qcow2_probe(fs->share.dirfd, p->backing, &below);
+		rc = qcow2_probe(fs->share->dirfd, p->backing, &below);
 		if (rc)
 			log_err("manage: %s: cannot read %s: %s", p->file, p->backing, below.reason);
 		p->size = below.virtual_size;
@@ -1281,7 +1293,7 @@ static int manage_check(struct snapfs *fs, struct manage_plan *p)
 	}
 	catalog_txn_abort(txn);
 	if (!rc && !p->hidden)
-		rc = share_file_check_unused(&fs->share, p->file);
+		rc = share_file_check_unused(fs->share, p->file);
 	object_clear(&vol);
 	return rc;
 }
@@ -1501,7 +1513,7 @@ static int recover_read_info(struct snapfs *fs, const struct object *snap, json_
 	rc = catalog_object_get(txn, snap->parent, &vol);
 	catalog_txn_abort(txn);
 	if (!rc) {
-		rc = share_info_read(&fs->share, vol.id, info);
+		rc = share_info_read(fs->share, vol.id, info);
 		if (rc == -ENOENT)
 			rc = 0;
 		else if (rc)
@@ -1529,10 +1541,10 @@ int snapshot_create_switched(struct snapfs *fs, const struct object *snap, bool 
 	rc = attach_overlay_state(fs, &vol, snap, &state);
 	if (!rc) {
 		*switched = state == ATTACH_SWITCHED;
-	} else if (faccessat(fs->share.dirfd, snap->file, F_OK, AT_SYMLINK_NOFOLLOW)) {
+	} else if (faccessat(fs->share->dirfd, snap->file, F_OK, AT_SYMLINK_NOFOLLOW)) {
 		rc = 0; /* no overlay yet: nothing to switch */
-	} else if (!share_file_check_unused(&fs->share, vol.file) &&
-		   !share_file_check_unused(&fs->share, snap->file)) {
+	} else if (!share_file_check_unused(fs->share, vol.file) &&
+		   !share_file_check_unused(fs->share, snap->file)) {
 		/* QEMU is gone: the guest may have written the overlay, and
 		 * nothing writes the snapshot's data any more. */
 		log_warn("snapshot %s of volume %s: QEMU at %s does not answer and no process "

@@ -1,8 +1,15 @@
-/* catalog.h - the LMDB catalogue: typed object records, names, ids, inodes.
+/* catalog.h - the catalogue: typed object records, names, ids, inodes.
  *
  * The catalogue is the only source of truth for which tenants, volumes,
- * snapshots, groups and group snapshots exist. It lives in a local directory
- * (never on NFS). Three named databases:
+ * snapshots, groups and group snapshots exist. Two backends behind this one
+ * interface:
+ *   - one host: an LMDB environment in a local directory (never on NFS);
+ *   - several hosts on one share: etcd holds the catalogue, and each host
+ *     keeps an LMDB copy fed by a watch, so that reads stay local; a write
+ *     transaction takes a writer lock in etcd, runs against the up-to-date
+ *     copy and commits to etcd, then to the copy (catalog_shared.h).
+ * Callers see the same records, names, ids and inode numbers on every host.
+ * Three named databases:
  *
  *   objects   ino (8 bytes, big endian)          -> record (JSON text)
  *   children  parent ino, kind (1 byte), name    -> ino
@@ -32,6 +39,7 @@
 #include "util.h"
 
 #define INO_SLOT_BITS 4
+#define CATALOG_HOST_ID_MAX 64
 #define INO_SLOT_MASK ((1ULL << INO_SLOT_BITS) - 1)
 
 enum object_kind {
@@ -56,6 +64,8 @@ struct object {
 	char status[32];
 	char op[16];            /* multi-step operation under way ("" when idle) */
 	char op_arg[256];       /* what the operation needs to finish or undo */
+	char op_owner[CATALOG_HOST_ID_MAX]; /* the host running op ("" with one host;
+				 * set by the catalogue when op is written) */
 	char description[256];
 	bool has_description;   /* the API's null vs "" */
 	json_t *metadata;
@@ -89,12 +99,68 @@ struct object {
 struct catalog;
 struct catalog_txn;
 
-/* Open (creating if needed) the catalogue in directory dir with an LMDB map
- * of map_size bytes. Returns 0 and sets *out, or -errno. Call once per mount. */
-int catalog_open(struct catalog **out, const char *dir, uint64_t map_size);
+/* Several hosts: where the shared catalogue lives and who this host is. */
+struct catalog_shared_options {
+	const char *endpoints;  /* etcd client endpoints, "host:port+host:port" */
+	const char *prefix;     /* this share's keys in etcd */
+	const char *host_id;    /* this host, unique among the share's hosts */
+	unsigned ttl;           /* this host's lease: seconds it outlives a crash */
+};
 
-/* Close the environment. No transaction may be open. */
+/* Open (creating if needed) the catalogue in directory dir with an LMDB map
+ * of map_size bytes. With shared (etcd), dir holds this host's copy, which
+ * is loaded anew from etcd. Returns 0 and sets *out, or -errno (-EIO when
+ * etcd cannot be reached). Call once per mount. */
+int catalog_open(struct catalog **out, const char *dir, uint64_t map_size,
+		 const struct catalog_shared_options *shared);
+
+/* Close the environment (and leave etcd: this host's lease is revoked). No
+ * transaction may be open. */
 void catalog_close(struct catalog *cat);
+
+/* True when the catalogue is shared by several hosts (etcd). */
+bool catalog_is_shared(const struct catalog *cat);
+
+/* Whose an operation is (object.op_owner): this host's (also a previous
+ * run of it), a live host's, or a host's that is gone (its lease expired),
+ * whose operation this host may finish or undo. Always OWNER_MINE with
+ * one host. Asks etcd; an unanswered question counts as OWNER_LIVE. */
+enum op_owner_state { OWNER_MINE, OWNER_LIVE, OWNER_GONE };
+enum op_owner_state catalog_op_owner_state(struct catalog *cat, const char *owner);
+
+/* In a write transaction: mark object ino as open for reading on this
+ * host, from the commit on; catalog_unhold() ends it (hold and unhold
+ * pair up). Other hosts see it through catalog_held_elsewhere(). A no-op
+ * with one host, where the reader registry (reader.h) is enough. */
+int catalog_txn_hold(struct catalog_txn *txn, uint64_t ino);
+void catalog_unhold(struct catalog *cat, uint64_t ino);
+
+/* 1 when another host holds ino open, 0 when none does, -EIO when etcd
+ * does not answer; always 0 with one host. Asked while the caller has a
+ * write transaction open, the answer holds until it commits (holds are
+ * taken under the same writer lock). */
+int catalog_held_elsewhere(struct catalog *cat, uint64_t ino);
+
+/* What another host changed, as the watch applied it to this host's copy. */
+struct catalog_change {
+	bool is_name;           /* a name (parent, kind, name) or a record (ino) */
+	bool deleted;
+	uint64_t parent;
+	enum object_kind kind;
+	const char *name;
+	uint64_t ino;
+};
+
+/* Call fn for every change another host makes (from the watch thread,
+ * after the copy holds it; fn must be quick and must not wait for a
+ * request or a write transaction). Set once, before requests. */
+void catalog_set_change_hook(struct catalog *cat,
+			     void (*fn)(void *arg, const struct catalog_change *c), void *arg);
+
+/* Call fn when another host leaves (its lease ended: a crash, or an
+ * unmount), from the watch thread, under the same rules. */
+void catalog_set_gone_hook(struct catalog *cat, void (*fn)(void *arg, const char *host),
+			   void *arg);
 
 /* Begin a read-only (write == false) or a write transaction. A write
  * transaction blocks while another is open. Returns 0 or -errno. */
@@ -165,5 +231,13 @@ int catalog_ids_foreach(struct catalog_txn *txn,
 /* Call fn(obj, arg) for every object record; stops early likewise. */
 int catalog_objects_foreach(struct catalog_txn *txn,
 			    int (*fn)(const struct object *obj, void *arg), void *arg);
+
+/* Several hosts: when etcd holds no catalogue for this share yet, load
+ * the one-host LMDB catalogue in dir into it (dir is only read), under the
+ * writer lock, in transactions of at most 100 changes; then wait until the
+ * copy has it. When etcd holds one already, log that and change nothing.
+ * Returns 0 or -errno (a load that fails part way leaves what it sent:
+ * load before other hosts mount). */
+int catalog_seed(struct catalog *cat, const char *dir);
 
 #endif

@@ -13,6 +13,9 @@
  *                      (never the file) and give a hidden layer back
  *   snapshot unmanage -> finish: .info without it, hidden layer, forget
  *
+ * With several hosts (etcd), a mount takes only its own host's operations
+ * and those of hosts that are gone.
+ *
  * Single-threaded (called from snapfs_open()). Returns 0, or -errno when the
  * catalogue cannot be read; an operation that cannot be finished leaves its
  * object in an error status with a log line, and does not stop the mount.
@@ -23,5 +26,11 @@
 #include "snapfs.h"
 
 int recover_all(struct snapfs *fs);
+
+/* Several hosts: finish or undo, as above, the operations of hosts that are
+ * gone (their lease expired), taking them over first so that exactly one
+ * host does each. Runs beside requests (an operation's objects stay busy
+ * meanwhile); one call at a time. Returns 0 or -errno. */
+int recover_gone_hosts(struct snapfs *fs);
 
 #endif

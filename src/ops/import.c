@@ -238,7 +238,7 @@ static int name_cmp(const void *a, const void *b)
  * own: the share's dirfd is shared by all threads. */
 static int share_names(struct snapfs *fs, struct name_list *l)
 {
-	int fd = openat(fs->share.dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	int fd = openat(fs->share->dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	struct dirent *de;
 	DIR *d;
 	int rc = 0;
@@ -248,7 +248,7 @@ static int share_names(struct snapfs *fs, struct name_list *l)
 		rc = -errno;
 		if (fd >= 0)
 			close(fd);
-		log_err("cannot list share %s: %s", fs->share.path, strerror(-rc));
+		log_err("cannot list share %s: %s", fs->share->path, strerror(-rc));
 		return rc;
 	}
 	while ((de = readdir(d))) {
@@ -1010,7 +1010,7 @@ static int reconcile_volume(struct snapfs *fs, const char *vid, uint64_t ino, un
 	int rc;
 
 	memset(&cv, 0, sizeof(cv));
-	rc = share_info_read(&fs->share, vid, &info);
+	rc = share_info_read(fs->share, vid, &info);
 	if (rc == -ENOENT)
 		return 0; /* no .info: Cinder took no snapshot of it, nothing to compare */
 	if (rc) {
@@ -1036,7 +1036,7 @@ static int reconcile_volume(struct snapfs *fs, const char *vid, uint64_t ino, un
 		rc = -EINVAL;
 		goto out;
 	}
-	rc = import_chain_resolve(fs->share.dirfd, vid, active, &s, reason, sizeof(reason));
+	rc = import_chain_resolve(fs->share->dirfd, vid, active, &s, reason, sizeof(reason));
 	if (rc && rc != -ENOMEM)
 		rc = -EINVAL;
 	if (rc)
@@ -1054,7 +1054,7 @@ static int reconcile_volume(struct snapfs *fs, const char *vid, uint64_t ino, un
 	if (!rc)
 		rc = cat_volume_chain(&cv, reason, sizeof(reason));
 	if (!rc)
-		rc = reconcile_plan(fs->share.dirfd, txn, &cv, info, &s, &p, reason,
+		rc = reconcile_plan(fs->share->dirfd, txn, &cv, info, &s, &p, reason,
 				    sizeof(reason));
 	if (!rc)
 		rc = reconcile_apply(txn, &cv, &s, &p);
@@ -1112,7 +1112,7 @@ static int import_volume(struct snapfs *fs, const char *tenant, const char *vid,
 		/* imported before, or made by snapfs: follow what Cinder did since */
 		return reconcile_volume(fs, vid, ino, added, forgotten);
 	}
-	rc = share_info_read(&fs->share, vid, &info);
+	rc = share_info_read(fs->share, vid, &info);
 	if (rc == -ENOENT) {
 		share_volume_base_name(vid, active, sizeof(active));
 		rc = 0;
@@ -1131,7 +1131,7 @@ static int import_volume(struct snapfs *fs, const char *tenant, const char *vid,
 		rc = -EINVAL;
 	}
 	if (!rc) {
-		rc = import_chain_resolve(fs->share.dirfd, vid, active, &c, reason, sizeof(reason));
+		rc = import_chain_resolve(fs->share->dirfd, vid, active, &c, reason, sizeof(reason));
 		if (rc && rc != -ENOMEM)
 			rc = -EINVAL; /* a missing or unreadable file: skip the volume */
 	}
@@ -1323,7 +1323,7 @@ int import_overlay_check(struct snapfs *fs, struct catalog_txn *txn, const struc
 		snprintf(names[0], sizeof(names[0]), "%s", name);
 		formats[0] = IMAGE_FORMAT_QCOW2;
 		for (size_t i = 0; i <= n; i++)
-			layers[i] = (struct chain_layer){fs->share.dirfd, names[i], formats[i]};
+			layers[i] = (struct chain_layer){fs->share->dirfd, names[i], formats[i]};
 		rc = chain_open(&chain, layers, n + 1, 0);
 		if (!rc)
 			chain_close(chain);
@@ -1352,7 +1352,7 @@ static int manageable_describe(struct snapfs *fs, struct catalog_txn *txn, const
 		 kind == SHARE_NAME_OVERLAY ? sid
 		 : kind == SHARE_NAME_BASE  ? vid
 					    : "");
-	rc = import_file_check(fs->share.dirfd, name, &info, why, sizeof(why));
+	rc = import_file_check(fs->share->dirfd, name, &info, why, sizeof(why));
 	m->size = info.virtual_size;
 	if (rc == -ENOMEM)
 		return rc;
@@ -1366,7 +1366,7 @@ static int manageable_describe(struct snapfs *fs, struct catalog_txn *txn, const
 		const char *active = name;
 		struct import_chain c;
 
-		rc = share_info_read(&fs->share, vid, &vinfo);
+		rc = share_info_read(fs->share, vid, &vinfo);
 		if (!rc)
 			active = json_string_value(json_object_get(vinfo, "active"));
 		if (rc && rc != -ENOENT) {
@@ -1374,7 +1374,7 @@ static int manageable_describe(struct snapfs *fs, struct catalog_txn *txn, const
 		} else if (!active) {
 			snprintf(m->reason, sizeof(m->reason),
 				 "volume-%s.info names no active file", vid);
-		} else if (import_chain_resolve(fs->share.dirfd, vid, active, &c, why,
+		} else if (import_chain_resolve(fs->share->dirfd, vid, active, &c, why,
 						sizeof(why)) == 0) {
 			import_chain_free(&c);
 			m->safe = true;

@@ -76,6 +76,77 @@ static int resolve_admin_group(struct snapfs_options *o, char *err, size_t errle
 	return 0;
 }
 
+/* The filesystem SHARE is on, as every host names it: the mount's source
+ * (server:/export for NFS), the mount's root inside it, and SHARE's path
+ * below the mount point. */
+static void share_identity(const char *share, char *out, size_t len)
+{
+	FILE *f = fopen("/proc/self/mountinfo", "r");
+	char line[8192];
+	size_t best = 0;
+
+	snprintf(out, len, "%s", share);
+	if (!f)
+		return;
+	while (fgets(line, sizeof(line), f)) {
+		char root[4096], point[4096], *dash = strstr(line, " - "), source[4096], type[256];
+		size_t n;
+
+		if (!dash || sscanf(line, "%*s %*s %*s %4095s %4095s", root, point) != 2 ||
+		    sscanf(dash + 3, "%255s %4095s", type, source) != 2)
+			continue;
+		n = strlen(point);
+		if (strcmp(point, "/") && (strncmp(share, point, n) || (share[n] && share[n] != '/')))
+			continue;
+		if (n < best)
+			continue;
+		best = n;
+		snprintf(out, len, "%s:%s%s", source, strcmp(root, "/") ? root : "",
+			 strcmp(point, "/") ? share + n : share);
+	}
+	fclose(f);
+}
+
+static int finalize_etcd(struct snapfs_options *o, char *err, size_t errlen)
+{
+	char host[256], ident[8192];
+	uint64_t ttl;
+
+	if (parse_u64(o->etcd_ttl, &ttl) || ttl < 2 || ttl > 300) {
+		snprintf(err, errlen, "etcd_ttl=%s: not a number of seconds from 2 to 300",
+			 o->etcd_ttl);
+		return -EINVAL;
+	}
+	o->etcd_ttl_s = (unsigned)ttl;
+	if (o->host_id && *o->host_id) {
+		snprintf(host, sizeof(host), "%s", o->host_id);
+	} else if (gethostname(host, sizeof(host))) {
+		snprintf(err, errlen, "no host name: give -o host_id=NAME");
+		return -EINVAL;
+	}
+	if (strlen(host) >= 64 || strchr(host, '/') || !object_name_is_valid(host)) {
+		snprintf(err, errlen, "host_id=%s: a name of 1 to 63 bytes without '/'", host);
+		return -EINVAL;
+	}
+	o->host_name = strdup(host);
+	if (!o->etcd)
+		return o->host_name ? 0 : -ENOMEM;
+	if (o->etcd_prefix && *o->etcd_prefix) {
+		if (o->etcd_prefix[0] != '/' || strlen(o->etcd_prefix) > 200) {
+			snprintf(err, errlen, "etcd_prefix=%s: a path from '/' of at most 200 bytes",
+				 o->etcd_prefix);
+			return -EINVAL;
+		}
+		o->etcd_prefix_used = strdup(o->etcd_prefix);
+	} else {
+		share_identity(o->share, ident, sizeof(ident));
+		if (asprintf(&o->etcd_prefix_used, "/snapfs/%016llx",
+			     (unsigned long long)hash_fnv1a64(ident, strlen(ident))) < 0)
+			o->etcd_prefix_used = NULL;
+	}
+	return o->host_name && o->etcd_prefix_used ? 0 : -ENOMEM;
+}
+
 int options_finalize(struct snapfs_options *o, const char *share, char *err, size_t errlen)
 {
 	char real[PATH_MAX];
@@ -123,6 +194,8 @@ int options_finalize(struct snapfs_options *o, const char *share, char *err, siz
 		return -EINVAL;
 	}
 	rc = resolve_admin_group(o, err, errlen);
+	if (!rc)
+		rc = finalize_etcd(o, err, errlen);
 	if (rc)
 		return rc;
 	if (o->catalog && *o->catalog) {
@@ -155,5 +228,7 @@ void options_free(struct snapfs_options *o)
 #undef FUSE_OPTION
 	free(o->share);
 	free(o->catalog_dir);
+	free(o->etcd_prefix_used);
+	free(o->host_name);
 	memset(o, 0, sizeof(*o));
 }

@@ -60,16 +60,16 @@ int volume_file_create(struct snapfs *fs, const struct object *vol)
 	int rc;
 
 	if (strcmp(vol->format, "qcow2"))
-		return share_raw_create(&fs->share, vol->file, vol->size);
+		return share_raw_create(fs->share, vol->file, vol->size);
 	/* Claim the name with O_EXCL first: qemu-img create would overwrite. */
-	rc = share_raw_create(&fs->share, vol->file, 0);
+	rc = share_raw_create(fs->share, vol->file, 0);
 	if (rc)
 		return rc;
-	rc = qemu_img_create_qcow2(fs->opts->qemu_img, fs->share.dirfd, vol->file, vol->size);
+	rc = qemu_img_create_qcow2(fs->opts->qemu_img, fs->share->dirfd, vol->file, vol->size);
 	if (!rc)
-		rc = share_file_sync(&fs->share, vol->file);
+		rc = share_file_sync(fs->share, vol->file);
 	if (rc)
-		share_file_remove(&fs->share, vol->file);
+		share_file_remove(fs->share, vol->file);
 	return rc;
 }
 
@@ -146,7 +146,7 @@ int volume_create(struct snapfs *fs, const struct cred *cred, uint64_t tenant_in
 	/* Step 3: available. */
 	rc = volume_set_state(fs, vol.ino, "available", "");
 	if (rc) {
-		share_file_remove(&fs->share, vol.file);
+		share_file_remove(fs->share, vol.file);
 		volume_forget(fs, &vol);
 		goto out;
 	}
@@ -220,7 +220,7 @@ static int volume_chain_remove(struct snapfs *fs, uint64_t ino, const char *file
 	for (size_t depth = 0; !rc && depth < SNAPSHOT_CHAIN_MAX; depth++) {
 		bool hidden = snapshot_hidden_get(&vol, cur, below, sizeof(below));
 
-		rc = share_file_remove(&fs->share, cur);
+		rc = share_file_remove(fs->share, cur);
 		if (!hidden)
 			break;
 		snprintf(cur, sizeof(cur), "%s", below);
@@ -240,7 +240,7 @@ int volume_delete_finish(struct snapfs *fs, uint64_t ino, const char *file,
 	rc = volume_chain_remove(fs, ino, file);
 	if (!rc) {
 		snprintf(info, sizeof(info), "volume-%s.info", volume_id);
-		rc = share_file_remove(&fs->share, info);
+		rc = share_file_remove(fs->share, info);
 	}
 	if (rc) {
 		volume_set_state(fs, ino, "error_deleting", "");
@@ -273,7 +273,7 @@ static int volume_check_unused(struct snapfs *fs, uint64_t ino)
 	rc = catalog_object_get(txn, ino, &vol);
 	catalog_txn_abort(txn);
 	if (!rc && vol.kind == OBJ_VOLUME)
-		rc = share_file_check_unused(&fs->share, vol.file);
+		rc = share_file_check_unused(fs->share, vol.file);
 	object_clear(&vol);
 	return rc;
 }
@@ -345,12 +345,12 @@ static int volume_file_extend(struct snapfs *fs, const char *file, const char *f
 			      uint64_t size)
 {
 	if (strcmp(format, "qcow2"))
-		return share_raw_extend(&fs->share, file, size);
+		return share_raw_extend(fs->share, file, size);
 	/* qcow2: the header's size is what counts; the file size says nothing.
 	 * qemu-img resize to the same size again is harmless. */
-	if (qemu_img_resize_qcow2(fs->opts->qemu_img, fs->share.dirfd, file, size))
+	if (qemu_img_resize_qcow2(fs->opts->qemu_img, fs->share->dirfd, file, size))
 		return -EIO;
-	return share_file_sync(&fs->share, file);
+	return share_file_sync(fs->share, file);
 }
 
 int volume_extend(struct snapfs *fs, const struct cred *cred, uint64_t ino, uint64_t size)
