@@ -13,6 +13,7 @@
 #   etcd_leader              prints the number (1..3) of the member that leads
 #   etcd_make_leader N       moves the leadership to member N
 #   mount_host NAME [OPTS]   mount $SHARE at $WORK/mnt-NAME as host NAME
+#   mount_host_start NAME [OPTS], mount_host_wait NAME: the same in two halves
 #   unmount_host NAME        unmount; checks that its daemon exits 0 (one TAP check)
 #   kill_host NAME           a crash: kill -9, then clear the stale mount
 #   host_mnt NAME            prints $WORK/mnt-NAME
@@ -229,20 +230,28 @@ host_opts() {
 # (catalogue cache $WORK/cat-NAME, log $WORK/snapfs-NAME.log). Environment
 # given on the call (SNAPFS_CRASH_AT=step mount_host a) reaches the daemon.
 mount_host() {
-	local name=$1 mnt=$WORK/mnt-$1 log=$WORK/snapfs-$1.log opts i
+	mount_host_start "$@" && mount_host_wait "$1"
+}
+# mount_host_start NAME [OPTIONS]: start host NAME's daemon, not waiting for
+# the mount; mount_host_wait NAME waits for it (several hosts mount at once).
+mount_host_start() {
+	local name=$1 mnt=$WORK/mnt-$1 log=$WORK/snapfs-$1.log opts
 	opts="catalog=$WORK/cat-$name,allow_other,$(host_opts "$name")${2:+,$2}"
 	mkdir -p "$mnt" "$WORK/cat-$name"
 	chmod 755 "$mnt"
 	echo "--- mount (options $opts) at $(date +%T.%N)" >>"$log"
 	"$SNAPFS" -f -o "$opts" "$SHARE" "$mnt" >>"$log" 2>&1 &
 	HOST_PID[$name]=$!
-	for i in $(seq 1 150); do
+}
+mount_host_wait() {
+	local name=$1 mnt=$WORK/mnt-$1 i
+	for i in $(seq 1 300); do
 		mountpoint -q "$mnt" && return 0
 		kill -0 "${HOST_PID[$name]}" 2>/dev/null || break
-		sleep 0.1
+		sleep 0.05
 	done
-	echo "# host $name did not mount (options $opts):"
-	sed 's/^/#   /' "$log"
+	echo "# host $name did not mount:"
+	sed 's/^/#   /' "$WORK/snapfs-$name.log"
 	return 1
 }
 
