@@ -10,7 +10,10 @@
 #   etcd_member_stop N       kill -9 member N (1..3)
 #   etcd_member_start N      restart member N on its data dir; it rejoins
 #   etcd_cluster_stop        kill -9 every member (also run at exit)
+#   etcd_leader              prints the number (1..3) of the member that leads
+#   etcd_make_leader N       moves the leadership to member N
 #   mount_host NAME [OPTS]   mount $SHARE at $WORK/mnt-NAME as host NAME
+#   mount_host_start NAME [OPTS], mount_host_wait NAME: the same in two halves
 #   unmount_host NAME        unmount; checks that its daemon exits 0 (one TAP check)
 #   kill_host NAME           a crash: kill -9, then clear the stale mount
 #   host_mnt NAME            prints $WORK/mnt-NAME
@@ -22,8 +25,13 @@
 # start anyway (a port taken by something outside the lock) makes it try
 # other ports.
 #
-# Timing (2-core machine, etcd 3.4.23): the cluster is healthy about 1.6 s
-# after the start; etcd_cluster_start prints the time it took as a TAP comment.
+# Timing (2-core machine, etcd 3.4.23): the cluster is healthy 0.5-1.6 s
+# after the start (up to 2.6 s when a parallel script holds the port lock);
+# etcd_cluster_start prints the time it took as a TAP comment.
+
+# Sourced once (lib.sh sources it too when SNAPFS_TEST_ETCD=1).
+[ -n "${ETCDLIB_LOADED-}" ] && return 0
+ETCDLIB_LOADED=1
 
 ETCD_BIN=${ETCD_BIN:-etcd}
 ETCDCTL_BIN=${ETCDCTL_BIN:-etcdctl}
@@ -179,6 +187,22 @@ etcd_member_start() {
 	return 1
 }
 
+etcd_leader() {
+	local n
+	for n in 1 2 3; do
+		[ -n "${ETCD_PID[$n]-}" ] || continue
+		curl -s -m 2 "${ETCD_URL[$n]}/v3/maintenance/status" -d '{}' 2>/dev/null |
+			jq -e '.leader and .leader == .header.member_id' >/dev/null 2>&1 && echo "$n" && return 0
+	done
+	return 1
+}
+
+etcd_make_leader() {
+	local id
+	id=$(etcd_ctl member list 2>/dev/null | awk -F', ' -v m="m$1" '$3 == m { print $1 }')
+	[ -n "$id" ] && etcd_ctl move-leader "$id" >/dev/null 2>&1 && [ "$(etcd_leader)" = "$1" ]
+}
+
 etcd_cluster_stop() {
 	local n
 	for n in 1 2 3; do etcd_member_stop "$n"; done
@@ -206,20 +230,28 @@ host_opts() {
 # (catalogue cache $WORK/cat-NAME, log $WORK/snapfs-NAME.log). Environment
 # given on the call (SNAPFS_CRASH_AT=step mount_host a) reaches the daemon.
 mount_host() {
-	local name=$1 mnt=$WORK/mnt-$1 log=$WORK/snapfs-$1.log opts i
+	mount_host_start "$@" && mount_host_wait "$1"
+}
+# mount_host_start NAME [OPTIONS]: start host NAME's daemon, not waiting for
+# the mount; mount_host_wait NAME waits for it (several hosts mount at once).
+mount_host_start() {
+	local name=$1 mnt=$WORK/mnt-$1 log=$WORK/snapfs-$1.log opts
 	opts="catalog=$WORK/cat-$name,allow_other,$(host_opts "$name")${2:+,$2}"
 	mkdir -p "$mnt" "$WORK/cat-$name"
 	chmod 755 "$mnt"
 	echo "--- mount (options $opts) at $(date +%T.%N)" >>"$log"
 	"$SNAPFS" -f -o "$opts" "$SHARE" "$mnt" >>"$log" 2>&1 &
 	HOST_PID[$name]=$!
-	for i in $(seq 1 150); do
+}
+mount_host_wait() {
+	local name=$1 mnt=$WORK/mnt-$1 i
+	for i in $(seq 1 300); do
 		mountpoint -q "$mnt" && return 0
 		kill -0 "${HOST_PID[$name]}" 2>/dev/null || break
-		sleep 0.1
+		sleep 0.05
 	done
-	echo "# host $name did not mount (options $opts):"
-	sed 's/^/#   /' "$log"
+	echo "# host $name did not mount:"
+	sed 's/^/#   /' "$WORK/snapfs-$name.log"
 	return 1
 }
 

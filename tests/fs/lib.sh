@@ -2,12 +2,18 @@
 # unmounted (trap), TAP output, errno checks with real tools.
 #
 # Usage in a test:  . "$(dirname "$0")/lib.sh"; plan N; mount_snapfs; ...
-# Environment: top_builddir (the build tree; default: two levels up).
+# Environment: top_builddir (the build tree; default: two levels up);
+# SNAPFS_TEST_ETCD=1 runs the test with the catalogue in etcd (SPEC section
+# 10): the first mount_snapfs starts a 3-member cluster for the script
+# (etcdlib.sh) and every mount adds etcd=, etcd_prefix=, etcd_ttl= and one
+# host_id for the whole script, so that a mount after a crash is the same
+# host coming back; $CAT is then only the host's local cache.
 
 set -u
 : "${top_builddir:=$(cd "$(dirname "$0")/../.." && pwd)}"
 SNAPFS="$top_builddir/snapfs"
 TEST_NAME=$(basename "$0" .sh)
+[ "${SNAPFS_TEST_ETCD:-}" = 1 ] && TEST_NAME+=-etcd
 T_COUNT=0
 T_FAILED=0
 SNAPFS_PID=
@@ -115,6 +121,7 @@ strerror_of() {
 	ENOTSUP) echo "Operation not supported" ;;
 	ENODATA) echo "No data available\|No such attribute" ;;
 	EIO) echo "Input/output error" ;;
+	EAGAIN) echo "Resource temporarily unavailable" ;;
 	*) echo "unknown errno name $1" >&2; return 1 ;;
 	esac
 }
@@ -150,6 +157,12 @@ as() {
 # mount_snapfs [OPTIONS]: mount SHARE on MNT with the catalogue in CAT.
 mount_snapfs() {
 	local opts="catalog=$CAT,allow_other${1:+,$1}" i
+	if [ "${SNAPFS_TEST_ETCD:-}" = 1 ]; then
+		if [ -z "$ETCD_ENDPOINTS" ]; then
+			etcd_cluster_start || return 1
+		fi
+		opts+=",$(host_opts "$TEST_NAME")"
+	fi
 	"$SNAPFS" -f -o "$opts" "$SHARE" "$MNT" >>"$LOG" 2>&1 &
 	SNAPFS_PID=$!
 	for i in $(seq 1 100); do
@@ -223,3 +236,7 @@ crash_during() {
 	kill_snapfs
 	mount_snapfs
 }
+
+if [ "${SNAPFS_TEST_ETCD:-}" = 1 ]; then
+	. "$(dirname "${BASH_SOURCE[0]}")/etcdlib.sh"
+fi

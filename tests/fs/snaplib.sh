@@ -30,13 +30,14 @@ to_raw() {
 		qemu-img convert -f "$(fmt_of "$1")" -O raw "$SHARE/$1" "$2" 2>/dev/null
 }
 # file_sum SHAREFILE: image_sum of its conversion ("no image FILE" on failure).
-file_sum() {
-	if to_raw "$1" "$WORK/conv.raw"; then
-		image_sum "$WORK/conv.raw"
+file_sum() { # (a file of its own per process: callers may run in parallel)
+	local raw=$WORK/conv.$BASHPID.raw
+	if to_raw "$1" "$raw"; then
+		image_sum "$raw"
 	else
 		echo "no image '$1'"
 	fi
-	rm -f "$WORK/conv.raw"
+	rm -f "$raw"
 }
 live_sum() { file_sum "$(xattr user.active_file "$1")"; }
 # snap_expect VOLDIR SNAPNAME: the content of the backing of the snapshot's
