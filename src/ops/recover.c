@@ -127,9 +127,40 @@ static int recover_pass(const struct object *o)
 	return 2;
 }
 
+/* A member snapshot being created belongs to its group snapshot's
+ * operation: it is taken only with it (or alone once the group snapshot is
+ * gone or settled), so that two hosts never split one group snapshot. */
+static bool member_of_open_group(struct catalog_txn *txn, const struct object *o)
+{
+	struct object group;
+	uint64_t ino;
+	bool open;
+
+	if (o->kind != OBJ_SNAPSHOT || !o->link_id[0] || strcmp(o->op, "create"))
+		return false;
+	if (catalog_id_lookup(txn, o->link_id, &ino))
+		return false;
+	if (catalog_object_get(txn, ino, &group)) {
+		object_clear(&group);
+		return false;
+	}
+	open = group.op[0] != '\0';
+	object_clear(&group);
+	return open;
+}
+
+static bool taken_here(const struct pending *p, size_t kept, const char *id)
+{
+	for (size_t i = 0; i < kept; i++)
+		if (p->objs[i].kind == OBJ_CGSNAPSHOT && !strcmp(p->objs[i].id, id))
+			return true;
+	return false;
+}
+
 /* Make the operations of gone hosts this host's, all in one transaction:
  * another host that looks at the same time finds them taken. Objects
- * another host took first are left out (ENOENT-like: dropped from p). */
+ * another host took first are left out (dropped from p); members of a
+ * group snapshot another host settles too. Group snapshots come first. */
 static int take_over(struct snapfs *fs, struct pending *p)
 {
 	struct catalog_txn *txn;
@@ -138,13 +169,25 @@ static int take_over(struct snapfs *fs, struct pending *p)
 
 	if (rc)
 		return rc;
+	/* the members last: they go with a group snapshot taken before them */
+	for (size_t i = 0, j = p->count; i < j;) {
+		if (p->objs[i].kind == OBJ_SNAPSHOT && p->objs[i].link_id[0]) {
+			struct object t = p->objs[i];
+
+			p->objs[i] = p->objs[--j];
+			p->objs[j] = t;
+		} else {
+			i++;
+		}
+	}
 	for (size_t i = 0; i < p->count; i++) {
 		struct object now;
 		int r = rc ? -ECANCELED : catalog_object_get(txn, p->objs[i].ino, &now);
 
 		if (!r && !strcmp(now.op, p->objs[i].op) &&
 		    !strcmp(now.op_owner, p->objs[i].op_owner) &&
-		    catalog_op_owner_state(fs->cat, now.op_owner) != OWNER_LIVE) {
+		    catalog_op_owner_state(fs->cat, now.op_owner) != OWNER_LIVE &&
+		    (!member_of_open_group(txn, &now) || taken_here(p, kept, now.link_id))) {
 			if (catalog_op_owner_state(fs->cat, now.op_owner) == OWNER_GONE)
 				log_info("recovery: taking over %s of %s (%s) from host %s, which is "
 					 "gone", now.op, now.name, now.id,
