@@ -17,6 +17,8 @@
 #define RANGE_PAGE 1000       /* keys per request of the first load */
 #define MAX_HOLDS 4096
 #define LINGER_MS 100         /* an idle host keeps the writer lock this long */
+#define LOCK_TTL_S 2          /* the writer lock's own lease: a dead holder's
+			       * lock goes this fast, whatever etcd_ttl is */
 
 struct hold {
 	uint64_t ino;
@@ -35,6 +37,7 @@ struct catalog_shared {
 	pthread_cond_t cond;    /* applied moved, the writer lock went, stop */
 	pthread_cond_t keeper_wake; /* stop (the keeper sleeps on its own) */
 	int64_t lease;
+	int64_t lock_lease;     /* the lease of P/c/L and P/w/<host> */
 	int64_t applied;        /* the cache holds every change up to here */
 	int64_t lock_rev;       /* our writer lock's revision, 0 when not held */
 	bool lock_busy;         /* a write of this host runs under it */
@@ -451,7 +454,7 @@ int shared_lock(struct catalog_shared *sh)
 		int rc;
 
 		pthread_mutex_lock(&sh->lock);
-		lease = sh->lease;
+		lease = sh->lock_lease;
 		pthread_mutex_unlock(&sh->lock);
 		success = json_pack("[o]", put_req(lock_key(sh),
 						   etcd_b64(sh->host_id, strlen(sh->host_id)), lease));
@@ -949,6 +952,42 @@ static void *watch_loop(void *arg)
 	return NULL;
 }
 
+/* Keep the writer lock's lease alive, or take a new one when it expired
+ * (a lock under the old one is gone: lost). Returns 0 or -EIO. */
+static int lock_lease_keep(struct catalog_shared *sh)
+{
+	json_t *reply;
+	int64_t lease;
+	int rc;
+
+	pthread_mutex_lock(&sh->lock);
+	lease = sh->lock_lease;
+	pthread_mutex_unlock(&sh->lock);
+	if (lease) {
+		rc = post(sh, "/v3/lease/keepalive", json_pack("{sI}", "ID", (json_int_t)lease),
+			  &reply);
+		if (rc)
+			return rc;
+		lease = etcd_int(json_object_get(reply, "result") ?: reply, "TTL") > 0 ? lease : 0;
+		json_decref(reply);
+		if (lease)
+			return 0;
+	}
+	rc = post(sh, "/v3/lease/grant", json_pack("{sI}", "TTL", (json_int_t)LOCK_TTL_S), &reply);
+	if (rc)
+		return rc;
+	lease = etcd_int(reply, "ID");
+	json_decref(reply);
+	if (!lease)
+		return -EIO;
+	pthread_mutex_lock(&sh->lock);
+	sh->lock_lease = lease;
+	if (sh->lock_rev)
+		sh->lock_lost = true;
+	pthread_mutex_unlock(&sh->lock);
+	return 0;
+}
+
 /* Keep the lease alive; after it expired (etcd was away longer than its
  * TTL), register again and put the holds back. */
 static void *keep_loop(void *arg)
@@ -976,13 +1015,15 @@ static void *keep_loop(void *arg)
 			}
 			json_decref(reply);
 		}
+		if (!rc)
+			rc = lock_lease_keep(sh);
 		if (rc && !failing)
 			log_err("etcd: cannot keep host %s's lease alive; changes fail until etcd answers",
 				sh->host_id);
 		else if (!rc && failing)
 			log_info("etcd: reachable again at %s", etcd_endpoint(sh->etcd));
 		failing = rc != 0;
-		timespec_in(&until, failing ? 300 : (long)sh->ttl * 1000 / 3);
+		timespec_in(&until, failing ? 300 : LOCK_TTL_S * 1000 / 4);
 		pthread_mutex_lock(&sh->lock);
 		if (!sh->stop)
 			pthread_cond_timedwait(&sh->keeper_wake, &sh->lock, &until);
@@ -1019,6 +1060,8 @@ int shared_open(struct catalog_shared **out, struct catalog *cat,
 	if (!rc)
 		rc = host_register(sh);
 	if (!rc)
+		rc = lock_lease_keep(sh);
+	if (!rc)
 		rc = full_load(sh);
 	if (!rc && pthread_create(&sh->watcher, NULL, watch_loop, sh))
 		rc = -EAGAIN;
@@ -1039,6 +1082,8 @@ int shared_open(struct catalog_shared **out, struct catalog *cat,
 	if (rc) {
 		if (sh->lease)
 			lease_revoke(sh, sh->lease);
+		if (sh->lock_lease)
+			lease_revoke(sh, sh->lock_lease);
 		etcd_free(sh->etcd);
 		free(sh);
 		return rc == -EINVAL ? rc : -EIO;
@@ -1065,6 +1110,8 @@ void shared_close(struct catalog_shared *sh)
 		pthread_join(sh->keeper, NULL);
 		pthread_join(sh->linger, NULL);
 	}
+	if (sh->lock_lease)
+		lease_revoke(sh, sh->lock_lease);
 	if (sh->lease)
 		lease_revoke(sh, sh->lease);
 	etcd_free(sh->etcd);

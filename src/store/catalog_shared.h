@@ -8,8 +8,9 @@
  *                      (children), 'i' ids, 'm' shared meta (the sequence);
  *                      key and value as in the LMDB databases
  *   P/c/L              the writer lock: one host writes at a time; bound to
- *                      its lease, so a dead host's lock goes with it
- *   P/w/<host>         host waits for the writer lock (its lease)
+ *                      a lease of its own (LOCK_TTL_S, kept alive with the
+ *                      host's), so a dead host's lock goes within seconds
+ *   P/w/<host>         host waits for the writer lock (the lock's lease)
  *   P/h/<host>         a live host (bound to its lease)
  *   P/r/<ino>/<host>   snapshot ino is open for reading on host (its lease)
  *
