@@ -41,8 +41,6 @@ CLONE_CASES="group-clone-recorded:C group-clone-copied:C group-clone-copied:G"
 
 # ---- helpers ----
 
-is_uuid() { grep -Eqx '[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}' <<<"$1"; }
-lsw() { ls "$@" 2>/dev/null | tr '\n' ' ' | sed 's/ $//'; }
 snaps_of() { # TENANTDIR: "a:snapshots b:snapshots c:snapshots"
 	local v out=''
 	for v in a b c; do out+="$v:$(ls "$1/volumes/$v/snapshots" 2>&1 | tr '\n' ',' | sed 's/,$//') "; done
@@ -123,18 +121,6 @@ unmount_snapfs
 
 # ---- create ----
 
-# cg_state G: the group snapshot C and its member snapshots, as a line.
-cg_state() {
-	local g=$1 t cid v out
-	t=$(dirname "$(dirname "$g")")
-	cid=$(xattr user.id "$g/cgsnapshots/C")
-	out="cgsnapshots=[$(lsw "$g/cgsnapshots")] id=$(is_uuid "$cid" && echo uuid) status=$(xattr user.status "$g/cgsnapshots/C")"
-	out+=" entries=[$(lsw "$g/cgsnapshots/C")] members=["
-	for v in a b c; do
-		out+="$v:$(xattr user.cgsnapshot_id "$t/volumes/$v/snapshots/C" | { if [ -n "$cid" ]; then sed "s/^$cid\$/C's id/"; else cat; fi; }) "
-	done
-	echo "${out% }]"
-}
 
 for step in $CREATE_UNDONE $CREATE_KEPT; do
 	t=$TN/$(tenant_of "$step")

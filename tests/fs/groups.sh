@@ -26,7 +26,6 @@ EXP_BY_VOLUME=1 # check_volume reads EXP[<volume name>/<snapshot name>]
 
 # ---- helpers ----
 
-is_uuid() { grep -Eqx '[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}' <<<"$1"; }
 lsw() { ls "$@" 2>&1 | tr '\n' ' ' | sed 's/ $//'; } # ls on one line
 attr_list() { # OBJ: the user.* attributes getfattr -d lists, on one line
 	getfattr --absolute-names -d "$1" 2>/dev/null | sed -n 's/^\(user\.[a-z_.]*\)=.*/\1/p' | sort |

@@ -465,19 +465,6 @@ delete_checks() { # CASE
 	check "$vol: c takes a new snapshot of the volume" mkdir "$C/$K/$vol/snapshots/after"
 }
 # Group snapshots: all or nothing (group-crash.sh).
-lsw() { ls "$@" 2>/dev/null | tr '\n' ' ' | sed 's/ $//'; }
-is_uuid() { grep -Eqx '[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}' <<<"$1"; }
-cg_state() { # GROUPDIR: the group snapshot C and its member snapshots, as a line
-	local g=$1 t cid v out
-	t=$(dirname "$(dirname "$g")")
-	cid=$(xattr user.id "$g/cgsnapshots/C")
-	out="cgsnapshots=[$(lsw "$g/cgsnapshots")] id=$(is_uuid "$cid" && echo uuid) status=$(xattr user.status "$g/cgsnapshots/C")"
-	out+=" entries=[$(lsw "$g/cgsnapshots/C")] members=["
-	for v in a b c; do
-		out+="$v:$(xattr user.cgsnapshot_id "$t/volumes/$v/snapshots/C" | { if [ -n "$cid" ]; then sed "s/^$cid\$/C's id/"; else cat; fi; }) "
-	done
-	echo "${out% }]"
-}
 cg_checks() { # CASE
 	local c=$1 step=${1%:*} want=${1#*:} tn t names state got v
 	tn=$(cg_tenant "$step") t=$A/tenants/$(cg_tenant "$step")

@@ -162,3 +162,20 @@ $want"
 	check_share_files "$desc" "$d" "$@"
 	check "$desc: qemu-img check passes on every qcow2 file" qcow2_check "$vid"
 }
+
+is_uuid() { grep -Eqx '[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}' <<<"$1"; }
+lsw() { ls "$@" 2>/dev/null | tr '\n' ' ' | sed 's/ $//'; } # ls on one line, errors dropped
+
+# cg_state G: group G's group snapshot C and the member snapshots C of its
+# volumes a, b and c (G in TENANT/consistencygroups/), as one line.
+cg_state() {
+	local g=$1 t cid v out
+	t=$(dirname "$(dirname "$g")")
+	cid=$(xattr user.id "$g/cgsnapshots/C")
+	out="cgsnapshots=[$(lsw "$g/cgsnapshots")] id=$(is_uuid "$cid" && echo uuid) status=$(xattr user.status "$g/cgsnapshots/C")"
+	out+=" entries=[$(lsw "$g/cgsnapshots/C")] members=["
+	for v in a b c; do
+		out+="$v:$(xattr user.cgsnapshot_id "$t/volumes/$v/snapshots/C" | { if [ -n "$cid" ]; then sed "s/^$cid\$/C's id/"; else cat; fi; }) "
+	done
+	echo "${out% }]"
+}
