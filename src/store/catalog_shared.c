@@ -152,10 +152,10 @@ static json_t *create_rev_is(json_t *key, int64_t rev)
 
 /* ---- the lease and this host ---- */
 
-static int lease_grant(struct catalog_shared *sh, int64_t *id)
+static int lease_grant(struct catalog_shared *sh, unsigned ttl, int64_t *id)
 {
 	json_t *reply;
-	int rc = post(sh, "/v3/lease/grant", json_pack("{sI}", "TTL", (json_int_t)sh->ttl), &reply);
+	int rc = post(sh, "/v3/lease/grant", json_pack("{sI}", "TTL", (json_int_t)ttl), &reply);
 
 	if (rc)
 		return rc;
@@ -166,6 +166,21 @@ static int lease_grant(struct catalog_shared *sh, int64_t *id)
 		return -EIO;
 	}
 	return 0;
+}
+
+/* Keep lease id alive: 1, 0 when it has expired (etcd answers 200 with
+ * no TTL), or -errno when etcd does not answer. */
+static int lease_keepalive(struct catalog_shared *sh, int64_t id)
+{
+	json_t *reply;
+	int alive, rc = post(sh, "/v3/lease/keepalive", json_pack("{sI}", "ID", (json_int_t)id),
+			     &reply);
+
+	if (rc)
+		return rc;
+	alive = etcd_int(json_object_get(reply, "result") ?: reply, "TTL") > 0;
+	json_decref(reply);
+	return alive;
 }
 
 static void lease_revoke(struct catalog_shared *sh, int64_t id)
@@ -186,7 +201,7 @@ static int host_register(struct catalog_shared *sh)
 	json_t *reply, *kv;
 	int64_t lease;
 	char value[128];
-	int rc = lease_grant(sh, &lease);
+	int rc = lease_grant(sh, sh->ttl, &lease);
 
 	if (rc)
 		return rc;
@@ -956,7 +971,6 @@ static void *watch_loop(void *arg)
  * (a lock under the old one is gone: lost). Returns 0 or -EIO. */
 static int lock_lease_keep(struct catalog_shared *sh)
 {
-	json_t *reply;
 	int64_t lease;
 	int rc;
 
@@ -964,22 +978,13 @@ static int lock_lease_keep(struct catalog_shared *sh)
 	lease = sh->lock_lease;
 	pthread_mutex_unlock(&sh->lock);
 	if (lease) {
-		rc = post(sh, "/v3/lease/keepalive", json_pack("{sI}", "ID", (json_int_t)lease),
-			  &reply);
+		rc = lease_keepalive(sh, lease);
 		if (rc)
-			return rc;
-		lease = etcd_int(json_object_get(reply, "result") ?: reply, "TTL") > 0 ? lease : 0;
-		json_decref(reply);
-		if (lease)
-			return 0;
+			return rc < 0 ? rc : 0;
 	}
-	rc = post(sh, "/v3/lease/grant", json_pack("{sI}", "TTL", (json_int_t)LOCK_TTL_S), &reply);
+	rc = lease_grant(sh, LOCK_TTL_S, &lease);
 	if (rc)
 		return rc;
-	lease = etcd_int(reply, "ID");
-	json_decref(reply);
-	if (!lease)
-		return -EIO;
 	pthread_mutex_lock(&sh->lock);
 	sh->lock_lease = lease;
 	if (sh->lock_rev)
@@ -998,22 +1003,18 @@ static void *keep_loop(void *arg)
 	pthread_mutex_lock(&sh->lock);
 	while (!sh->stop) {
 		struct timespec until;
-		json_t *reply;
 		int64_t lease = sh->lease;
 		int rc;
 
 		pthread_mutex_unlock(&sh->lock);
-		rc = post(sh, "/v3/lease/keepalive", json_pack("{sI}", "ID", (json_int_t)lease), &reply);
-		if (!rc) {
-			json_t *res = json_object_get(reply, "result") ?: reply;
-
-			if (etcd_int(res, "TTL") <= 0) {
-				log_warn("etcd: lease of host %s expired: registering again", sh->host_id);
-				rc = host_register(sh);
-			} else if (sh->nunheld) {
+		rc = lease_keepalive(sh, lease);
+		if (rc == 0) {
+			log_warn("etcd: lease of host %s expired: registering again", sh->host_id);
+			rc = host_register(sh);
+		} else if (rc > 0) {
+			rc = 0;
+			if (sh->nunheld)
 				put_holds(sh, lease);
-			}
-			json_decref(reply);
 		}
 		if (!rc)
 			rc = lock_lease_keep(sh);
