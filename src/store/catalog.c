@@ -23,10 +23,20 @@ struct catalog {
 	struct catalog_shared *shared;  /* NULL with one host */
 	char host_id[CATALOG_HOST_ID_MAX];
 	pthread_mutex_t writer;         /* this host's one writer (shared) */
+	pthread_rwlock_t hooks;         /* held to call on_change, on_commit */
 	void (*on_change)(void *arg, const struct catalog_change *c);
 	void *change_arg;
 	void (*on_gone)(void *arg, const char *host);
 	void *gone_arg;
+	void (*on_commit)(void *arg, const struct catalog_change *c);
+	void *commit_arg;
+};
+
+/* A record or a name that a write transaction changed, for the commit
+ * hook. */
+struct touched {
+	struct catalog_change c;
+	char name[256];
 };
 
 struct catalog_txn {
@@ -35,6 +45,8 @@ struct catalog_txn {
 	bool write;
 	struct kv_op *log;              /* shared: the changes for etcd */
 	size_t nlog, caplog;
+	struct touched *touched;        /* with a commit hook: what changed */
+	size_t ntouched, captouched;
 };
 
 /* The databases as etcd names them (catalog_shared.h). */
@@ -125,7 +137,63 @@ static void txn_free(struct catalog_txn *t)
 	for (size_t i = 0; i < t->nlog; i++)
 		kv_op_free(&t->log[i]);
 	free(t->log);
+	free(t->touched);
 	free(t);
+}
+
+/* Note a changed record (is_name false: ino, kind) or name (parent, kind,
+ * name) for the commit hook; a later change of the same one replaces it.
+ * Without memory the hook misses it: the kernel's timeouts still apply. */
+static void touch(struct catalog_txn *t, bool is_name, bool deleted, uint64_t ino, uint64_t parent,
+		  enum object_kind kind, const char *name)
+{
+	struct touched *e = NULL;
+
+	if (!t->cat->on_commit)
+		return;
+	for (size_t i = 0; i < t->ntouched && !e; i++) {
+		struct touched *o = &t->touched[i];
+
+		if (o->c.is_name == is_name &&
+		    (is_name ? o->c.parent == parent && o->c.kind == kind && !strcmp(o->name, name)
+			     : o->c.ino == ino))
+			e = o;
+	}
+	if (!e) {
+		if (t->ntouched == t->captouched) {
+			size_t cap = t->captouched ? t->captouched * 2 : 8;
+			struct touched *l = realloc(t->touched, cap * sizeof(*l));
+
+			if (!l)
+				return;
+			t->touched = l;
+			t->captouched = cap;
+		}
+		e = &t->touched[t->ntouched++];
+	}
+	memset(e, 0, sizeof(*e));
+	e->c.is_name = is_name;
+	e->c.deleted = deleted;
+	e->c.ino = ino;
+	e->c.parent = parent;
+	e->c.kind = kind;
+	if (is_name)
+		snprintf(e->name, sizeof(e->name), "%s", name);
+}
+
+/* After a commit: tell the hook what the transaction changed. */
+static void report_touched(struct catalog *cat, struct catalog_txn *t)
+{
+	if (!t->ntouched)
+		return;
+	pthread_rwlock_rdlock(&cat->hooks);
+	for (size_t i = 0; i < t->ntouched && cat->on_commit; i++) {
+		struct touched *e = &t->touched[i];
+
+		e->c.name = e->c.is_name ? e->name : NULL;
+		cat->on_commit(cat->commit_arg, &e->c);
+	}
+	pthread_rwlock_unlock(&cat->hooks);
 }
 
 static int mdb_to_errno(int rc, const char *what)
@@ -179,6 +247,7 @@ int catalog_open(struct catalog **out, const char *dir, uint64_t map_size,
 	if (!cat)
 		return -ENOMEM;
 	pthread_mutex_init(&cat->writer, NULL);
+	pthread_rwlock_init(&cat->hooks, NULL);
 	if (shared) {
 		snprintf(cache_dir, sizeof(cache_dir), "%s/" SHARED_CACHE_DIR, dir);
 		rc = mkdir_parents(cache_dir, 0700);
@@ -262,6 +331,7 @@ void catalog_close(struct catalog *cat)
 	shared_close(cat->shared);
 	mdb_env_close(cat->env);
 	pthread_mutex_destroy(&cat->writer);
+	pthread_rwlock_destroy(&cat->hooks);
 	free(cat);
 }
 
@@ -270,11 +340,24 @@ bool catalog_is_shared(const struct catalog *cat)
 	return cat->shared != NULL;
 }
 
+/* Setting a hook waits for the calls under way, so that a hook's arg may
+ * be freed once it is unset. */
 void catalog_set_change_hook(struct catalog *cat,
 			     void (*fn)(void *arg, const struct catalog_change *c), void *arg)
 {
+	pthread_rwlock_wrlock(&cat->hooks);
 	cat->change_arg = arg;
 	cat->on_change = fn;
+	pthread_rwlock_unlock(&cat->hooks);
+}
+
+void catalog_set_commit_hook(struct catalog *cat,
+			     void (*fn)(void *arg, const struct catalog_change *c), void *arg)
+{
+	pthread_rwlock_wrlock(&cat->hooks);
+	cat->commit_arg = arg;
+	cat->on_commit = fn;
+	pthread_rwlock_unlock(&cat->hooks);
 }
 
 void catalog_set_gone_hook(struct catalog *cat, void (*fn)(void *arg, const char *host),
@@ -353,6 +436,8 @@ int catalog_txn_commit(struct catalog_txn *t)
 
 	if (!t->write || !cat->shared) {
 		rc = mdb_txn_commit(t->txn);
+		if (!rc && t->write)
+			report_touched(cat, t);
 		txn_free(t);
 		return mdb_to_errno(rc, "commit");
 	}
@@ -377,6 +462,8 @@ int catalog_txn_commit(struct catalog_txn *t)
 			shared_applied(cat->shared, rev);
 	}
 	pthread_mutex_unlock(&cat->writer);
+	if (!rc)
+		report_touched(cat, t);
 	txn_free(t);
 	return rc;
 }
@@ -421,8 +508,6 @@ static void report_change(struct catalog *cat, const struct kv_op *op)
 	struct catalog_change c = {.deleted = op->del};
 	char name[256];
 
-	if (!cat->on_change)
-		return;
 	if (op->db == 'n' && op->klen >= 9 && op->klen - 9 < sizeof(name)) {
 		c.is_name = true;
 		c.parent = 0;
@@ -438,7 +523,10 @@ static void report_change(struct catalog *cat, const struct kv_op *op)
 	} else {
 		return;
 	}
-	cat->on_change(cat->change_arg, &c);
+	pthread_rwlock_rdlock(&cat->hooks);
+	if (cat->on_change)
+		cat->on_change(cat->change_arg, &c);
+	pthread_rwlock_unlock(&cat->hooks);
 }
 
 int catalog_cache_apply(struct catalog *cat, const struct kv_op *ops, size_t n, int64_t rev,
@@ -642,6 +730,8 @@ static int object_put(struct catalog_txn *t, const struct object *obj)
 	val.mv_data = text;
 	rc = kv_put(t, t->cat->objects, &key, &val, 0);
 	free(text);
+	if (!rc)
+		touch(t, false, false, obj->ino, obj->parent, obj->kind, NULL);
 	return mdb_to_errno(rc, "put");
 }
 
@@ -677,12 +767,16 @@ static int child_del(struct catalog_txn *t, uint64_t parent, enum object_kind ki
 {
 	unsigned char kb[9 + 256];
 	MDB_val key;
+	int rc;
 
 	if (strlen(name) > 255)
 		return -ENOENT;
 	key.mv_size = child_key(kb, parent, kind, name);
 	key.mv_data = kb;
-	return mdb_to_errno(kv_del(t, t->cat->children, &key), "delete name");
+	rc = kv_del(t, t->cat->children, &key);
+	if (!rc)
+		touch(t, true, true, 0, parent, kind, name);
+	return mdb_to_errno(rc, "delete name");
 }
 
 static int next_ino(struct catalog_txn *t, uint64_t *ino)
@@ -813,7 +907,10 @@ int catalog_object_delete(struct catalog_txn *t, const struct object *obj)
 	if (rc && rc != -ENOENT)
 		return rc;
 	be64_put(k, obj->ino);
-	return mdb_to_errno(kv_del(t, t->cat->objects, &key), "delete");
+	rc = kv_del(t, t->cat->objects, &key);
+	if (!rc)
+		touch(t, false, true, obj->ino, obj->parent, obj->kind, NULL);
+	return mdb_to_errno(rc, "delete");
 }
 
 int catalog_child_lookup(struct catalog_txn *t, uint64_t parent, enum object_kind kind,

@@ -437,6 +437,104 @@ Test(catalog, id_lookup)
 	object_clear(&o);
 }
 
+/* Commit hook */
+
+struct commits {
+	int count;
+	struct catalog_change c[16];
+	char names[16][256];
+};
+
+static void record_commit(void *arg, const struct catalog_change *c)
+{
+	struct commits *s = arg;
+
+	cr_assert_lt(s->count, 16);
+	s->c[s->count] = *c;
+	if (c->is_name)
+		snprintf(s->names[s->count], sizeof(s->names[0]), "%s", c->name);
+	s->c[s->count].name = s->names[s->count];
+	s->count++;
+}
+
+static const struct catalog_change *find_change(const struct commits *s, bool is_name, uint64_t ino,
+						const char *name)
+{
+	for (int i = 0; i < s->count; i++)
+		if (s->c[i].is_name == is_name &&
+		    (is_name ? !strcmp(s->c[i].name, name) : s->c[i].ino == ino))
+			return &s->c[i];
+	return NULL;
+}
+
+Test(catalog, commit_hook)
+{
+	struct commits s = {0};
+	struct catalog_txn *txn;
+	const struct catalog_change *c;
+	struct object o;
+	uint64_t ino;
+
+	catalog_set_commit_hook(cat, record_commit, &s);
+	ino = insert_ok(OBJ_VOLUME, 16, "v");
+	/* a new record; a new name needs no notice */
+	cr_assert_eq(s.count, 1);
+	c = find_change(&s, false, ino, NULL);
+	cr_assert_not_null(c);
+	cr_assert_not(c->deleted);
+	cr_assert_eq(c->kind, OBJ_VOLUME);
+	cr_assert_eq(c->parent, 16);
+
+	/* nothing before the commit, nothing for an abort */
+	s.count = 0;
+	cr_assert_eq(get_one(ino, &o), 0);
+	txn = txn_begin(true);
+	o.size = 5;
+	cr_assert_eq(catalog_object_update(txn, &o), 0);
+	o.size = 6;
+	cr_assert_eq(catalog_object_update(txn, &o), 0);
+	cr_assert_eq(s.count, 0);
+	catalog_txn_abort(txn);
+	cr_assert_eq(s.count, 0);
+
+	/* two updates of one record: one notice */
+	txn = txn_begin(true);
+	cr_assert_eq(catalog_object_update(txn, &o), 0);
+	cr_assert_eq(catalog_object_update(txn, &o), 0);
+	txn_commit(txn);
+	cr_assert_eq(s.count, 1);
+	cr_assert_not_null(find_change(&s, false, ino, NULL));
+
+	/* a rename: the old name goes */
+	s.count = 0;
+	txn = txn_begin(true);
+	cr_assert_eq(catalog_object_rename(txn, &o, "w"), 0);
+	txn_commit(txn);
+	cr_assert_eq(s.count, 2);
+	c = find_change(&s, true, 0, "v");
+	cr_assert_not_null(c);
+	cr_assert(c->deleted);
+	cr_assert_eq(c->parent, 16);
+	cr_assert_eq(c->kind, OBJ_VOLUME);
+	cr_assert_not_null(find_change(&s, false, ino, NULL));
+
+	/* a delete: the record and its name */
+	s.count = 0;
+	txn = txn_begin(true);
+	cr_assert_eq(catalog_object_delete(txn, &o), 0);
+	txn_commit(txn);
+	cr_assert_eq(s.count, 2);
+	cr_assert(find_change(&s, true, 0, "w")->deleted);
+	cr_assert(find_change(&s, false, ino, NULL)->deleted);
+
+	/* unset: no more calls */
+	s.count = 0;
+	catalog_set_commit_hook(cat, NULL, NULL);
+	insert_ok(OBJ_VOLUME, 16, "x");
+	cr_assert_eq(s.count, 0);
+	object_clear(&o);
+}
+
 /* Rename */
 
 Test(catalog, rename)
