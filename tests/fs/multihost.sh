@@ -8,10 +8,13 @@
 . "$(dirname "$0")/etcdlib.sh"
 . "$(dirname "$0")/snaplib.sh"
 
-plan 75
+plan 80
 
 etcd_cluster_start || exit 1
-for h in a b c; do mount_host $h || exit 1; done
+# attr_timeout=30: what a host's kernel cached goes stale for half a minute
+# unless the other hosts' changes reach it as invalidations (every check
+# that waits for a change on another host checks that too)
+for h in a b c; do mount_host $h attr_timeout=30 || exit 1; done
 A=$(host_mnt a) B=$(host_mnt b) C=$(host_mnt c)
 T=tenants/acme
 
@@ -79,6 +82,30 @@ setfattr -n user.status -v available "$A/$T/volumes/v/snapshots/s0"
 rm "$A/$T/consistencygroups/g/volumes/v"
 under_1s "a member removed on a is gone on b" \
 	"$(poll_ms 5 test ! -L "$B/$T/consistencygroups/g/volumes/v")"
+
+# ---- what b's kernel has just cached, dropped when a changes it ----
+# b reads each path right before a's change; with attr_timeout=30 only the
+# notice makes b fresh within the second.
+mode_is() { [ "$(stat -c %a "$1")" = "$2" ]; }
+mtime_not() { [ "$(stat -c %y "$1")" != "$2" ]; }
+listed() { ls -l "$1" | grep -q " $2\$"; }
+S=$T/volumes/v/snapshots
+stat "$B/$S" "$B/$T/consistencygroups/g/cgsnapshots" >/dev/null
+mode=$(stat -c %a "$A/$T")
+chmod 0750 "$A/$T"
+under_1s "chmod of the tenant on a: b's cached snapshots/ of its volume shows it" \
+	"$(poll_ms 5 mode_is "$B/$S" 750)"
+under_1s "and its groups' cgsnapshots/" \
+	"$(poll_ms 5 mode_is "$B/$T/consistencygroups/g/cgsnapshots" 750)"
+chmod "$mode" "$A/$T"
+ls -l "$B/$S" >/dev/null
+m0=$(stat -c %y "$B/$S")
+mkdir "$A/$S/lsnew"
+under_1s "a snapshot made on a is listed by ls -l on b" "$(poll_ms 5 listed "$B/$S" lsnew)"
+under_1s "b's cached snapshots/ shows the new mtime" "$(poll_ms 5 mtime_not "$B/$S" "$m0")"
+stat "$B/$S/lsnew" >/dev/null
+rmdir "$A/$S/lsnew"
+under_1s "deleted on a: b's cached snapshot is gone" "$(poll_ms 5 test ! -e "$B/$S/lsnew")"
 
 # ---- no bytes of a snapshot another host merged ----
 mkdir "$A/$T/volumes/w"
