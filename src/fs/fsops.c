@@ -880,7 +880,7 @@ static void invalidate_changed(struct snapfs *fs, struct fuse_session *se, uint6
 	if (kind == OBJ_NONE) {
 		struct object o;
 
-		if (!catalog_object_get(txn, ino, &o))
+		if (!catalog_object_get_brief(txn, ino, &o))
 			kind = o.kind;
 		object_clear(&o);
 	}

@@ -67,7 +67,8 @@ static int collect_snapshot(const char *name, uint64_t ino, void *arg)
 		l->objs = o;
 		l->cap = cap;
 	}
-	rc = catalog_object_get(a->txn, ino, &l->objs[l->count]);
+	/* kind, ino, id, file, backing are all a list's users read */
+	rc = catalog_object_get_brief(a->txn, ino, &l->objs[l->count]);
 	l->count++; /* cleared by snap_list_free() even on failure */
 	return rc;
 }

@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <lmdb.h>
+#include <stddef.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -693,6 +694,247 @@ static int object_decode(const void *data, size_t len, uint64_t ino, struct obje
 	if (json_is_array(json_object_get(j, "members")))
 		o->members = json_incref(json_object_get(j, "members"));
 	json_decref(j);
+	return 0;
+}
+
+/* ---- a quick reader of a record's plain fields ----
+ *
+ * Listing a directory or writing a volume's .info reads thousands of
+ * records, and jansson's parse of each (every member allocated) was most
+ * of that time. This scanner walks the top level of a record as
+ * object_encode() writes it and copies the fields that are plain strings
+ * and integers, skipping the nested ones (metadata, members) and the
+ * description. Anything it does not expect (a string with an escape, an
+ * integer it cannot read, malformed text) sends the caller back to
+ * object_decode(), which reads every record. */
+
+static const char *scan_ws(const char *p, const char *end)
+{
+	while (p < end && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r'))
+		p++;
+	return p;
+}
+
+/* p at '"': just past the closing quote, or NULL; *escaped is set when
+ * the string holds an escape. */
+static const char *scan_string(const char *p, const char *end, bool *escaped)
+{
+	for (p++; p < end; p++) {
+		if (*p == '"')
+			return p + 1;
+		if ((unsigned char)*p < 0x20)
+			return NULL;
+		if (*p == '\\') {
+			*escaped = true;
+			p++;
+		}
+	}
+	return NULL;
+}
+
+/* Just past the value at p (p not at white space), or NULL. */
+static const char *scan_value(const char *p, const char *end)
+{
+	int depth = 0;
+	bool escaped;
+
+	do {
+		p = scan_ws(p, end);
+		if (p == end)
+			return NULL;
+		if (*p == '"') {
+			p = scan_string(p, end, &escaped);
+			if (!p)
+				return NULL;
+		} else if (*p == '{' || *p == '[') {
+			depth++;
+			p++;
+		} else if (*p == '}' || *p == ']') {
+			if (--depth < 0)
+				return NULL;
+			p++;
+		} else if (*p == ',' || *p == ':') {
+			if (!depth)
+				return NULL;
+			p++;
+		} else {
+			const char *start = p; /* a number, true, false, null */
+
+			while (p < end &&
+			       ((*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'z') ||
+				(*p >= 'A' && *p <= 'Z') || *p == '-' || *p == '+' || *p == '.'))
+				p++;
+			if (p == start)
+				return NULL;
+		}
+	} while (depth > 0);
+	return p;
+}
+
+/* What json_integer_value() gives for the value [v, end): an integer, or
+ * 0 for any other value. -1 when the integer cannot be read here. */
+static int scan_integer(const char *v, const char *end, json_int_t *out)
+{
+	char buf[32];
+	size_t n = (size_t)(end - v);
+	const char *d = v + (n && *v == '-');
+	char *stop;
+
+	*out = 0;
+	if (d == end || *d < '0' || *d > '9')
+		return 0; /* a string, an object, true, null, ... */
+	for (const char *q = d; q < end; q++)
+		if (*q < '0' || *q > '9')
+			return *q == '.' || *q == 'e' || *q == 'E' ? 0 : -1; /* a real: 0 */
+	if (n >= sizeof(buf))
+		return -1;
+	memcpy(buf, v, n);
+	buf[n] = '\0';
+	errno = 0;
+	*out = strtoll(buf, &stop, 10);
+	return errno || *stop ? -1 : 0;
+}
+
+/* What copy_str() copies for the value [v, end). -1 for an escaped string. */
+static int scan_str_field(const char *v, const char *end, char *dst, size_t len)
+{
+	bool escaped = false;
+	size_t n;
+
+	dst[0] = '\0';
+	if (*v != '"')
+		return 0;
+	if (scan_string(v, end, &escaped) != end || escaped)
+		return -1;
+	n = (size_t)(end - v) - 2;
+	if (n >= len)
+		n = len - 1; /* as snprintf() truncates */
+	memcpy(dst, v + 1, n);
+	dst[n] = '\0';
+	return 0;
+}
+
+#define FIELD(f, integer)                                                                 \
+	{#f, sizeof(#f) - 1, offsetof(struct object, f), sizeof(((struct object *)0)->f), \
+	 integer}
+
+/* The fields the quick reader copies: strings and integers. */
+static const struct brief_field {
+	const char *key;
+	size_t klen, off, size;
+	bool integer;
+} brief_fields[] = {
+	FIELD(kind, true),        FIELD(parent, true),      FIELD(tenant, true),
+	FIELD(id, false),         FIELD(name, false),       FIELD(status, false),
+	FIELD(op, false),         FIELD(op_arg, false),     FIELD(op_owner, false),
+	FIELD(format, false),     FIELD(file, false),       FIELD(link_id, false),
+	FIELD(backing, false),    FIELD(attach, false),     FIELD(consistency, false),
+	FIELD(uid, true),         FIELD(gid, true),         FIELD(mode, true),
+	FIELD(created_at, true),  FIELD(updated_at, true),  FIELD(size, true),
+	FIELD(progress, true),    FIELD(merge_state, true),
+};
+
+static int brief_set(struct object *o, const char *key, size_t klen, const char *v, const char *end,
+		     bool *have_kind)
+{
+	for (size_t i = 0; i < sizeof(brief_fields) / sizeof(brief_fields[0]); i++) {
+		const struct brief_field *f = &brief_fields[i];
+		char *dst = (char *)o + f->off;
+		json_int_t n;
+
+		if (f->klen != klen || memcmp(f->key, key, klen))
+			continue;
+		if (!f->integer)
+			return scan_str_field(v, end, dst, f->size);
+		if (scan_integer(v, end, &n))
+			return -1;
+		if (f->size == 8) {
+			int64_t x = (int64_t)n;
+
+			memcpy(dst, &x, 8);
+		} else { /* kind, uid, gid, mode, progress, merge_state */
+			int32_t x = (int32_t)n;
+
+			_Static_assert(sizeof(enum object_kind) == 4 && sizeof(uint32_t) == 4 &&
+					       sizeof(int) == 4,
+				       "integer fields of 4 or 8 bytes");
+
+			memcpy(dst, &x, 4);
+		}
+		if (f->off == offsetof(struct object, kind))
+			*have_kind = true;
+		return 0;
+	}
+	return 0; /* a field the quick reader leaves out */
+}
+
+/* 0, or -EAGAIN: read it with object_decode(). */
+static int object_decode_brief(const char *data, size_t len, uint64_t ino, struct object *o)
+{
+	const char *p = data, *end = data + len;
+	bool have_kind = false;
+
+	object_init(o);
+	o->ino = ino;
+	p = scan_ws(p, end);
+	if (p == end || *p++ != '{')
+		return -EAGAIN;
+	for (;;) {
+		const char *key, *v, *vend;
+		bool escaped = false;
+
+		p = scan_ws(p, end);
+		if (p == end || *p != '"')
+			return -EAGAIN;
+		key = p + 1;
+		p = scan_string(p, end, &escaped);
+		if (!p || escaped)
+			return -EAGAIN;
+		p = scan_ws(p, end);
+		if (p == end || *p != ':')
+			return -EAGAIN;
+		v = scan_ws(p + 1, end);
+		vend = scan_value(v, end);
+		if (!vend || brief_set(o, key, (size_t)(p - key) - 1, v, vend, &have_kind))
+			return -EAGAIN;
+		p = scan_ws(vend, end);
+		if (p < end && *p == ',') {
+			p++;
+			continue;
+		}
+		if (p == end || *p != '}')
+			return -EAGAIN;
+		return scan_ws(p + 1, end) == end && have_kind ? 0 : -EAGAIN;
+	}
+}
+
+int catalog_object_get_brief(struct catalog_txn *t, uint64_t ino, struct object *obj)
+{
+	unsigned char k[8];
+	MDB_val key = {8, k}, val;
+	int rc;
+
+	ino &= ~INO_SLOT_MASK;
+	be64_put(k, ino);
+	rc = mdb_get(t->txn, t->cat->objects, &key, &val);
+	if (rc) {
+		object_init(obj);
+		return mdb_to_errno(rc, "get");
+	}
+	if (!object_decode_brief(val.mv_data, val.mv_size, ino, obj))
+		return 0;
+	object_clear(obj);
+	rc = object_decode(val.mv_data, val.mv_size, ino, obj);
+	if (rc) {
+		object_init(obj);
+		return rc;
+	}
+	/* the same record as the quick reader's would be */
+	json_decref(obj->members);
+	obj->members = NULL;
+	json_object_clear(obj->metadata);
+	obj->has_description = false;
+	obj->description[0] = '\0';
 	return 0;
 }
 

@@ -198,6 +198,12 @@ void object_copy(struct object *dst, const struct object *src);
  * -ENOENT or -EIO. */
 int catalog_object_get(struct catalog_txn *txn, uint64_t ino, struct object *obj);
 
+/* The same without the record's nested and free-text fields: metadata
+ * is left empty, members NULL, no description. Several times quicker, for
+ * callers that read many records and need none of those (a directory
+ * listing's attributes, the files of a volume's chain). */
+int catalog_object_get_brief(struct catalog_txn *txn, uint64_t ino, struct object *obj);
+
 /* Insert a new object: allocates obj->ino, registers obj->name under
  * (obj->parent, obj->kind) and obj->id. Write transaction. Returns 0,
  * -EEXIST when the name or the id is taken, or -ENOSPC when the catalogue

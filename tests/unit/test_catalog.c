@@ -437,6 +437,62 @@ Test(catalog, id_lookup)
 	object_clear(&o);
 }
 
+/* The quick reader: the same plain fields as catalog_object_get(), no
+ * metadata, members or description. */
+static void assert_brief_eq(uint64_t ino)
+{
+	struct catalog_txn *txn = txn_begin(false);
+	struct object full, brief;
+
+	cr_assert_eq(catalog_object_get(txn, ino, &full), 0);
+	cr_assert_eq(catalog_object_get_brief(txn, ino, &brief), 0);
+	catalog_txn_abort(txn);
+	full.has_description = false;
+	full.description[0] = '\0';
+	json_object_clear(full.metadata);
+	assert_obj_eq(&full, &brief);
+	cr_assert_str_eq(full.op_owner, brief.op_owner);
+	cr_assert_str_eq(full.attach, brief.attach);
+	cr_assert_str_eq(full.consistency, brief.consistency);
+	cr_assert_eq(full.merge_state, brief.merge_state);
+	cr_assert_null(brief.members);
+	cr_assert(json_is_object(brief.metadata) && json_object_size(brief.metadata) == 0);
+	object_clear(&full);
+	object_clear(&brief);
+}
+
+Test(catalog, get_brief)
+{
+	struct catalog_txn *txn = txn_begin(true);
+	struct object plain, escaped, out;
+
+	/* plain strings, nested values and an escaped description: read by
+	 * the scanner */
+	obj_fill_all(&plain);
+	snprintf(plain.name, sizeof(plain.name), "plain name \xc3\xa4");
+	plain.members = json_pack("[[ss]{s[i]}]", "a\"b", "c", "x", 1);
+	plain.merge_state = 2;
+	plain.mode = 0;
+	snprintf(plain.attach, sizeof(plain.attach), "/run/q.sock#node-1");
+	snprintf(plain.consistency, sizeof(plain.consistency), "frozen");
+	json_object_set_new(plain.metadata, "nested \"quote\"", json_string("}]{["));
+	/* a name with escapes: read by jansson */
+	obj_fill_all(&escaped);
+	cr_assert_eq(uuid_generate_str(escaped.id), 0);
+	escaped.parent++;
+	cr_assert_eq(catalog_object_insert(txn, &plain), 0);
+	cr_assert_eq(catalog_object_insert(txn, &escaped), 0);
+	txn_commit(txn);
+	assert_brief_eq(plain.ino);
+	assert_brief_eq(escaped.ino);
+	txn = txn_begin(false);
+	cr_assert_eq(catalog_object_get_brief(txn, plain.ino + 16 * 100, &out), -ENOENT);
+	object_clear(&out);
+	catalog_txn_abort(txn);
+	object_clear(&plain);
+	object_clear(&escaped);
+}
+
 /* Commit hook */
 
 struct commits {
