@@ -56,9 +56,9 @@ int share_dir_sync(struct share *share);
  * also when name does not exist. */
 int share_file_check_unused(struct share *share, const char *name);
 
-/* Replace "volume-<volume_id>.info" with the JSON object info: a temporary
- * file, fsync, rename, fsync of the directory. */
-int share_info_write(struct share *share, const char *volume_id, json_t *info);
+/* Replace "volume-<volume_id>.info" with text (len bytes, a JSON object):
+ * a temporary file, fsync, rename, fsync of the directory. */
+int share_info_write(struct share *share, const char *volume_id, const char *text, size_t len);
 
 /* Read "volume-<volume_id>.info": a new reference in *info, or -ENOENT,
  * -EIO when it is not a JSON object. */
