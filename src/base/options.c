@@ -258,6 +258,18 @@ int options_finalize(struct snapfs_options *o, const char *share, char *err, siz
 		}
 		o->qmp_timeout_ms = (int)ms;
 	}
+	{
+		char *end;
+
+		errno = 0;
+		o->attr_timeout_s = strtod(o->attr_timeout, &end);
+		if (errno || end == o->attr_timeout || *end || !(o->attr_timeout_s >= 0) ||
+		    o->attr_timeout_s > 3600) {
+			snprintf(err, errlen, "attr_timeout=%s: not a number of seconds from 0 "
+					      "to 3600", o->attr_timeout);
+			return -EINVAL;
+		}
+	}
 	if (!strcmp(o->volume_format, "qcow2")) {
 		o->qcow2_volumes = true;
 	} else if (strcmp(o->volume_format, "raw")) {

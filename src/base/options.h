@@ -25,6 +25,7 @@ struct snapfs_options {
 	uint64_t default_bytes;
 	uint64_t read_ahead_bytes; /* 0: keep the kernel's */
 	int qmp_timeout_ms;
+	double attr_timeout_s;
 	bool qcow2_volumes;
 	bool has_admin_gid;
 	gid_t admin_gid;

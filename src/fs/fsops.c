@@ -25,10 +25,17 @@
 #include "tree.h"
 #include "volume.h"
 
-/* Objects change only through this mount, and the kernel updates its cache
- * from our replies; fixed directories take their tenant's mode and
- * info.json changes with every update, so those are never cached. */
-#define OBJECT_TIMEOUT 1.0
+/* How long the kernel may keep attributes and names (-o attr_timeout,
+ * 1 s by default). Every catalogue change also reaches the kernel as an
+ * invalidation: this mount's own from the committing thread, before the
+ * reply (on_local_commit()), other hosts' from the notifier thread; the
+ * timeout only bounds what a lost notice could leave. Links keep at most
+ * LINK_TIMEOUT: a link's size and a group's link names follow renames of
+ * the objects they point to, which send no notice for the link. Regular
+ * files are never cached: info.json changes with every update and is
+ * read with direct_io; disk.raw's st_blocks is known only once it is
+ * open. */
+#define LINK_TIMEOUT 1.0
 
 static struct snapfs *req_fs(fuse_req_t req)
 {
@@ -52,23 +59,30 @@ static void req_cred(fuse_req_t req, struct cred *c)
 	c->ngroups = n < 0 ? 0 : (n > CRED_MAX_GROUPS ? CRED_MAX_GROUPS : n);
 }
 
-static double attr_timeout_for(const struct stat *st, uint64_t ino)
+/* The names of directories and files: those of links keep less. */
+static double entry_timeout_for(const struct snapfs *fs, const struct stat *st)
 {
-	/* Object directories and the top directories: ino slot 0 or < 16. */
-	if (ino < 16 || (ino & INO_SLOT_MASK) == 0)
-		return OBJECT_TIMEOUT;
-	return S_ISLNK(st->st_mode) ? OBJECT_TIMEOUT : 0.0;
+	double t = fs->opts->attr_timeout_s;
+
+	return S_ISLNK(st->st_mode) && t > LINK_TIMEOUT ? LINK_TIMEOUT : t;
 }
 
-static void fill_entry(struct fuse_entry_param *e, const struct stat *st)
+/* Directories (objects, the top ones and the fixed ones such as volumes/
+ * and snapshots/, which a path walk checks with default_permissions) and
+ * links are cached; regular files are not. */
+static double attr_timeout_for(const struct snapfs *fs, const struct stat *st)
+{
+	return S_ISREG(st->st_mode) ? 0.0 : entry_timeout_for(fs, st);
+}
+
+static void fill_entry(const struct snapfs *fs, struct fuse_entry_param *e, const struct stat *st)
 {
 	memset(e, 0, sizeof(*e));
 	e->ino = st->st_ino;
 	e->generation = 1;
 	e->attr = *st;
-	e->attr_timeout = e->entry_timeout = attr_timeout_for(st, st->st_ino);
-	if (e->entry_timeout == 0.0)
-		e->entry_timeout = OBJECT_TIMEOUT; /* the name stays, only attributes change */
+	e->attr_timeout = attr_timeout_for(fs, st);
+	e->entry_timeout = entry_timeout_for(fs, st);
 }
 
 static void reply_entry_or_err(fuse_req_t req, int rc, const struct stat *st)
@@ -79,7 +93,7 @@ static void reply_entry_or_err(fuse_req_t req, int rc, const struct stat *st)
 		fuse_reply_err(req, -rc);
 		return;
 	}
-	fill_entry(&e, st);
+	fill_entry(req_fs(req), &e, st);
 	fuse_reply_entry(req, &e);
 }
 
@@ -124,7 +138,7 @@ static void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 	if (rc)
 		fuse_reply_err(req, -rc);
 	else
-		fuse_reply_attr(req, &st, attr_timeout_for(&st, ino));
+		fuse_reply_attr(req, &st, attr_timeout_for(req_fs(req), &st));
 }
 
 static int do_setattr(fuse_req_t req, fuse_ino_t ino, const struct stat *attr, int to_set)
@@ -158,20 +172,9 @@ static int do_setattr(fuse_req_t req, fuse_ino_t ino, const struct stat *attr, i
 	return object_set_owner(fs, &cred, ino, what, attr->st_mode, attr->st_uid, attr->st_gid);
 }
 
-/* Fixed directories and files take their object's owner and mode: tell
- * the kernel to drop what it cached of them. */
-static void invalidate_fixed_entries(struct fuse_session *se, fuse_ino_t ino)
-{
-	if (ino < 16 || (ino & INO_SLOT_MASK))
-		return;
-	for (fuse_ino_t slot = 1; slot < 4; slot++)
-		fuse_lowlevel_notify_inval_inode(se, ino | slot, -1, 0);
-}
-
 static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
 		       struct fuse_file_info *fi)
 {
-	struct fuse_session *se = ((struct mount_ctx *)fuse_req_userdata(req))->se;
 	struct stat st;
 	int rc;
 
@@ -185,8 +188,7 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to
 		fuse_reply_err(req, -rc);
 		return;
 	}
-	fuse_reply_attr(req, &st, attr_timeout_for(&st, ino));
-	invalidate_fixed_entries(se, ino); /* after the reply: req is gone */
+	fuse_reply_attr(req, &st, attr_timeout_for(req_fs(req), &st));
 }
 
 static void op_readlink(fuse_req_t req, fuse_ino_t ino)
@@ -718,7 +720,7 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 				memset(&e, 0, sizeof(e));
 				e.attr = st;
 			} else {
-				fill_entry(&e, &full);
+				fill_entry(fs, &e, &full);
 			}
 			n = fuse_add_direntry_plus(req, buf + used, size - used, d->name, &e,
 						   (off_t)i + 1);
@@ -857,8 +859,74 @@ const struct fuse_lowlevel_ops snapfs_fsops = {
 	.create = op_eperm_create,
 };
 
-/* ---- what other hosts change ---- */
+/* ---- catalogue changes to the kernel ---- */
 
+/* The kernel may hold attributes of an object's directory, of the fixed
+ * entries inside it (which show its mtime; fixed directories also its
+ * tenant's owner and mode) and of its links (by-id, member: their size is
+ * their target's length). Dropping attributes never blocks, so this runs
+ * in request handlers too; an inode the kernel does not have is skipped by
+ * the kernel. A notice also makes the kernel discard a reply computed
+ * before it (attr_version), so a concurrent lookup cannot bring the old
+ * attributes back. */
+static void invalidate_object(struct fuse_session *se, uint64_t ino)
+{
+	static const unsigned slots[] = {0, 1, 2, 3, SLOT_MEMBER_LINK, SLOT_BYID};
+
+	ino &= ~INO_SLOT_MASK;
+	if (!ino)
+		return;
+	for (size_t i = 0; i < sizeof(slots) / sizeof(slots[0]); i++)
+		fuse_lowlevel_notify_inval_inode(se, ino | slots[i], -1, 0);
+}
+
+struct tenant_walk {
+	struct fuse_session *se;
+	unsigned slot_from, slot_to;
+};
+
+static int invalidate_child_fixed(const char *name, uint64_t ino, void *arg)
+{
+	const struct tenant_walk *w = arg;
+
+	for (unsigned slot = w->slot_from; slot <= w->slot_to; slot++)
+		fuse_lowlevel_notify_inval_inode(w->se, ino | slot, -1, 0);
+	return 0;
+}
+
+/* Object ino changed. When it is a tenant, the fixed directories of its
+ * volumes (snapshots/) and groups (volumes/, cgsnapshots/) show its owner
+ * and mode: drop theirs too. kind is OBJ_NONE when unknown. */
+static void invalidate_changed(struct snapfs *fs, struct fuse_session *se, uint64_t ino,
+			       enum object_kind kind, bool deleted)
+{
+	struct catalog_txn *txn;
+
+	invalidate_object(se, ino);
+	if (deleted || (kind != OBJ_NONE && kind != OBJ_TENANT))
+		return;
+	if (catalog_txn_begin(fs->cat, false, &txn))
+		return;
+	if (kind == OBJ_NONE) {
+		struct object o;
+
+		if (!catalog_object_get_brief(txn, ino, &o))
+			kind = o.kind;
+		object_clear(&o);
+	}
+	if (kind == OBJ_TENANT) {
+		struct tenant_walk vols = {se, 2, 2}, groups = {se, 2, 3};
+
+		catalog_children_foreach(txn, ino, OBJ_VOLUME, invalidate_child_fixed, &vols);
+		catalog_children_foreach(txn, ino, OBJ_GROUP, invalidate_child_fixed, &groups);
+	}
+	catalog_txn_abort(txn);
+}
+
+/* Names are invalidated from a thread of its own: the kernel locks the
+ * directory for that, and a request that changed the name may hold that
+ * lock until it has its reply. Other hosts' record changes go the same
+ * way, so that the catalogue's watch never waits for the kernel. */
 struct notice {
 	bool is_name, deleted;
 	uint64_t ino;           /* the directory (is_name) or the object */
@@ -875,13 +943,12 @@ struct notifier {
 	bool stop;
 };
 
-static void on_catalog_change(void *arg, const struct catalog_change *c)
+static void notice_add(struct notifier *n, const struct catalog_change *c)
 {
-	struct notifier *n = arg;
 	struct notice *e = calloc(1, sizeof(*e));
 
 	if (!e)
-		return; /* the kernel's timeouts (1 s) still apply */
+		return; /* the kernel's timeouts (attr_timeout) still apply */
 	e->is_name = c->is_name;
 	e->deleted = c->deleted;
 	if (c->is_name) {
@@ -895,6 +962,26 @@ static void on_catalog_change(void *arg, const struct catalog_change *c)
 	n->tail = &e->next;
 	pthread_cond_signal(&n->more);
 	pthread_mutex_unlock(&n->lock);
+}
+
+/* Another host's change, from the watch thread. */
+static void on_catalog_change(void *arg, const struct catalog_change *c)
+{
+	notice_add(arg, c);
+}
+
+/* This mount's own change, from the thread that committed it: records at
+ * once, so that the reply that follows finds the kernel's cache clean; a
+ * removed or renamed name later (the kernel drops the name the request
+ * itself named; this is for the others, e.g. a group snapshot's members). */
+static void on_local_commit(void *arg, const struct catalog_change *c)
+{
+	struct notifier *n = arg;
+
+	if (c->is_name)
+		notice_add(n, c);
+	else
+		invalidate_changed(n->ctx->fs, n->ctx->se, c->ino, c->kind, c->deleted);
 }
 
 static void *notify_loop(void *arg)
@@ -917,8 +1004,7 @@ static void *notify_loop(void *arg)
 		if (e->is_name && e->ino) {
 			fuse_lowlevel_notify_inval_entry(se, e->ino, e->name, strlen(e->name));
 		} else if (!e->is_name) {
-			fuse_lowlevel_notify_inval_inode(se, e->ino, -1, 0);
-			invalidate_fixed_entries(se, e->ino);
+			invalidate_changed(n->ctx->fs, se, e->ino, OBJ_NONE, e->deleted);
 			if (e->deleted) /* a cached chain may hold merged files open */
 				reader_drop_unused(n->ctx->fs);
 		}
@@ -931,11 +1017,8 @@ static void *notify_loop(void *arg)
 
 int fsops_notifier_start(struct mount_ctx *ctx)
 {
-	struct notifier *n;
+	struct notifier *n = calloc(1, sizeof(*n));
 
-	if (!catalog_is_shared(ctx->fs->cat))
-		return 0;
-	n = calloc(1, sizeof(*n));
 	if (!n)
 		return -ENOMEM;
 	n->ctx = ctx;
@@ -947,7 +1030,9 @@ int fsops_notifier_start(struct mount_ctx *ctx)
 		return -EAGAIN;
 	}
 	ctx->notifier = n;
-	catalog_set_change_hook(ctx->fs->cat, on_catalog_change, n);
+	catalog_set_commit_hook(ctx->fs->cat, on_local_commit, n);
+	if (catalog_is_shared(ctx->fs->cat))
+		catalog_set_change_hook(ctx->fs->cat, on_catalog_change, n);
 	return 0;
 }
 
@@ -957,7 +1042,9 @@ void fsops_notifier_stop(struct mount_ctx *ctx)
 
 	if (!n)
 		return;
+	/* waits for the hooks' calls under way */
 	catalog_set_change_hook(ctx->fs->cat, NULL, NULL);
+	catalog_set_commit_hook(ctx->fs->cat, NULL, NULL);
 	pthread_mutex_lock(&n->lock);
 	n->stop = true;
 	pthread_cond_signal(&n->more);

@@ -17,13 +17,14 @@ struct mount_ctx {
 	struct snapfs *fs;
 	struct fuse_session *se; /* for invalidation notices */
 	uint64_t read_ahead; /* bytes, 0: the kernel's (set before mounting) */
-	struct notifier *notifier; /* several hosts: their changes to the kernel */
+	struct notifier *notifier; /* catalogue changes to the kernel */
 };
 
-/* Several hosts: pass what other hosts change to the kernel (invalidate
- * its cached names and attributes) from a thread of its own, so that the
- * catalogue's watch never waits for the kernel. Call after ctx->fs and
- * ctx->se are set; a no-op with one host. Returns 0 or -errno. */
+/* Pass every catalogue change to the kernel (invalidate its cached
+ * attributes and names): this mount's own as the write commits, before
+ * the request replies; other hosts' (several hosts) from a thread of its
+ * own, so that the catalogue's watch never waits for the kernel. Call
+ * after ctx->fs and ctx->se are set. Returns 0 or -errno. */
 int fsops_notifier_start(struct mount_ctx *ctx);
 
 /* Stop that thread; before the session goes. */

@@ -223,7 +223,7 @@ int main(int argc, char *argv[])
 		goto out_signals;
 	}
 	if (fsops_notifier_start(&ctx))
-		log_warn("other hosts' changes reach this mount through timeouts only");
+		log_warn("changes reach the kernel's cache through timeouts only (attr_timeout)");
 	log_info("mounted %s on %s (catalogue %s)", cl.opts.share, fo.mountpoint,
 		 cl.opts.catalog_dir);
 	if (fo.singlethread) {

@@ -74,8 +74,14 @@ void tree_node_clear(struct node *node)
 	object_clear(&node->obj);
 }
 
-int tree_node_load(struct snapfs *fs, struct catalog_txn *txn, uint64_t ino, struct node *node)
+/* brief: the records without metadata, members or description
+ * (catalog_object_get_brief()), enough for the attributes of everything
+ * but info.json. */
+static int node_load(struct snapfs *fs, struct catalog_txn *txn, uint64_t ino, struct node *node,
+		     bool brief)
 {
+	int (*get)(struct catalog_txn *, uint64_t, struct object *) =
+		brief ? catalog_object_get_brief : catalog_object_get;
 	unsigned slot = (unsigned)(ino & INO_SLOT_MASK);
 	int rc;
 
@@ -108,7 +114,7 @@ int tree_node_load(struct snapfs *fs, struct catalog_txn *txn, uint64_t ino, str
 		return import_manageable_find(fs, txn, ino, node->obj.file, sizeof(node->obj.file),
 					      NULL);
 	}
-	rc = catalog_object_get(txn, ino, &node->obj);
+	rc = get(txn, ino, &node->obj);
 	if (rc)
 		return rc;
 	node->uid = node->obj.uid;
@@ -147,7 +153,7 @@ int tree_node_load(struct snapfs *fs, struct catalog_txn *txn, uint64_t ino, str
 		if (node->obj.kind != OBJ_TENANT) {
 			struct object tenant;
 
-			rc = catalog_object_get(txn, node->obj.tenant, &tenant);
+			rc = get(txn, node->obj.tenant, &tenant);
 			if (rc) {
 				object_clear(&tenant);
 				return rc == -ENOENT ? -EIO : rc;
@@ -161,6 +167,11 @@ int tree_node_load(struct snapfs *fs, struct catalog_txn *txn, uint64_t ino, str
 		return 0;
 	}
 	return -ENOENT;
+}
+
+int tree_node_load(struct snapfs *fs, struct catalog_txn *txn, uint64_t ino, struct node *node)
+{
+	return node_load(fs, txn, ino, node, false);
 }
 
 int tree_node_get(struct snapfs *fs, uint64_t ino, struct node *node)
@@ -313,7 +324,12 @@ int tree_node_stat(struct snapfs *fs, struct catalog_txn *txn, const struct node
 int tree_getattr_txn(struct snapfs *fs, struct catalog_txn *txn, uint64_t ino, struct stat *st)
 {
 	struct node node;
-	int rc = tree_node_load(fs, txn, ino, &node);
+	int rc = node_load(fs, txn, ino, &node, true);
+
+	if (!rc && node.type == NODE_INFO_JSON) { /* its size is the whole object's text */
+		tree_node_clear(&node);
+		rc = tree_node_load(fs, txn, ino, &node);
+	}
 
 	if (!rc)
 		rc = tree_node_stat(fs, txn, &node, st);

@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <lmdb.h>
+#include <stddef.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,10 +24,20 @@ struct catalog {
 	struct catalog_shared *shared;  /* NULL with one host */
 	char host_id[CATALOG_HOST_ID_MAX];
 	pthread_mutex_t writer;         /* this host's one writer (shared) */
+	pthread_rwlock_t hooks;         /* held to call on_change, on_commit */
 	void (*on_change)(void *arg, const struct catalog_change *c);
 	void *change_arg;
 	void (*on_gone)(void *arg, const char *host);
 	void *gone_arg;
+	void (*on_commit)(void *arg, const struct catalog_change *c);
+	void *commit_arg;
+};
+
+/* A record or a name that a write transaction changed, for the commit
+ * hook. */
+struct touched {
+	struct catalog_change c;
+	char name[256];
 };
 
 struct catalog_txn {
@@ -35,6 +46,8 @@ struct catalog_txn {
 	bool write;
 	struct kv_op *log;              /* shared: the changes for etcd */
 	size_t nlog, caplog;
+	struct touched *touched;        /* with a commit hook: what changed */
+	size_t ntouched, captouched;
 };
 
 /* The databases as etcd names them (catalog_shared.h). */
@@ -125,7 +138,63 @@ static void txn_free(struct catalog_txn *t)
 	for (size_t i = 0; i < t->nlog; i++)
 		kv_op_free(&t->log[i]);
 	free(t->log);
+	free(t->touched);
 	free(t);
+}
+
+/* Note a changed record (is_name false: ino, kind) or name (parent, kind,
+ * name) for the commit hook; a later change of the same one replaces it.
+ * Without memory the hook misses it: the kernel's timeouts still apply. */
+static void touch(struct catalog_txn *t, bool is_name, bool deleted, uint64_t ino, uint64_t parent,
+		  enum object_kind kind, const char *name)
+{
+	struct touched *e = NULL;
+
+	if (!t->cat->on_commit)
+		return;
+	for (size_t i = 0; i < t->ntouched && !e; i++) {
+		struct touched *o = &t->touched[i];
+
+		if (o->c.is_name == is_name &&
+		    (is_name ? o->c.parent == parent && o->c.kind == kind && !strcmp(o->name, name)
+			     : o->c.ino == ino))
+			e = o;
+	}
+	if (!e) {
+		if (t->ntouched == t->captouched) {
+			size_t cap = t->captouched ? t->captouched * 2 : 8;
+			struct touched *l = realloc(t->touched, cap * sizeof(*l));
+
+			if (!l)
+				return;
+			t->touched = l;
+			t->captouched = cap;
+		}
+		e = &t->touched[t->ntouched++];
+	}
+	memset(e, 0, sizeof(*e));
+	e->c.is_name = is_name;
+	e->c.deleted = deleted;
+	e->c.ino = ino;
+	e->c.parent = parent;
+	e->c.kind = kind;
+	if (is_name)
+		snprintf(e->name, sizeof(e->name), "%s", name);
+}
+
+/* After a commit: tell the hook what the transaction changed. */
+static void report_touched(struct catalog *cat, struct catalog_txn *t)
+{
+	if (!t->ntouched)
+		return;
+	pthread_rwlock_rdlock(&cat->hooks);
+	for (size_t i = 0; i < t->ntouched && cat->on_commit; i++) {
+		struct touched *e = &t->touched[i];
+
+		e->c.name = e->c.is_name ? e->name : NULL;
+		cat->on_commit(cat->commit_arg, &e->c);
+	}
+	pthread_rwlock_unlock(&cat->hooks);
 }
 
 static int mdb_to_errno(int rc, const char *what)
@@ -179,6 +248,7 @@ int catalog_open(struct catalog **out, const char *dir, uint64_t map_size,
 	if (!cat)
 		return -ENOMEM;
 	pthread_mutex_init(&cat->writer, NULL);
+	pthread_rwlock_init(&cat->hooks, NULL);
 	if (shared) {
 		snprintf(cache_dir, sizeof(cache_dir), "%s/" SHARED_CACHE_DIR, dir);
 		rc = mkdir_parents(cache_dir, 0700);
@@ -262,6 +332,7 @@ void catalog_close(struct catalog *cat)
 	shared_close(cat->shared);
 	mdb_env_close(cat->env);
 	pthread_mutex_destroy(&cat->writer);
+	pthread_rwlock_destroy(&cat->hooks);
 	free(cat);
 }
 
@@ -270,11 +341,24 @@ bool catalog_is_shared(const struct catalog *cat)
 	return cat->shared != NULL;
 }
 
+/* Setting a hook waits for the calls under way, so that a hook's arg may
+ * be freed once it is unset. */
 void catalog_set_change_hook(struct catalog *cat,
 			     void (*fn)(void *arg, const struct catalog_change *c), void *arg)
 {
+	pthread_rwlock_wrlock(&cat->hooks);
 	cat->change_arg = arg;
 	cat->on_change = fn;
+	pthread_rwlock_unlock(&cat->hooks);
+}
+
+void catalog_set_commit_hook(struct catalog *cat,
+			     void (*fn)(void *arg, const struct catalog_change *c), void *arg)
+{
+	pthread_rwlock_wrlock(&cat->hooks);
+	cat->commit_arg = arg;
+	cat->on_commit = fn;
+	pthread_rwlock_unlock(&cat->hooks);
 }
 
 void catalog_set_recovery_hook(struct catalog *cat, void (*fn)(void *arg, const char *host),
@@ -355,6 +439,8 @@ int catalog_txn_commit(struct catalog_txn *t)
 
 	if (!t->write || !cat->shared) {
 		rc = mdb_txn_commit(t->txn);
+		if (!rc && t->write)
+			report_touched(cat, t);
 		txn_free(t);
 		return mdb_to_errno(rc, "commit");
 	}
@@ -381,6 +467,8 @@ int catalog_txn_commit(struct catalog_txn *t)
 			shared_applied(cat->shared, rev);
 	}
 	pthread_mutex_unlock(&cat->writer);
+	if (!rc)
+		report_touched(cat, t);
 	txn_free(t);
 	return rc;
 }
@@ -425,8 +513,6 @@ static void report_change(struct catalog *cat, const struct kv_op *op)
 	struct catalog_change c = {.deleted = op->del};
 	char name[256];
 
-	if (!cat->on_change)
-		return;
 	if (op->db == 'n' && op->klen >= 9 && op->klen - 9 < sizeof(name)) {
 		c.is_name = true;
 		c.parent = 0;
@@ -442,7 +528,10 @@ static void report_change(struct catalog *cat, const struct kv_op *op)
 	} else {
 		return;
 	}
-	cat->on_change(cat->change_arg, &c);
+	pthread_rwlock_rdlock(&cat->hooks);
+	if (cat->on_change)
+		cat->on_change(cat->change_arg, &c);
+	pthread_rwlock_unlock(&cat->hooks);
 }
 
 int catalog_cache_apply(struct catalog *cat, const struct kv_op *ops, size_t n, int64_t rev,
@@ -612,6 +701,247 @@ static int object_decode(const void *data, size_t len, uint64_t ino, struct obje
 	return 0;
 }
 
+/* ---- a quick reader of a record's plain fields ----
+ *
+ * Listing a directory or writing a volume's .info reads thousands of
+ * records, and jansson's parse of each (every member allocated) was most
+ * of that time. This scanner walks the top level of a record as
+ * object_encode() writes it and copies the fields that are plain strings
+ * and integers, skipping the nested ones (metadata, members) and the
+ * description. Anything it does not expect (a string with an escape, an
+ * integer it cannot read, malformed text) sends the caller back to
+ * object_decode(), which reads every record. */
+
+static const char *scan_ws(const char *p, const char *end)
+{
+	while (p < end && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r'))
+		p++;
+	return p;
+}
+
+/* p at '"': just past the closing quote, or NULL; *escaped is set when
+ * the string holds an escape. */
+static const char *scan_string(const char *p, const char *end, bool *escaped)
+{
+	for (p++; p < end; p++) {
+		if (*p == '"')
+			return p + 1;
+		if ((unsigned char)*p < 0x20)
+			return NULL;
+		if (*p == '\\') {
+			*escaped = true;
+			p++;
+		}
+	}
+	return NULL;
+}
+
+/* Just past the value at p (p not at white space), or NULL. */
+static const char *scan_value(const char *p, const char *end)
+{
+	int depth = 0;
+	bool escaped;
+
+	do {
+		p = scan_ws(p, end);
+		if (p == end)
+			return NULL;
+		if (*p == '"') {
+			p = scan_string(p, end, &escaped);
+			if (!p)
+				return NULL;
+		} else if (*p == '{' || *p == '[') {
+			depth++;
+			p++;
+		} else if (*p == '}' || *p == ']') {
+			if (--depth < 0)
+				return NULL;
+			p++;
+		} else if (*p == ',' || *p == ':') {
+			if (!depth)
+				return NULL;
+			p++;
+		} else {
+			const char *start = p; /* a number, true, false, null */
+
+			while (p < end &&
+			       ((*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'z') ||
+				(*p >= 'A' && *p <= 'Z') || *p == '-' || *p == '+' || *p == '.'))
+				p++;
+			if (p == start)
+				return NULL;
+		}
+	} while (depth > 0);
+	return p;
+}
+
+/* What json_integer_value() gives for the value [v, end): an integer, or
+ * 0 for any other value. -1 when the integer cannot be read here. */
+static int scan_integer(const char *v, const char *end, json_int_t *out)
+{
+	char buf[32];
+	size_t n = (size_t)(end - v);
+	const char *d = v + (n && *v == '-');
+	char *stop;
+
+	*out = 0;
+	if (d == end || *d < '0' || *d > '9')
+		return 0; /* a string, an object, true, null, ... */
+	for (const char *q = d; q < end; q++)
+		if (*q < '0' || *q > '9')
+			return *q == '.' || *q == 'e' || *q == 'E' ? 0 : -1; /* a real: 0 */
+	if (n >= sizeof(buf))
+		return -1;
+	memcpy(buf, v, n);
+	buf[n] = '\0';
+	errno = 0;
+	*out = strtoll(buf, &stop, 10);
+	return errno || *stop ? -1 : 0;
+}
+
+/* What copy_str() copies for the value [v, end). -1 for an escaped string. */
+static int scan_str_field(const char *v, const char *end, char *dst, size_t len)
+{
+	bool escaped = false;
+	size_t n;
+
+	dst[0] = '\0';
+	if (*v != '"')
+		return 0;
+	if (scan_string(v, end, &escaped) != end || escaped)
+		return -1;
+	n = (size_t)(end - v) - 2;
+	if (n >= len)
+		n = len - 1; /* as snprintf() truncates */
+	memcpy(dst, v + 1, n);
+	dst[n] = '\0';
+	return 0;
+}
+
+#define FIELD(f, integer)                                                                 \
+	{#f, sizeof(#f) - 1, offsetof(struct object, f), sizeof(((struct object *)0)->f), \
+	 integer}
+
+/* The fields the quick reader copies: strings and integers. */
+static const struct brief_field {
+	const char *key;
+	size_t klen, off, size;
+	bool integer;
+} brief_fields[] = {
+	FIELD(kind, true),        FIELD(parent, true),      FIELD(tenant, true),
+	FIELD(id, false),         FIELD(name, false),       FIELD(status, false),
+	FIELD(op, false),         FIELD(op_arg, false),     FIELD(op_owner, false),
+	FIELD(format, false),     FIELD(file, false),       FIELD(link_id, false),
+	FIELD(backing, false),    FIELD(attach, false),     FIELD(consistency, false),
+	FIELD(uid, true),         FIELD(gid, true),         FIELD(mode, true),
+	FIELD(created_at, true),  FIELD(updated_at, true),  FIELD(size, true),
+	FIELD(progress, true),    FIELD(merge_state, true),
+};
+
+static int brief_set(struct object *o, const char *key, size_t klen, const char *v, const char *end,
+		     bool *have_kind)
+{
+	for (size_t i = 0; i < sizeof(brief_fields) / sizeof(brief_fields[0]); i++) {
+		const struct brief_field *f = &brief_fields[i];
+		char *dst = (char *)o + f->off;
+		json_int_t n;
+
+		if (f->klen != klen || memcmp(f->key, key, klen))
+			continue;
+		if (!f->integer)
+			return scan_str_field(v, end, dst, f->size);
+		if (scan_integer(v, end, &n))
+			return -1;
+		if (f->size == 8) {
+			int64_t x = (int64_t)n;
+
+			memcpy(dst, &x, 8);
+		} else { /* kind, uid, gid, mode, progress, merge_state */
+			int32_t x = (int32_t)n;
+
+			_Static_assert(sizeof(enum object_kind) == 4 && sizeof(uint32_t) == 4 &&
+					       sizeof(int) == 4,
+				       "integer fields of 4 or 8 bytes");
+
+			memcpy(dst, &x, 4);
+		}
+		if (f->off == offsetof(struct object, kind))
+			*have_kind = true;
+		return 0;
+	}
+	return 0; /* a field the quick reader leaves out */
+}
+
+/* 0, or -EAGAIN: read it with object_decode(). */
+static int object_decode_brief(const char *data, size_t len, uint64_t ino, struct object *o)
+{
+	const char *p = data, *end = data + len;
+	bool have_kind = false;
+
+	object_init(o);
+	o->ino = ino;
+	p = scan_ws(p, end);
+	if (p == end || *p++ != '{')
+		return -EAGAIN;
+	for (;;) {
+		const char *key, *v, *vend;
+		bool escaped = false;
+
+		p = scan_ws(p, end);
+		if (p == end || *p != '"')
+			return -EAGAIN;
+		key = p + 1;
+		p = scan_string(p, end, &escaped);
+		if (!p || escaped)
+			return -EAGAIN;
+		p = scan_ws(p, end);
+		if (p == end || *p != ':')
+			return -EAGAIN;
+		v = scan_ws(p + 1, end);
+		vend = scan_value(v, end);
+		if (!vend || brief_set(o, key, (size_t)(p - key) - 1, v, vend, &have_kind))
+			return -EAGAIN;
+		p = scan_ws(vend, end);
+		if (p < end && *p == ',') {
+			p++;
+			continue;
+		}
+		if (p == end || *p != '}')
+			return -EAGAIN;
+		return scan_ws(p + 1, end) == end && have_kind ? 0 : -EAGAIN;
+	}
+}
+
+int catalog_object_get_brief(struct catalog_txn *t, uint64_t ino, struct object *obj)
+{
+	unsigned char k[8];
+	MDB_val key = {8, k}, val;
+	int rc;
+
+	ino &= ~INO_SLOT_MASK;
+	be64_put(k, ino);
+	rc = mdb_get(t->txn, t->cat->objects, &key, &val);
+	if (rc) {
+		object_init(obj);
+		return mdb_to_errno(rc, "get");
+	}
+	if (!object_decode_brief(val.mv_data, val.mv_size, ino, obj))
+		return 0;
+	object_clear(obj);
+	rc = object_decode(val.mv_data, val.mv_size, ino, obj);
+	if (rc) {
+		object_init(obj);
+		return rc;
+	}
+	/* the same record as the quick reader's would be */
+	json_decref(obj->members);
+	obj->members = NULL;
+	json_object_clear(obj->metadata);
+	obj->has_description = false;
+	obj->description[0] = '\0';
+	return 0;
+}
+
 int catalog_object_get(struct catalog_txn *t, uint64_t ino, struct object *obj)
 {
 	unsigned char k[8];
@@ -646,6 +976,8 @@ static int object_put(struct catalog_txn *t, const struct object *obj)
 	val.mv_data = text;
 	rc = kv_put(t, t->cat->objects, &key, &val, 0);
 	free(text);
+	if (!rc)
+		touch(t, false, false, obj->ino, obj->parent, obj->kind, NULL);
 	return mdb_to_errno(rc, "put");
 }
 
@@ -681,12 +1013,16 @@ static int child_del(struct catalog_txn *t, uint64_t parent, enum object_kind ki
 {
 	unsigned char kb[9 + 256];
 	MDB_val key;
+	int rc;
 
 	if (strlen(name) > 255)
 		return -ENOENT;
 	key.mv_size = child_key(kb, parent, kind, name);
 	key.mv_data = kb;
-	return mdb_to_errno(kv_del(t, t->cat->children, &key), "delete name");
+	rc = kv_del(t, t->cat->children, &key);
+	if (!rc)
+		touch(t, true, true, 0, parent, kind, name);
+	return mdb_to_errno(rc, "delete name");
 }
 
 static int next_ino(struct catalog_txn *t, uint64_t *ino)
@@ -817,7 +1153,10 @@ int catalog_object_delete(struct catalog_txn *t, const struct object *obj)
 	if (rc && rc != -ENOENT)
 		return rc;
 	be64_put(k, obj->ino);
-	return mdb_to_errno(kv_del(t, t->cat->objects, &key), "delete");
+	rc = kv_del(t, t->cat->objects, &key);
+	if (!rc)
+		touch(t, false, true, obj->ino, obj->parent, obj->kind, NULL);
+	return mdb_to_errno(rc, "delete");
 }
 
 int catalog_child_lookup(struct catalog_txn *t, uint64_t parent, enum object_kind kind,

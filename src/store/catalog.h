@@ -141,12 +141,14 @@ void catalog_unhold(struct catalog *cat, uint64_t ino);
  * taken under the same writer lock). */
 int catalog_held_elsewhere(struct catalog *cat, uint64_t ino);
 
-/* What another host changed, as the watch applied it to this host's copy. */
+/* A changed name or record: what another host changed, as the watch
+ * applied it to this host's copy, or what a write transaction of this
+ * process committed. */
 struct catalog_change {
 	bool is_name;           /* a name (parent, kind, name) or a record (ino) */
 	bool deleted;
-	uint64_t parent;
-	enum object_kind kind;
+	uint64_t parent;        /* a record: its parent too, when kind is known */
+	enum object_kind kind;  /* a record: OBJ_NONE (unknown) from the watch */
 	const char *name;
 	uint64_t ino;
 };
@@ -155,6 +157,14 @@ struct catalog_change {
  * after the copy holds it; fn must be quick and must not wait for a
  * request or a write transaction). Set once, before requests. */
 void catalog_set_change_hook(struct catalog *cat,
+			     void (*fn)(void *arg, const struct catalog_change *c), void *arg);
+
+/* Call fn for every record this process writes or deletes and every name
+ * it deletes (renames included), once the write transaction that did it
+ * has committed: from the committing thread, before catalog_txn_commit()
+ * returns. fn must not begin a write transaction. Set once, before
+ * requests; NULL to stop. */
+void catalog_set_commit_hook(struct catalog *cat,
 			     void (*fn)(void *arg, const struct catalog_change *c), void *arg);
 
 /* Call fn(arg, host) when another host leaves (its lease ended: a crash, or
@@ -190,6 +200,12 @@ void object_copy(struct object *dst, const struct object *src);
  * valid record (empty on failure) to be object_clear()ed. Returns 0,
  * -ENOENT or -EIO. */
 int catalog_object_get(struct catalog_txn *txn, uint64_t ino, struct object *obj);
+
+/* The same without the record's nested and free-text fields: metadata
+ * is left empty, members NULL, no description. Several times quicker, for
+ * callers that read many records and need none of those (a directory
+ * listing's attributes, the files of a volume's chain). */
+int catalog_object_get_brief(struct catalog_txn *txn, uint64_t ino, struct object *obj);
 
 /* Insert a new object: allocates obj->ino, registers obj->name under
  * (obj->parent, obj->kind) and obj->id. Write transaction. Returns 0,

@@ -257,17 +257,14 @@ static void info_name(const char *volume_id, char *out, size_t len)
 	snprintf(out, len, "volume-%s.info", volume_id);
 }
 
-int share_info_write(struct share *share, const char *volume_id, json_t *info)
+int share_info_write(struct share *share, const char *volume_id, const char *text, size_t len)
 {
 	char name[128], tmp[160];
-	char *text = json_dumps(info, JSON_COMPACT | JSON_SORT_KEYS);
 	struct share_file_policy own = share->policy;
 	struct stat old;
-	size_t len, done = 0;
+	size_t done = 0;
 	int fd, rc = 0;
 
-	if (!text)
-		return -ENOMEM;
 	info_name(volume_id, name, sizeof(name));
 	snprintf(tmp, sizeof(tmp), ".%s.tmp", name);
 	/* The one it replaces keeps its owner and mode. */
@@ -285,7 +282,6 @@ int share_info_write(struct share *share, const char *volume_id, json_t *info)
 	rc = file_create_owned(share, tmp, own.uid, own.gid, own.mode, &fd);
 	if (rc)
 		goto out;
-	len = strlen(text);
 	while (done < len) {
 		ssize_t n = write(fd, text + done, len - done);
 
@@ -309,7 +305,6 @@ int share_info_write(struct share *share, const char *volume_id, json_t *info)
 out:
 	if (rc)
 		log_err("cannot write %s/%s: %s", share->path, name, strerror(-rc));
-	free(text);
 	return rc;
 }
 

@@ -99,11 +99,12 @@ int share_dir_sync(struct share *share);
  * also when name does not exist. */
 int share_file_check_unused(struct share *share, const char *name);
 
-/* Replace "volume-<volume_id>.info" with the JSON object info: a temporary
- * file, fsync, rename, fsync of the directory. The temporary file gets, before
- * it is written, the owner, group and mode of the .info it replaces (whoever
- * changed them by hand), or the share's file policy when there is none. */
-int share_info_write(struct share *share, const char *volume_id, json_t *info);
+/* Replace "volume-<volume_id>.info" with text (len bytes, a JSON object):
+ * a temporary file, fsync, rename, fsync of the directory. The temporary
+ * file gets, before it is written, the owner, group and mode of the .info it
+ * replaces (whoever changed them by hand), or the share's file policy when
+ * there is none. */
+int share_info_write(struct share *share, const char *volume_id, const char *text, size_t len);
 
 /* Read "volume-<volume_id>.info": a new reference in *info, or -ENOENT,
  * -EIO when it is not a JSON object. */

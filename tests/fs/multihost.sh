@@ -20,7 +20,7 @@ if ! "$SNAPFS" --version | grep -q fault-injection; then
 	echo "1..0 # SKIP snapfs built without --enable-fault-injection"
 	exit 0
 fi
-plan 385
+plan 390
 
 # Host c's qemu-img waits while $WORK/slow exists (20 s at most): a merge on
 # c then lasts until the test has met it from the other hosts.
@@ -38,9 +38,12 @@ etcd_cluster_start || exit 1
 chown "$ALICE:$TEAM" "$SHARE"
 chmod 0770 "$SHARE"
 umask 077
-mount_host a || exit 1
-mount_host b || exit 1
-mount_host c "qemu_img=$WORK/slow-qemu-img" || exit 1
+# attr_timeout=30: what a host's kernel cached goes stale for half a minute
+# unless the other hosts' changes reach it as invalidations (every check
+# that waits for a change on another host checks that too)
+mount_host a attr_timeout=30 || exit 1
+mount_host b attr_timeout=30 || exit 1
+mount_host c "qemu_img=$WORK/slow-qemu-img,attr_timeout=30" || exit 1
 A=$(host_mnt a) B=$(host_mnt b) C=$(host_mnt c)
 T=tenants/acme
 
@@ -126,6 +129,30 @@ setfattr -n user.status -v available "$A/$T/volumes/v/snapshots/s0"
 rm "$A/$T/consistencygroups/g/volumes/v"
 under_1s "a member removed on a is gone on b" \
 	"$(poll_ms 5 test ! -L "$B/$T/consistencygroups/g/volumes/v")"
+
+# ---- what b's kernel has just cached, dropped when a changes it ----
+# b reads each path right before a's change; with attr_timeout=30 only the
+# notice makes b fresh within the second.
+mode_is() { [ "$(stat -c %a "$1")" = "$2" ]; }
+mtime_not() { [ "$(stat -c %y "$1")" != "$2" ]; }
+listed() { ls -l "$1" | grep -q " $2\$"; }
+S=$T/volumes/v/snapshots
+stat "$B/$S" "$B/$T/consistencygroups/g/cgsnapshots" >/dev/null
+mode=$(stat -c %a "$A/$T")
+chmod 0750 "$A/$T"
+under_1s "chmod of the tenant on a: b's cached snapshots/ of its volume shows it" \
+	"$(poll_ms 5 mode_is "$B/$S" 750)"
+under_1s "and its groups' cgsnapshots/" \
+	"$(poll_ms 5 mode_is "$B/$T/consistencygroups/g/cgsnapshots" 750)"
+chmod "$mode" "$A/$T"
+ls -l "$B/$S" >/dev/null
+m0=$(stat -c %y "$B/$S")
+mkdir "$A/$S/lsnew"
+under_1s "a snapshot made on a is listed by ls -l on b" "$(poll_ms 5 listed "$B/$S" lsnew)"
+under_1s "b's cached snapshots/ shows the new mtime" "$(poll_ms 5 mtime_not "$B/$S" "$m0")"
+stat "$B/$S/lsnew" >/dev/null
+rmdir "$A/$S/lsnew"
+under_1s "deleted on a: b's cached snapshot is gone" "$(poll_ms 5 test ! -e "$B/$S/lsnew")"
 
 # ---- no bytes of a snapshot another host merged ----
 mkdir "$A/$T/volumes/w"

@@ -437,6 +437,160 @@ Test(catalog, id_lookup)
 	object_clear(&o);
 }
 
+/* The quick reader: the same plain fields as catalog_object_get(), no
+ * metadata, members or description. */
+static void assert_brief_eq(uint64_t ino)
+{
+	struct catalog_txn *txn = txn_begin(false);
+	struct object full, brief;
+
+	cr_assert_eq(catalog_object_get(txn, ino, &full), 0);
+	cr_assert_eq(catalog_object_get_brief(txn, ino, &brief), 0);
+	catalog_txn_abort(txn);
+	full.has_description = false;
+	full.description[0] = '\0';
+	json_object_clear(full.metadata);
+	assert_obj_eq(&full, &brief);
+	cr_assert_str_eq(full.op_owner, brief.op_owner);
+	cr_assert_str_eq(full.attach, brief.attach);
+	cr_assert_str_eq(full.consistency, brief.consistency);
+	cr_assert_eq(full.merge_state, brief.merge_state);
+	cr_assert_null(brief.members);
+	cr_assert(json_is_object(brief.metadata) && json_object_size(brief.metadata) == 0);
+	object_clear(&full);
+	object_clear(&brief);
+}
+
+Test(catalog, get_brief)
+{
+	struct catalog_txn *txn = txn_begin(true);
+	struct object plain, escaped, out;
+
+	/* plain strings, nested values and an escaped description: read by
+	 * the scanner */
+	obj_fill_all(&plain);
+	snprintf(plain.name, sizeof(plain.name), "plain name \xc3\xa4");
+	plain.members = json_pack("[[ss]{s[i]}]", "a\"b", "c", "x", 1);
+	plain.merge_state = 2;
+	plain.mode = 0;
+	snprintf(plain.attach, sizeof(plain.attach), "/run/q.sock#node-1");
+	snprintf(plain.consistency, sizeof(plain.consistency), "frozen");
+	json_object_set_new(plain.metadata, "nested \"quote\"", json_string("}]{["));
+	/* a name with escapes: read by jansson */
+	obj_fill_all(&escaped);
+	cr_assert_eq(uuid_generate_str(escaped.id), 0);
+	escaped.parent++;
+	cr_assert_eq(catalog_object_insert(txn, &plain), 0);
+	cr_assert_eq(catalog_object_insert(txn, &escaped), 0);
+	txn_commit(txn);
+	assert_brief_eq(plain.ino);
+	assert_brief_eq(escaped.ino);
+	txn = txn_begin(false);
+	cr_assert_eq(catalog_object_get_brief(txn, plain.ino + 16 * 100, &out), -ENOENT);
+	object_clear(&out);
+	catalog_txn_abort(txn);
+	object_clear(&plain);
+	object_clear(&escaped);
+}
+
+/* Commit hook */
+
+struct commits {
+	int count;
+	struct catalog_change c[16];
+	char names[16][256];
+};
+
+static void record_commit(void *arg, const struct catalog_change *c)
+{
+	struct commits *s = arg;
+
+	cr_assert_lt(s->count, 16);
+	s->c[s->count] = *c;
+	if (c->is_name)
+		snprintf(s->names[s->count], sizeof(s->names[0]), "%s", c->name);
+	s->c[s->count].name = s->names[s->count];
+	s->count++;
+}
+
+static const struct catalog_change *find_change(const struct commits *s, bool is_name, uint64_t ino,
+						const char *name)
+{
+	for (int i = 0; i < s->count; i++)
+		if (s->c[i].is_name == is_name &&
+		    (is_name ? !strcmp(s->c[i].name, name) : s->c[i].ino == ino))
+			return &s->c[i];
+	return NULL;
+}
+
+Test(catalog, commit_hook)
+{
+	struct commits s = {0};
+	struct catalog_txn *txn;
+	const struct catalog_change *c;
+	struct object o;
+	uint64_t ino;
+
+	catalog_set_commit_hook(cat, record_commit, &s);
+	ino = insert_ok(OBJ_VOLUME, 16, "v");
+	/* a new record; a new name needs no notice */
+	cr_assert_eq(s.count, 1);
+	c = find_change(&s, false, ino, NULL);
+	cr_assert_not_null(c);
+	cr_assert_not(c->deleted);
+	cr_assert_eq(c->kind, OBJ_VOLUME);
+	cr_assert_eq(c->parent, 16);
+
+	/* nothing before the commit, nothing for an abort */
+	s.count = 0;
+	cr_assert_eq(get_one(ino, &o), 0);
+	txn = txn_begin(true);
+	o.size = 5;
+	cr_assert_eq(catalog_object_update(txn, &o), 0);
+	o.size = 6;
+	cr_assert_eq(catalog_object_update(txn, &o), 0);
+	cr_assert_eq(s.count, 0);
+	catalog_txn_abort(txn);
+	cr_assert_eq(s.count, 0);
+
+	/* two updates of one record: one notice */
+	txn = txn_begin(true);
+	cr_assert_eq(catalog_object_update(txn, &o), 0);
+	cr_assert_eq(catalog_object_update(txn, &o), 0);
+	txn_commit(txn);
+	cr_assert_eq(s.count, 1);
+	cr_assert_not_null(find_change(&s, false, ino, NULL));
+
+	/* a rename: the old name goes */
+	s.count = 0;
+	txn = txn_begin(true);
+	cr_assert_eq(catalog_object_rename(txn, &o, "w"), 0);
+	txn_commit(txn);
+	cr_assert_eq(s.count, 2);
+	c = find_change(&s, true, 0, "v");
+	cr_assert_not_null(c);
+	cr_assert(c->deleted);
+	cr_assert_eq(c->parent, 16);
+	cr_assert_eq(c->kind, OBJ_VOLUME);
+	cr_assert_not_null(find_change(&s, false, ino, NULL));
+
+	/* a delete: the record and its name */
+	s.count = 0;
+	txn = txn_begin(true);
+	cr_assert_eq(catalog_object_delete(txn, &o), 0);
+	txn_commit(txn);
+	cr_assert_eq(s.count, 2);
+	cr_assert(find_change(&s, true, 0, "w")->deleted);
+	cr_assert(find_change(&s, false, ino, NULL)->deleted);
+
+	/* unset: no more calls */
+	s.count = 0;
+	catalog_set_commit_hook(cat, NULL, NULL);
+	insert_ok(OBJ_VOLUME, 16, "x");
+	cr_assert_eq(s.count, 0);
+	object_clear(&o);
+}
+
 /* Rename */
 
 Test(catalog, rename)

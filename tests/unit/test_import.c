@@ -466,6 +466,7 @@ Test(import, manageable_and_manage_unmanage)
 static void info_edit(const char *vid, const char *active, const char *key, const char *file)
 {
 	json_t *info = NULL;
+	char *text;
 
 	cr_assert_eq(share_info_read(fx.fs->share, vid, &info), 0);
 	if (active)
@@ -474,7 +475,10 @@ static void info_edit(const char *vid, const char *active, const char *key, cons
 		json_object_set_new(info, key, json_string(file));
 	else if (key)
 		json_object_del(info, key);
-	cr_assert_eq(share_info_write(fx.fs->share, vid, info), 0);
+	text = json_dumps(info, JSON_COMPACT | JSON_SORT_KEYS);
+	cr_assert_not_null(text);
+	cr_assert_eq(share_info_write(fx.fs->share, vid, text, strlen(text)), 0);
+	free(text);
 	json_decref(info);
 }
 
