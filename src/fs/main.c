@@ -134,6 +134,57 @@ static void print_help(const char *prog)
 #undef FUSE_OPTION
 }
 
+/* Fork the daemon. The parent waits until the child calls daemon_ready()
+ * (exit status 0) or ends without calling it (exit status 1), and never
+ * returns. The child returns 0 with the pipe's write end in *ready_fd.
+ * Returns -1 (errno set) when the pipe or the fork fails. */
+static int daemon_fork(int *ready_fd)
+{
+	int waiter[2];
+	char ok = 0;
+	pid_t pid;
+
+	if (pipe2(waiter, O_CLOEXEC) < 0)
+		return -1;
+	pid = fork();
+	if (pid < 0) {
+		close(waiter[0]);
+		close(waiter[1]);
+		return -1;
+	}
+	if (pid > 0) {
+		close(waiter[1]);
+		while (read(waiter[0], &ok, 1) < 0 && errno == EINTR)
+			;
+		_exit(ok == 1 ? 0 : 1);
+	}
+	close(waiter[0]);
+	*ready_fd = waiter[1];
+	return 0;
+}
+
+/* The mount is up: detach from the terminal and let daemon_fork()'s parent
+ * exit 0. Logs go to syslog from here on. */
+static void daemon_ready(int ready_fd)
+{
+	char ok = 1;
+	int nullfd;
+
+	if (setsid() < 0)
+		log_warn("setsid: %s", strerror(errno));
+	nullfd = open("/dev/null", O_RDWR | O_CLOEXEC);
+	if (nullfd >= 0) {
+		dup2(nullfd, 0);
+		dup2(nullfd, 1);
+		dup2(nullfd, 2);
+		if (nullfd > 2)
+			close(nullfd);
+	}
+	if (write(ready_fd, &ok, 1) != 1)
+		log_warn("cannot tell the starting process the mount is up: %s", strerror(errno));
+	close(ready_fd);
+}
+
 int main(int argc, char *argv[])
 {
 	struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
@@ -142,7 +193,7 @@ int main(int argc, char *argv[])
 	struct fuse_loop_config *loop = NULL;
 	struct mount_ctx ctx = {0};
 	char err[512], fsname[4200];
-	int ret = 1, rc;
+	int ret = 1, rc, ready_fd = -1;
 
 	if (fuse_opt_parse(&args, &cl, snapfs_opt_spec, opt_proc) == -1)
 		return 2;
@@ -187,21 +238,20 @@ int main(int argc, char *argv[])
 		fprintf(stderr, "snapfs: no MOUNTPOINT given\n");
 		goto out_opts;
 	}
-	/* Check everything (and finish what a crash left) where errors still
-	 * reach the terminal; then close: LMDB must not cross the fork of
-	 * fuse_daemonize(), so the serving process opens it again. */
+	/* One process opens the catalogue and serves: the daemon forks before
+	 * anything is opened (LMDB and the etcd threads do not cross a fork),
+	 * and its parent exits only once the mount is up, with its status, so
+	 * that errors still reach the terminal and mount(8). */
+	if (!fo.foreground && daemon_fork(&ready_fd)) {
+		fprintf(stderr, "snapfs: cannot fork: %s\n", strerror(errno));
+		goto out_cmdline;
+	}
 	rc = snapfs_open(&ctx.fs, &cl.opts);
 	if (rc) {
 		fprintf(stderr, "snapfs: cannot open share %s with catalogue %s: %s\n",
 			cl.opts.share, cl.opts.catalog_dir, strerror(-rc));
 		goto out_cmdline;
 	}
-	snapfs_close(ctx.fs);
-	ctx.fs = NULL;
-	/* The import is done (and logged where the terminal sees it); the
-	 * serving process would only find nothing new and log the skips again. */
-	free(cl.opts.import);
-	cl.opts.import = NULL;
 	ctx.read_ahead = cl.opts.read_ahead_bytes;
 	ctx.se = fuse_session_new(&args, &snapfs_fsops, sizeof(snapfs_fsops), &ctx);
 	if (!ctx.se)
@@ -214,14 +264,10 @@ int main(int argc, char *argv[])
 		set_read_ahead(fo.mountpoint, ctx.read_ahead);
 	if (!fo.foreground)
 		log_use_syslog(true);
-	fuse_daemonize(fo.foreground);
-	rc = snapfs_open(&ctx.fs, &cl.opts);
-	if (rc) {
-		log_err("cannot open share %s with catalogue %s: %s", cl.opts.share,
-			cl.opts.catalog_dir, strerror(-rc));
-		fuse_session_unmount(ctx.se);
-		goto out_signals;
-	}
+	if (ready_fd >= 0)
+		daemon_ready(ready_fd);
+	if (chdir("/") < 0)
+		log_warn("cannot change directory to /: %s", strerror(errno));
 	if (fsops_notifier_start(&ctx))
 		log_warn("changes reach the kernel's cache through timeouts only (attr_timeout)");
 	log_info("mounted %s on %s (catalogue %s)", cl.opts.share, fo.mountpoint,

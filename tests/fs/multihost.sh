@@ -20,7 +20,7 @@ if ! "$SNAPFS" --version | grep -q fault-injection; then
 	echo "1..0 # SKIP snapfs built without --enable-fault-injection"
 	exit 0
 fi
-plan 390
+plan 391
 
 # Host c's qemu-img waits while $WORK/slow exists (20 s at most): a merge on
 # c then lasts until the test has met it from the other hosts.
@@ -116,6 +116,8 @@ for f in volumes/v/info.json volumes/v/snapshots/s0/info.json consistencygroups/
 done
 check "user.status set on c (error) is what a shows" has_value user.status "$A/$T/volumes/v/snapshots/s0" error
 check "a group snapshot's member is named on b" test -L "$B/$T/consistencygroups/g/cgsnapshots/c0/v"
+check_eq "a host that mounted registered once: no host saw another leave" "" \
+	"$(grep -h "is gone" "$WORK"/snapfs-[abc].log)"
 
 # ---- changes seen on the others within a second ----
 setfattr -n user.meta.k -v v1 "$A/$T/volumes/v"

@@ -2,7 +2,7 @@
 # Everything set survives unmount and mount: names, ids, inode numbers,
 # owners, modes, sizes, statuses, descriptions, metadata.
 . "$(dirname "$0")/lib.sh"
-plan 9
+plan 15
 
 snapshot_state() {
 	(cd "$MNT" && find tenants -mindepth 1 | sort | while read -r p; do
@@ -40,4 +40,23 @@ check "new volumes still work after remount" mkdir "$T/beta/volumes/new"
 check_eq "and get a new inode number" "" \
 	"$(grep " $(stat -c %i "$T/beta/volumes/new") " <<<"$before")"
 unmount_snapfs
+
+# Without -f: the command returns once the mount is up, the daemon serving
+# in a session of its own; a catalogue it cannot open fails the command.
+rc=0
+"$SNAPFS" -o "catalog=$CAT,allow_other" "$SHARE" "$MNT" >>"$LOG" 2>&1 || rc=$?
+check_eq "without -f: the command exits 0" 0 "$rc"
+check "and the mount is up when it returns" mountpoint -q "$MNT"
+daemon=$(pgrep -f -- "catalog=$CAT,allow_other $SHARE $MNT" | head -n 1)
+check_eq "one daemon serves it, the leader of its own session" "$daemon" \
+	"$(ps -o sid= -p "${daemon:-1}" | tr -d ' ')"
+check "what was set is there" test -d "$T/beta/volumes/new"
+mkdir -p "$WORK/mnt2"
+rc=0
+out=$("$SNAPFS" -o "catalog=$CAT" "$SHARE" "$WORK/mnt2" 2>&1) || rc=$?
+check "a catalogue it cannot open (in use): exit 1, the reason on stderr, nothing mounted" \
+	test "$rc" = 1 -a -n "$(grep "cannot open share" <<<"$out")" -a ! -e "$WORK/mnt2/tenants"
+fusermount3 -u "$MNT"
+for i in $(seq 1 50); do kill -0 "$daemon" 2>/dev/null || break; sleep 0.1; done
+check "unmounted: the daemon ends" sh -c "! kill -0 $daemon 2>/dev/null"
 finish
