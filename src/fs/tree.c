@@ -305,10 +305,11 @@ int tree_node_stat(struct snapfs *fs, struct catalog_txn *txn, const struct node
 
 		st->st_size = (off_t)node->obj.size;
 		/* Sparse-aware tools (cp, tar) look for holes with SEEK_DATA
-		 * only when st_blocks says there are some. The true figure is
-		 * known once the chain is resolved, that is while the file is
-		 * open; before that, say fully allocated, never sparse. */
-		if (reader_allocated(fs, node->ino, &allocated) == 0) {
+		 * only when st_blocks says there are some, and du counts
+		 * st_blocks: the data of the resolved chain (computed once
+		 * per snapshot); when it cannot be resolved, say fully
+		 * allocated, never sparse. */
+		if (reader_allocated(fs, txn, &node->obj, &allocated) == 0) {
 			st->st_blocks = (blkcnt_t)((allocated + 511) / 512);
 			return 0;
 		}

@@ -29,11 +29,25 @@ struct reader {
  * would otherwise race. */
 #define READER_CLOSE_WAIT_MS 2000
 
+/* Allocated bytes of snapshots whose chain is not open, computed at their
+ * first stat and kept: a snapshot's content never changes, and what could
+ * change the figure (a merge below it moves its data onto another file)
+ * changes its record's backing file, whose hash keys the entry. */
+#define ALLOC_BUCKETS 4096
+
+struct alloc_entry {
+	uint64_t ino;
+	uint64_t key;           /* hash of the snapshot's backing file */
+	uint64_t allocated;
+	struct alloc_entry *next;
+};
+
 struct reader_registry {
 	pthread_mutex_t lock;
 	pthread_cond_t released;
 	struct reader *head;
 	uint64_t clock;
+	struct alloc_entry *alloc[ALLOC_BUCKETS];
 };
 
 int reader_registry_new(struct reader_registry **out)
@@ -48,10 +62,31 @@ int reader_registry_new(struct reader_registry **out)
 	return 0;
 }
 
+/* Forget the allocation of snapshot ino (any ino when ino is 0). Under
+ * reg->lock. */
+static void alloc_forget(struct reader_registry *reg, uint64_t ino)
+{
+	for (size_t b = 0; b < ALLOC_BUCKETS; b++) {
+		if (ino && b != (ino >> INO_SLOT_BITS) % ALLOC_BUCKETS)
+			continue;
+		for (struct alloc_entry **pp = &reg->alloc[b]; *pp;) {
+			struct alloc_entry *e = *pp;
+
+			if (ino && e->ino != ino) {
+				pp = &e->next;
+				continue;
+			}
+			*pp = e->next;
+			free(e);
+		}
+	}
+}
+
 void reader_registry_free(struct reader_registry *reg)
 {
 	if (!reg)
 		return;
+	alloc_forget(reg, 0);
 	while (reg->head) {
 		struct reader *r = reg->head;
 
@@ -198,17 +233,65 @@ static uint64_t chain_data_bytes(const struct chain *c)
 	return total;
 }
 
-int reader_allocated(struct snapfs *fs, uint64_t ino, uint64_t *bytes)
+int reader_allocated(struct snapfs *fs, struct catalog_txn *txn, const struct object *snap,
+		     uint64_t *bytes)
 {
+	char(*names)[256] = NULL;
+	enum image_format formats[SNAPSHOT_CHAIN_MAX];
+	struct chain_layer layers[SNAPSHOT_CHAIN_MAX];
 	struct reader_registry *reg = fs->readers;
+	uint64_t ino = snap->ino & ~INO_SLOT_MASK;
+	uint64_t key = hash_fnv1a64(snap->backing, strlen(snap->backing));
+	size_t bucket = (ino >> INO_SLOT_BITS) % ALLOC_BUCKETS;
+	struct alloc_entry *e;
+	struct chain *c;
 	struct reader *r;
+	size_t n = 0;
+	int rc;
 
+	if (snap->kind != OBJ_SNAPSHOT || snap->merge_state != MERGE_NONE || *snap->op)
+		return -ENOENT;
 	pthread_mutex_lock(&reg->lock);
-	r = find(reg, ino & ~INO_SLOT_MASK);
+	r = find(reg, ino);
 	if (r)
 		*bytes = r->allocated;
+	for (e = reg->alloc[bucket]; !r && e; e = e->next) {
+		if (e->ino == ino && e->key == key) {
+			*bytes = e->allocated;
+			break;
+		}
+	}
 	pthread_mutex_unlock(&reg->lock);
-	return r ? 0 : -ENOENT;
+	if (r || e)
+		return 0;
+
+	names = malloc(SNAPSHOT_CHAIN_MAX * sizeof(*names));
+	if (!names)
+		return -ENOMEM;
+	rc = snapshot_layers(txn, snap, names, formats, SNAPSHOT_CHAIN_MAX, &n);
+	for (size_t i = 0; !rc && i < n; i++) {
+		layers[i].dirfd = fs->share->dirfd;
+		layers[i].name = names[i];
+		layers[i].format = formats[i];
+	}
+	if (!rc)
+		rc = chain_open(&c, layers, n, snap->size);
+	free(names);
+	if (rc)
+		return -ENOENT;
+	*bytes = chain_data_bytes(c);
+	chain_close(c);
+
+	e = malloc(sizeof(*e));
+	if (!e)
+		return 0;
+	e->ino = ino, e->key = key, e->allocated = *bytes;
+	pthread_mutex_lock(&reg->lock);
+	alloc_forget(reg, ino);
+	e->next = reg->alloc[bucket];
+	reg->alloc[bucket] = e;
+	pthread_mutex_unlock(&reg->lock);
+	return 0;
 }
 
 int reader_open(struct snapfs *fs, uint64_t ino, struct reader **out)
@@ -299,6 +382,7 @@ void reader_drop_unused(struct snapfs *fs)
 		chain_close(r->chain);
 		free(r);
 	}
+	alloc_forget(reg, 0);
 	pthread_mutex_unlock(&reg->lock);
 }
 
@@ -328,6 +412,7 @@ int reader_exclude(struct snapfs *fs, uint64_t ino, int (*fn)(void *arg), void *
 		chain_close(r->chain);
 		free(r);
 	}
+	alloc_forget(reg, ino & ~INO_SLOT_MASK);
 	rc = fn(arg);
 	pthread_mutex_unlock(&reg->lock);
 	return rc;
