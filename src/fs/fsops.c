@@ -22,6 +22,7 @@
 #include "reader.h"
 #include "share.h"
 #include "snapshot.h"
+#include "status.h"
 #include "tree.h"
 #include "volume.h"
 
@@ -445,8 +446,8 @@ static void open_file_free(struct snapfs *fs, struct open_file *of)
 	free(of);
 }
 
-static int do_open(struct snapfs *fs, fuse_ino_t ino, struct fuse_file_info *fi,
-		   struct open_file **out)
+static int do_open(struct snapfs *fs, const struct cred *cred, fuse_ino_t ino,
+		   struct fuse_file_info *fi, struct open_file **out)
 {
 	struct open_file *of;
 	struct node node;
@@ -457,7 +458,7 @@ static int do_open(struct snapfs *fs, fuse_ino_t ino, struct fuse_file_info *fi,
 	if ((fi->flags & O_ACCMODE) != O_RDONLY || (fi->flags & O_TRUNC))
 		rc = -EROFS;
 	else if (node.type != NODE_INFO_JSON && node.type != NODE_DISK_RAW &&
-		 node.type != NODE_MANAGEABLE_FILE)
+		 node.type != NODE_MANAGEABLE_FILE && node.type != NODE_STATUS)
 		rc = S_ISDIR(node.mode) ? -EISDIR : -ENOTSUP;
 	of = rc ? NULL : calloc(1, sizeof(*of));
 	if (!rc && !of)
@@ -467,6 +468,11 @@ static int do_open(struct snapfs *fs, fuse_ino_t ino, struct fuse_file_info *fi,
 		of->type = node.type;
 		if (node.type == NODE_MANAGEABLE_FILE) {
 			/* empty: what it is lies in its attributes */
+			fi->direct_io = 1;
+		} else if (node.type == NODE_STATUS) {
+			/* made anew at each open; its size is 0 until then */
+			rc = cred_is_admin(fs, cred) ? status_json_text(fs, &of->data, &of->len)
+						     : -EACCES;
 			fi->direct_io = 1;
 		} else if (node.type == NODE_INFO_JSON) {
 			/* read without the page cache: its size changes with
@@ -492,7 +498,11 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct snapfs *fs = req_fs(req);
 	struct open_file *of = NULL;
-	int rc = do_open(fs, ino, fi, &of);
+	struct cred cred;
+	int rc;
+
+	req_cred(req, &cred);
+	rc = do_open(fs, &cred, ino, fi, &of);
 
 	if (rc) {
 		fuse_reply_err(req, -rc);

@@ -365,6 +365,20 @@ void reader_release(struct snapfs *fs, struct reader *r)
 		catalog_unhold(fs->cat, ino);
 }
 
+int reader_foreach(struct snapfs *fs, int (*fn)(uint64_t ino, unsigned opens, void *arg),
+		   void *arg)
+{
+	struct reader_registry *reg = fs->readers;
+	int rc = 0;
+
+	pthread_mutex_lock(&reg->lock);
+	for (struct reader *r = reg->head; r && !rc; r = r->next)
+		if (r->refs)
+			rc = fn(r->ino, r->refs, arg);
+	pthread_mutex_unlock(&reg->lock);
+	return rc;
+}
+
 void reader_drop_unused(struct snapfs *fs)
 {
 	struct reader_registry *reg = fs->readers;

@@ -50,6 +50,13 @@ void reader_release(struct snapfs *fs, struct reader *r);
 int reader_allocated(struct snapfs *fs, struct catalog_txn *txn, const struct object *snap,
 		     uint64_t *bytes);
 
+/* Call fn(ino, opens, arg) for each snapshot open for reading on this
+ * host (opens: its open files), under the registry's lock: fn must be
+ * quick and must not call into the registry. Stops early with fn's
+ * non-zero value. Thread-safe. */
+int reader_foreach(struct snapfs *fs, int (*fn)(uint64_t ino, unsigned opens, void *arg),
+		   void *arg);
+
 /* Close every cached chain that no reader uses (after a delete merged
  * files: a cached chain would keep the unlinked overlay open), and forget
  * every allocation reader_allocated() kept. */

@@ -341,6 +341,49 @@ bool catalog_is_shared(const struct catalog *cat)
 	return cat->shared != NULL;
 }
 
+const char *catalog_host_id(const struct catalog *cat)
+{
+	return cat->shared ? cat->host_id : "";
+}
+
+int catalog_usage(struct catalog *cat, struct catalog_usage *u)
+{
+	MDB_envinfo info;
+	MDB_stat st;
+	MDB_txn *txn;
+	int rc;
+
+	memset(u, 0, sizeof(*u));
+	mdb_env_info(cat->env, &info);
+	mdb_env_stat(cat->env, &st);
+	u->map_size = info.me_mapsize;
+	u->map_used = ((uint64_t)info.me_last_pgno + 1) * st.ms_psize;
+	rc = mdb_txn_begin(cat->env, NULL, MDB_RDONLY, &txn);
+	if (rc)
+		return mdb_to_errno(rc, "begin");
+	rc = mdb_stat(txn, cat->objects, &st);
+	if (!rc)
+		u->records = st.ms_entries;
+	mdb_txn_abort(txn);
+	if (rc)
+		return mdb_to_errno(rc, "stat");
+	if (!cat->shared)
+		return 0;
+	u->shared = true;
+	return shared_usage(cat->shared, u);
+}
+
+int catalog_hosts_foreach(struct catalog *cat, int (*fn)(const char *host, void *arg), void *arg)
+{
+	return cat->shared ? shared_hosts_foreach(cat->shared, fn, arg) : 0;
+}
+
+int catalog_holds_foreach(struct catalog *cat,
+			  int (*fn)(uint64_t ino, const char *host, void *arg), void *arg)
+{
+	return cat->shared ? shared_holds_foreach(cat->shared, fn, arg) : 0;
+}
+
 /* Setting a hook waits for the calls under way, so that a hook's arg may
  * be freed once it is unset. */
 void catalog_set_change_hook(struct catalog *cat,
@@ -638,6 +681,9 @@ static char *object_encode(const struct object *o, const char *owner)
 		json_object_set(j, "members", o->members);
 	if (o->op[0] && owner[0])
 		json_object_set_new(j, "op_owner", json_string(owner));
+	if (o->op[0])
+		json_object_set_new(j, "op_since",
+				    json_integer(o->op_since ? o->op_since : time_now_usec()));
 	text = json_dumps(j, JSON_COMPACT);
 	json_decref(j);
 	return text;
@@ -695,6 +741,7 @@ static int object_decode(const void *data, size_t len, uint64_t ino, struct obje
 	o->size = (uint64_t)json_integer_value(json_object_get(j, "size"));
 	o->progress = (int)json_integer_value(json_object_get(j, "progress"));
 	o->merge_state = (int)json_integer_value(json_object_get(j, "merge_state"));
+	o->op_since = json_integer_value(json_object_get(j, "op_since"));
 	if (json_is_array(json_object_get(j, "members")))
 		o->members = json_incref(json_object_get(j, "members"));
 	json_decref(j);
@@ -835,7 +882,7 @@ static const struct brief_field {
 	FIELD(backing, false),    FIELD(attach, false),     FIELD(consistency, false),
 	FIELD(uid, true),         FIELD(gid, true),         FIELD(mode, true),
 	FIELD(created_at, true),  FIELD(updated_at, true),  FIELD(size, true),
-	FIELD(progress, true),    FIELD(merge_state, true),
+	FIELD(progress, true),    FIELD(merge_state, true),   FIELD(op_since, true),
 };
 
 static int brief_set(struct object *o, const char *key, size_t klen, const char *v, const char *end,

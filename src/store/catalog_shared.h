@@ -91,6 +91,13 @@ int shared_held_elsewhere(struct catalog_shared *sh, uint64_t ino);
 void shared_holds_committed(struct catalog_shared *sh, const struct kv_op *ops, size_t n);
 void shared_unhold(struct catalog_shared *sh, uint64_t ino);
 const char *shared_host_id(struct catalog_shared *sh);
+/* See catalog_usage(), catalog_hosts_foreach(), catalog_holds_foreach():
+ * the etcd side. */
+int shared_usage(struct catalog_shared *sh, struct catalog_usage *u);
+int shared_hosts_foreach(struct catalog_shared *sh, int (*fn)(const char *host, void *arg),
+			 void *arg);
+int shared_holds_foreach(struct catalog_shared *sh,
+			 int (*fn)(uint64_t ino, const char *host, void *arg), void *arg);
 
 /* Implemented by catalog.c for the watch: apply ops to the cache (after
  * emptying it when reset), skipping each op whose rev the cache already
