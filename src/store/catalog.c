@@ -31,6 +31,7 @@ struct catalog {
 	void *gone_arg;
 	void (*on_commit)(void *arg, const struct catalog_change *c);
 	void *commit_arg;
+	bool readonly;                  /* catalog_open_readonly(): no writes */
 };
 
 /* A record or a name that a write transaction changed, for the commit
@@ -325,6 +326,64 @@ fail:
 	return mdb_to_errno(rc, "open");
 }
 
+int catalog_open_readonly(struct catalog **out, const char *dir,
+			  const struct catalog_shared_options *shared)
+{
+	struct catalog *cat;
+	MDB_txn *txn = NULL;
+	int rc;
+
+	if (shared) {
+		rc = catalog_open(&cat, dir, 1ULL << 30, NULL);
+		if (rc)
+			return rc;
+		rc = shared_open_snapshot(&cat->shared, cat, shared);
+		if (rc) {
+			catalog_close(cat);
+			return rc;
+		}
+		cat->readonly = true;
+		*out = cat;
+		return 0;
+	}
+	cat = calloc(1, sizeof(*cat));
+	if (!cat)
+		return -ENOMEM;
+	pthread_mutex_init(&cat->writer, NULL);
+	pthread_rwlock_init(&cat->hooks, NULL);
+	cat->readonly = true;
+	rc = mdb_env_create(&cat->env);
+	if (rc)
+		goto fail;
+	mdb_env_set_maxdbs(cat->env, 8);
+	rc = mdb_env_open(cat->env, dir, MDB_NOTLS | MDB_RDONLY, 0600);
+	if (rc)
+		goto fail_env;
+	rc = mdb_txn_begin(cat->env, NULL, MDB_RDONLY, &txn);
+	if (rc)
+		goto fail_env;
+	if ((rc = mdb_dbi_open(txn, "objects", 0, &cat->objects)) ||
+	    (rc = mdb_dbi_open(txn, "children", 0, &cat->children)) ||
+	    (rc = mdb_dbi_open(txn, "ids", 0, &cat->ids)) ||
+	    (rc = mdb_dbi_open(txn, "meta", 0, &cat->meta))) {
+		mdb_txn_abort(txn);
+		goto fail_env;
+	}
+	rc = mdb_txn_commit(txn);
+	if (rc)
+		goto fail_env;
+	*out = cat;
+	return 0;
+fail_env:
+	mdb_env_close(cat->env);
+fail:
+	pthread_mutex_destroy(&cat->writer);
+	pthread_rwlock_destroy(&cat->hooks);
+	free(cat);
+	log_err("cannot open catalogue %s to read it: %s", dir, mdb_strerror(rc));
+	return rc == ENOENT || rc == MDB_NOTFOUND ? -ENOENT : -EIO;
+}
+
 void catalog_close(struct catalog *cat)
 {
 	if (!cat)
@@ -429,6 +488,10 @@ int catalog_txn_begin(struct catalog *cat, bool write, struct catalog_txn **out)
 
 	if (!t)
 		return -ENOMEM;
+	if (write && cat->readonly) {
+		free(t);
+		return -EROFS;
+	}
 	if (write && cat->shared) {
 		pthread_mutex_lock(&cat->writer);
 		rc = shared_lock(cat->shared);

@@ -116,6 +116,16 @@ struct catalog_shared_options {
 int catalog_open(struct catalog **out, const char *dir, uint64_t map_size,
 		 const struct catalog_shared_options *shared);
 
+/* Open the catalogue only to read it, beside a mounted snapfs: with one
+ * host, the LMDB environment in dir read-only (MDB_RDONLY: no write
+ * transaction, no writer lock, snapfs.lock untouched; dir must hold a
+ * catalogue); with shared, a copy of etcd's catalogue read at one
+ * revision into a new LMDB environment in dir (a scratch directory of
+ * the caller's), no host registered. Write transactions answer -EROFS.
+ * Returns 0 and *out, -ENOENT (no catalogue in dir), -EIO. */
+int catalog_open_readonly(struct catalog **out, const char *dir,
+			  const struct catalog_shared_options *shared);
+
 /* Close the environment (and leave etcd: this host's lease is revoked). No
  * transaction may be open. */
 void catalog_close(struct catalog *cat);

@@ -1187,6 +1187,37 @@ int shared_open(struct catalog_shared **out, struct catalog *cat,
 	return 0;
 }
 
+int shared_open_snapshot(struct catalog_shared **out, struct catalog *cat,
+			 const struct catalog_shared_options *opts)
+{
+	struct catalog_shared *sh = calloc(1, sizeof(*sh));
+	int rc;
+
+	if (!sh)
+		return -ENOMEM;
+	sh->cat = cat;
+	if (snprintf(sh->prefix, sizeof(sh->prefix), "%s/", opts->prefix) >= (int)sizeof(sh->prefix)) {
+		log_err("etcd_prefix too long");
+		free(sh);
+		return -EINVAL;
+	}
+	sh->plen = strlen(sh->prefix);
+	pthread_mutex_init(&sh->lock, NULL);
+	pthread_cond_init(&sh->cond, NULL);
+	pthread_cond_init(&sh->keeper_wake, NULL);
+	pthread_cond_init(&sh->linger_wake, NULL);
+	pthread_mutex_init(&sh->holds_lock, NULL);
+	rc = etcd_new(&sh->etcd, opts->endpoints);
+	if (!rc)
+		rc = full_load(sh);
+	if (rc) {
+		shared_close(sh);
+		return rc == -EINVAL ? rc : -EIO;
+	}
+	*out = sh;
+	return 0;
+}
+
 void shared_close(struct catalog_shared *sh)
 {
 	if (!sh)

@@ -59,6 +59,12 @@ struct catalog_shared;
 int shared_open(struct catalog_shared **out, struct catalog *cat,
 		const struct catalog_shared_options *opts);
 
+/* A reader's copy: load P/c/ into the cache once, at one revision, with
+ * no host registered, no lease, no watch and no writer lock (the host id
+ * is ""); for catalog_open_readonly(). Returns 0 and *out, or -EIO /
+ * -EINVAL with a log line. shared_close() ends it. */
+int shared_open_snapshot(struct catalog_shared **out, struct catalog *cat,
+			 const struct catalog_shared_options *opts);
 /* Stop the threads and revoke this host's lease (its holds and host key
  * go at once). */
 void shared_close(struct catalog_shared *sh);
