@@ -120,6 +120,14 @@ static int collect(const struct object *o, void *arg)
 	return rc;
 }
 
+/* Is operation o's host alive (it may be running it now)? */
+static bool op_live(struct check *c, const struct object *o)
+{
+	if (catalog_is_shared(c->cat))
+		return catalog_op_owner_state(c->cat, o->op_owner) != OWNER_GONE;
+	return c->live;
+}
+
 /* True when volume v, or one of its snapshots, runs an operation that a
  * live snapfs may be doing now: its files are not compared. */
 static bool volume_busy(struct check *c, const struct object *v)
@@ -127,7 +135,8 @@ static bool volume_busy(struct check *c, const struct object *v)
 	for (size_t i = 0; i < c->busy.n; i++) {
 		const struct object *o = &c->busy.v[i];
 
-		if (o->ino == v->ino || (o->kind == OBJ_SNAPSHOT && o->parent == v->ino))
+		if ((o->ino == v->ino || (o->kind == OBJ_SNAPSHOT && o->parent == v->ino)) &&
+		    op_live(c, o))
 			return true;
 	}
 	return false;
@@ -143,10 +152,7 @@ static void check_operations(struct check *c)
 		path_of(c, o, path, sizeof(path));
 		if (o->op_since)
 			time_format_iso8601(o->op_since, since, sizeof(since));
-		if (catalog_is_shared(c->cat))
-			gone = catalog_op_owner_state(c->cat, o->op_owner) == OWNER_GONE;
-		else
-			gone = !c->live;
+		gone = !op_live(c, o);
 		if (gone)
 			report(c, "operation", path,
 			       "%s (status %s) since %s, left by %s: the next mount finishes or "
@@ -270,11 +276,12 @@ static int check_volume(struct check *c, const struct object *v)
 		if (f && (rc = names_add(&c->owned, f)))
 			return rc;
 	}
-	if (volume_busy(c, v) && (c->live || catalog_is_shared(c->cat)))
+	if (volume_busy(c, v))
 		return 0; /* changing now: its files are compared once it is idle */
 
 	expect_file(c, path, base, "base file");
-	expect_file(c, path, v->file, "active file");
+	if (strcmp(v->file, base))
+		expect_file(c, path, v->file, "active file");
 	expect_backing(c, path, base, "", "base file");
 	for (i = 0; i < c->snaps.n; i++) {
 		const struct object *s = &c->snaps.v[i];
