@@ -156,11 +156,13 @@ static void check_operations(struct check *c)
 		if (gone)
 			report(c, "operation", path,
 			       "%s (status %s) since %s, left by %s: the next mount finishes or "
-			       "undoes it", o->op, o->status, since,
+			       "undoes it",
+			       o->op, o->status, since,
 			       o->op_owner[0] ? o->op_owner : "a snapfs that is gone");
 		else
 			report(c, "note", path, "%s (status %s) under way since %s on %s", o->op,
-			       o->status, since, o->op_owner[0] ? o->op_owner : "the mounted snapfs");
+			       o->status, since,
+			       o->op_owner[0] ? o->op_owner : "the mounted snapfs");
 	}
 }
 
@@ -179,8 +181,8 @@ static void expect_file(struct check *c, const char *path, const char *name, con
 }
 
 /* The header of name must name backing (or none when backing is ""). */
-static void expect_backing(struct check *c, const char *path, const char *name,
-			   const char *backing, const char *role)
+static void expect_backing(struct check *c, const char *path, const char *name, const char *backing,
+			   const char *role)
 {
 	struct image_info info;
 
@@ -201,12 +203,11 @@ static void expect_backing(struct check *c, const char *path, const char *name,
 		return;
 	}
 	if (*backing && (!info.has_backing || strcmp(info.backing_name, backing)))
-		report(c, "backing", path, "%s %s has backing file %s, the catalogue %s", role, name,
-		       info.has_backing ? info.backing_name : "(none)", backing);
+		report(c, "backing", path, "%s %s has backing file %s, the catalogue %s", role,
+		       name, info.has_backing ? info.backing_name : "(none)", backing);
 }
 
-static void check_info(struct check *c, const struct object *v, const char *path,
-		       const char *base)
+static void check_info(struct check *c, const struct object *v, const char *path, const char *base)
 {
 	json_t *info = NULL, *val;
 	const char *key;
@@ -217,8 +218,8 @@ static void check_info(struct check *c, const struct object *v, const char *path
 		any_snap |= c->snaps.v[i].parent == v->ino;
 	if (rc == -ENOENT) {
 		if (any_snap || strcmp(v->file, base))
-			report(c, "info", path, "volume-%s.info is missing (active file %s%s)", v->id,
-			       v->file, any_snap ? ", snapshots" : "");
+			report(c, "info", path, "volume-%s.info is missing (active file %s%s)",
+			       v->id, v->file, any_snap ? ", snapshots" : "");
 		return;
 	}
 	if (rc) {
@@ -241,8 +242,9 @@ static void check_info(struct check *c, const struct object *v, const char *path
 			report(c, "info", spath, "volume-%s.info has no key for snapshot %s", v->id,
 			       s->id);
 		else if (strcmp(json_string_value(val), s->file))
-			report(c, "info", spath, "volume-%s.info maps snapshot %s to %s, the catalogue to %s",
-			       v->id, s->id, json_string_value(val), s->file);
+			report(c, "info", spath,
+			       "volume-%s.info maps snapshot %s to %s, the catalogue to %s", v->id,
+			       s->id, json_string_value(val), s->file);
 	}
 	json_object_foreach (info, key, val) {
 		bool known = !strcmp(key, "active");
@@ -250,8 +252,10 @@ static void check_info(struct check *c, const struct object *v, const char *path
 		for (size_t i = 0; !known && i < c->snaps.n; i++)
 			known = c->snaps.v[i].parent == v->ino && !strcmp(c->snaps.v[i].id, key);
 		if (!known)
-			report(c, "info", path, "volume-%s.info names snapshot %s (%s), unknown to the "
-			       "catalogue", v->id, key, json_is_string(val) ? json_string_value(val) : "?");
+			report(c, "info", path,
+			       "volume-%s.info names snapshot %s (%s), unknown to the "
+			       "catalogue",
+			       v->id, key, json_is_string(val) ? json_string_value(val) : "?");
 	}
 	json_decref(info);
 }
@@ -268,7 +272,8 @@ static int check_volume(struct check *c, const struct object *v)
 	if ((rc = names_add(&c->owned, base)) || (rc = names_add(&c->owned, v->file)))
 		return rc;
 	for (i = 0; i < c->snaps.n; i++)
-		if (c->snaps.v[i].parent == v->ino && (rc = names_add(&c->owned, c->snaps.v[i].file)))
+		if (c->snaps.v[i].parent == v->ino &&
+		    (rc = names_add(&c->owned, c->snaps.v[i].file)))
 			return rc;
 	json_array_foreach (v->members, i, pair) {
 		const char *f = json_string_value(json_array_get(pair, 0));
@@ -366,8 +371,10 @@ static int check_unknown_files(struct check *c)
 
 		if (volume_known(c, vid)) {
 			if (k != SHARE_NAME_INFO && !names_has(&c->owned, name))
-				report(c, "unknown", name, "a file of volume %s that the catalogue's chain "
-				       "does not hold (manageable/ lists it)", vid);
+				report(c, "unknown", name,
+				       "a file of volume %s that the catalogue's chain "
+				       "does not hold (manageable/ lists it)",
+				       vid);
 			continue;
 		}
 		if (names_has(&seen, vid))
@@ -377,11 +384,15 @@ static int check_unknown_files(struct check *c)
 			qsort(seen.v, seen.n, sizeof(seen.v[0]), name_cmp);
 		import_verdict(c, vid, why, sizeof(why));
 		if (!why[0])
-			report(c, "unknown", name, "volume %s is not in the catalogue; -o import=TENANT "
-			       "would add it", vid);
+			report(c, "unknown", name,
+			       "volume %s is not in the catalogue; -o import=TENANT "
+			       "would add it",
+			       vid);
 		else
-			report(c, "unknown", name, "volume %s is not in the catalogue; import would skip "
-			       "it: %s", vid, why);
+			report(c, "unknown", name,
+			       "volume %s is not in the catalogue; import would skip "
+			       "it: %s",
+			       vid, why);
 	}
 	free(files.v);
 	free(seen.v);

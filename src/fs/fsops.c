@@ -34,8 +34,8 @@
  * LINK_TIMEOUT: a link's size and a group's link names follow renames of
  * the objects they point to, which send no notice for the link. Regular
  * files are never cached: info.json changes with every update and is
- * read with direct_io; disk.raw's st_blocks is known only once it is
- * open. */
+ * read with direct_io, as status.json; disk.raw's st_blocks follows
+ * merges under it. */
 #define LINK_TIMEOUT 1.0
 
 static struct snapfs *req_fs(fuse_req_t req)

@@ -27,7 +27,8 @@
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: snapfs-check [-q] [-o catalog=DIR | -o etcd=HOST:PORT[+...][,etcd_prefix=P]] "
+	fprintf(f, "usage: snapfs-check [-q] [-o catalog=DIR | -o "
+		   "etcd=HOST:PORT[+...][,etcd_prefix=P]] "
 		   "SHARE\n"
 		   "Compare SHARE with its snapfs catalogue and print one line per disagreement;\n"
 		   "change nothing. Exit status: 0 all agree, 1 disagreements, 2 error.\n");
@@ -57,8 +58,8 @@ static bool catalogue_mounted(const char *dir)
 			continue;
 		for (p = line; *p; p++)
 			if (sscanf(p, " %x:%x:%llu", &maj, &min, &ino) == 3 && p[0] == ' ' &&
-			    strchr(p + 1, ':') && maj == major(st.st_dev) && min == minor(st.st_dev) &&
-			    ino == (unsigned long long)st.st_ino) {
+			    strchr(p + 1, ':') && maj == major(st.st_dev) &&
+			    min == minor(st.st_dev) && ino == (unsigned long long)st.st_ino) {
 				found = true;
 				break;
 			}
@@ -105,7 +106,8 @@ int main(int argc, char **argv)
 		case 'o':
 			for (char *s = optarg, *tok; (tok = strsep(&s, ","));) {
 				if (*tok && set_option(&o, tok)) {
-					fprintf(stderr, "snapfs-check: unknown or bad option %s\n", tok);
+					fprintf(stderr, "snapfs-check: unknown or bad option %s\n",
+						tok);
 					return 2;
 				}
 			}
@@ -133,9 +135,8 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	if (o.etcd) {
-		struct catalog_shared_options so = {.endpoints = o.etcd,
-						    .prefix = o.etcd_prefix_used,
-						    .host_id = ""};
+		struct catalog_shared_options so = {
+			.endpoints = o.etcd, .prefix = o.etcd_prefix_used, .host_id = ""};
 
 		if (!mkdtemp(scratch)) {
 			fprintf(stderr, "snapfs-check: %s: %s\n", scratch, strerror(errno));
@@ -155,7 +156,8 @@ int main(int argc, char **argv)
 	}
 	rc = share_open(&share, o.share, NULL);
 	if (rc) {
-		fprintf(stderr, "snapfs-check: cannot open the share %s: %s\n", o.share, strerror(-rc));
+		fprintf(stderr, "snapfs-check: cannot open the share %s: %s\n", o.share,
+			strerror(-rc));
 		goto out;
 	}
 	rc = check_run(cat, share, o.etcd ? true : catalogue_mounted(o.catalog_dir), stdout);

@@ -13,8 +13,8 @@
 #include "tree.h"
 
 static const char *const kind_names[] = {
-	[OBJ_TENANT] = "tenant",       [OBJ_VOLUME] = "volume",
-	[OBJ_SNAPSHOT] = "snapshot",   [OBJ_GROUP] = "consistencygroup",
+	[OBJ_TENANT] = "tenant",	 [OBJ_VOLUME] = "volume",
+	[OBJ_SNAPSHOT] = "snapshot",	 [OBJ_GROUP] = "consistencygroup",
 	[OBJ_CGSNAPSHOT] = "cgsnapshot",
 };
 
@@ -76,11 +76,11 @@ static int walk_object(const struct object *o, void *arg)
 		if (!e)
 			return -ENOMEM;
 		json_object_set_new(e, "op", json_string(o->op));
-		json_object_set_new(e, "owner", catalog_is_shared(w->fs->cat)
-							? json_string(o->op_owner)
-							: json_null());
-		json_object_set_new(e, "owner_state", json_string(owner_state_name(w->fs,
-										  o->op_owner)));
+		json_object_set_new(e, "owner",
+				    catalog_is_shared(w->fs->cat) ? json_string(o->op_owner)
+								  : json_null());
+		json_object_set_new(e, "owner_state",
+				    json_string(owner_state_name(w->fs, o->op_owner)));
 		json_object_set_new(e, "since", iso_time(o->op_since));
 		json_object_set_new(e, "progress", json_integer(o->progress));
 		json_array_append_new(w->ops, e);
@@ -159,8 +159,8 @@ static json_t *usage_json(struct snapfs *fs, json_t **problems)
 	struct catalog_usage u;
 	int rc = catalog_usage(fs->cat, &u);
 	json_t *j = json_pack("{ss sI sI sI}", "backend", u.shared ? "etcd" : "lmdb", "records",
-			      (json_int_t)u.records, "map_size", (json_int_t)u.map_size,
-			      "map_used", (json_int_t)u.map_used);
+			      (json_int_t)u.records, "map_size", (json_int_t)u.map_size, "map_used",
+			      (json_int_t)u.map_used);
 
 	if (!j)
 		return NULL;
@@ -174,7 +174,8 @@ static json_t *usage_json(struct snapfs *fs, json_t **problems)
 					      "db_size_in_use", (json_int_t)u.etcd_db_in_use,
 					      "keys", (json_int_t)u.etcd_keys));
 	else if (u.shared || rc)
-		json_array_append_new(*problems, json_string("catalogue usage: etcd did not answer"));
+		json_array_append_new(*problems,
+				      json_string("catalogue usage: etcd did not answer"));
 	return j;
 }
 
@@ -206,7 +207,8 @@ int status_json_text(struct snapfs *fs, char **data, size_t *len)
 	/* readers first: the transaction below then names them */
 	rc = reader_foreach(fs, local_reader, &r);
 	if (!rc && catalog_holds_foreach(fs->cat, remote_reader, &r))
-		json_array_append_new(problems, json_string("readers of other hosts: etcd did not answer"));
+		json_array_append_new(problems,
+				      json_string("readers of other hosts: etcd did not answer"));
 	if (!rc && catalog_hosts_foreach(fs->cat, add_host, hosts))
 		json_array_append_new(problems, json_string("hosts: etcd did not answer"));
 	if (!rc)
