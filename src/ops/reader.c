@@ -233,6 +233,132 @@ static uint64_t chain_data_bytes(const struct chain *c)
 	return total;
 }
 
+/* Keep ino's allocation (key: its backing file's hash). Under no lock. */
+static void alloc_put(struct reader_registry *reg, uint64_t ino, uint64_t key, uint64_t bytes)
+{
+	struct alloc_entry *e = malloc(sizeof(*e));
+	size_t bucket = (ino >> INO_SLOT_BITS) % ALLOC_BUCKETS;
+
+	if (!e)
+		return;
+	e->ino = ino, e->key = key, e->allocated = bytes;
+	pthread_mutex_lock(&reg->lock);
+	alloc_forget(reg, ino);
+	e->next = reg->alloc[bucket];
+	reg->alloc[bucket] = e;
+	pthread_mutex_unlock(&reg->lock);
+}
+
+/* A snapshot of the volume, as the allocation pass needs it. */
+struct alloc_snap {
+	uint64_t ino;
+	char file[256], backing[256];
+	bool servable;
+};
+
+struct alloc_snaps {
+	struct catalog_txn *txn;
+	struct alloc_snap *v;
+	size_t n, cap;
+};
+
+static int alloc_snap_add(const char *name, uint64_t ino, void *arg)
+{
+	struct alloc_snaps *l = arg;
+	struct object o;
+	int rc;
+
+	(void)name;
+	if (l->n == l->cap) {
+		size_t cap = l->cap ? l->cap * 2 : 16;
+		struct alloc_snap *v = realloc(l->v, cap * sizeof(*v));
+
+		if (!v)
+			return -ENOMEM;
+		l->v = v, l->cap = cap;
+	}
+	rc = catalog_object_get_brief(l->txn, ino, &o);
+	if (!rc) {
+		struct alloc_snap *a = &l->v[l->n++];
+
+		a->ino = ino;
+		snprintf(a->file, sizeof(a->file), "%s", o.file);
+		snprintf(a->backing, sizeof(a->backing), "%s", o.backing);
+		a->servable = o.merge_state == MERGE_NONE && !*o.op;
+	}
+	object_clear(&o);
+	return rc;
+}
+
+/* The data bytes of every layer of snap's volume's chain, from the newest
+ * snapshot's data down to the base, in one pass (chain_data_by_depth()),
+ * kept for every servable snapshot whose data is in that chain. Sets
+ * *bytes when snap is one of them: 0, else -ENOENT. */
+static int alloc_fill_volume(struct snapfs *fs, struct catalog_txn *txn, const struct object *snap,
+			     uint64_t *bytes)
+{
+	char(*names)[256] = malloc(SNAPSHOT_CHAIN_MAX * sizeof(*names));
+	uint64_t *counts = malloc(SNAPSHOT_CHAIN_MAX * sizeof(*counts));
+	enum image_format formats[SNAPSHOT_CHAIN_MAX];
+	struct chain_layer layers[SNAPSHOT_CHAIN_MAX];
+	struct alloc_snaps l = {.txn = txn};
+	struct object vol, top;
+	size_t n = 0;
+	int rc = names && counts ? catalog_object_get_brief(txn, snap->parent, &vol) : -ENOMEM;
+
+	object_init(&top);
+	if (!rc)
+		rc = catalog_children_foreach(txn, snap->parent, OBJ_SNAPSHOT, alloc_snap_add, &l);
+	if (!rc) {
+		/* the newest snapshot: its overlay is the active file; its
+		 * data's chain holds every older snapshot's data */
+		uint64_t top_ino = snap->ino;
+
+		for (size_t i = 0; i < l.n; i++)
+			if (!strcmp(l.v[i].file, vol.file))
+				top_ino = l.v[i].ino;
+		rc = catalog_object_get_brief(txn, top_ino, &top);
+	}
+	if (!rc)
+		rc = snapshot_layers(txn, &top, names, formats, SNAPSHOT_CHAIN_MAX, &n);
+	for (size_t i = 0; !rc && i < n; i++) {
+		layers[i].dirfd = fs->share->dirfd;
+		layers[i].name = names[i];
+		layers[i].format = formats[i];
+	}
+	if (!rc)
+		rc = chain_data_by_depth(layers, n, counts);
+	for (size_t i = 0; !rc && i < l.n; i++) {
+		const struct alloc_snap *a = &l.v[i];
+
+		if (!a->servable)
+			continue;
+		for (size_t d = 0; d < n; d++) {
+			if (strcmp(names[d], a->backing))
+				continue;
+			alloc_put(fs->readers, a->ino, hash_fnv1a64(a->backing, strlen(a->backing)),
+				  counts[d]);
+			break;
+		}
+	}
+	if (!rc) {
+		rc = -ENOENT;
+		for (size_t d = 0; d < n; d++) {
+			if (!strcmp(names[d], snap->backing)) {
+				*bytes = counts[d];
+				rc = 0;
+				break;
+			}
+		}
+	}
+	object_clear(&vol);
+	object_clear(&top);
+	free(l.v);
+	free(names);
+	free(counts);
+	return rc;
+}
+
 int reader_allocated(struct snapfs *fs, struct catalog_txn *txn, const struct object *snap,
 		     uint64_t *bytes)
 {
@@ -264,6 +390,11 @@ int reader_allocated(struct snapfs *fs, struct catalog_txn *txn, const struct ob
 	pthread_mutex_unlock(&reg->lock);
 	if (r || e)
 		return 0;
+	/* Usually one pass over the volume's chain answers for all its
+	 * snapshots (ls -ls of a snapshots/ directory); a snapshot off that
+	 * chain, or a chain that does not resolve, is computed alone. */
+	if (!alloc_fill_volume(fs, txn, snap, bytes))
+		return 0;
 
 	names = malloc(SNAPSHOT_CHAIN_MAX * sizeof(*names));
 	if (!names)
@@ -281,16 +412,7 @@ int reader_allocated(struct snapfs *fs, struct catalog_txn *txn, const struct ob
 		return -ENOENT;
 	*bytes = chain_data_bytes(c);
 	chain_close(c);
-
-	e = malloc(sizeof(*e));
-	if (!e)
-		return 0;
-	e->ino = ino, e->key = key, e->allocated = *bytes;
-	pthread_mutex_lock(&reg->lock);
-	alloc_forget(reg, ino);
-	e->next = reg->alloc[bucket];
-	reg->alloc[bucket] = e;
-	pthread_mutex_unlock(&reg->lock);
+	alloc_put(reg, ino, key, *bytes);
 	return 0;
 }
 
