@@ -302,11 +302,10 @@ static int alloc_fill_volume(struct snapfs *fs, struct catalog_txn *txn, const s
 	enum image_format formats[SNAPSHOT_CHAIN_MAX];
 	struct chain_layer layers[SNAPSHOT_CHAIN_MAX];
 	struct alloc_snaps l = {.txn = txn};
-	struct object vol, top;
+	struct object vol = {0}, top = {0}; /* the loads initialise them */
 	size_t n = 0;
 	int rc = names && counts ? catalog_object_get_brief(txn, snap->parent, &vol) : -ENOMEM;
 
-	object_init(&top);
 	if (!rc)
 		rc = catalog_children_foreach(txn, snap->parent, OBJ_SNAPSHOT, alloc_snap_add, &l);
 	if (!rc) {
