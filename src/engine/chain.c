@@ -311,7 +311,7 @@ static int layer_open(struct chain *c, const struct chain_layer *cl, size_t i, s
 	}
 	l->file_size = (uint64_t)st.st_size;
 	if (cl->format == IMAGE_FORMAT_RAW) {
-		l->vsize = l->file_size;
+		l->vsize = raw_virtual_size(l->file_size);
 		if (l->vsize > QCOW2_MAX_VIRTUAL_SIZE) {
 			log_err("chain: %s: raw file too large", cl->name);
 			return -EIO;

@@ -313,6 +313,9 @@ int qcow2_image_open(struct qcow2_image *img, int fd, const char *name, char *re
 		FAIL("L1 table too small for the virtual size (%u < %llu entries)", img->l1_size,
 		     (unsigned long long)needed);
 	img->l1_used = (uint32_t)needed;
+	/* The L1 table covers the header's size; what is read stops at the last
+	 * whole sector, as in qemu (1000001 bytes in the header read as 999936). */
+	img->virtual_size &= ~(uint64_t)511;
 	l1_bytes = (uint64_t)img->l1_size * 8;
 	if (img->l1_size) {
 		if (img->l1_offset & (cs - 1))
@@ -793,7 +796,7 @@ int qcow2_probe(int dirfd, const char *name, struct image_info *info)
 	ret = 0;
 	if (n < 4 || get_be32(magic) != QCOW2_MAGIC) {
 		info->format = IMAGE_FORMAT_RAW;
-		info->virtual_size = info->file_size;
+		info->virtual_size = raw_virtual_size(info->file_size);
 		info->safe = true;
 		goto out;
 	}

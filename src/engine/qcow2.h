@@ -57,10 +57,17 @@ enum qcow2_compression {
 	QCOW2_COMPRESSION_ZSTD = 1,
 };
 
+/* The virtual size of a raw file of file_size bytes: rounded up to a whole
+ * sector, the tail past the end reading as zeros, as in qemu. */
+static inline uint64_t raw_virtual_size(uint64_t file_size)
+{
+	return file_size > UINT64_MAX - 511 ? file_size : (file_size + 511) & ~(uint64_t)511;
+}
+
 /* What qcow2_probe() learns about one file. */
 struct image_info {
 	enum image_format format;
-	uint64_t virtual_size; /* bytes; a raw file's size */
+	uint64_t virtual_size; /* bytes, as qemu has them (raw_virtual_size()) */
 	uint64_t file_size; /* st_size */
 	uint32_t version; /* 2 or 3; 0 for raw */
 	uint32_t cluster_size; /* 0 for raw */

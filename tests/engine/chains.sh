@@ -80,4 +80,26 @@ check "layers out of order are refused" [ $? -ne 0 ]
 "$MAP" -q -n "${args[@]:2:1}" >/dev/null 2>&1
 check "--no-follow: an overlay alone is refused" [ $? -eq 1 ]
 
+# Sizes that are not whole sectors, as qemu has them: a qcow2 header's size
+# is cut to the last whole sector, a raw file's is rounded up (its tail reads
+# as zeros), and an overlay reads zeros past its backing's size.
+rm -f "$W"/*.qcow2 "$W"/*.raw
+qemu-img create -q -f qcow2 -o cluster_size=4096 "$W/odd0.qcow2" 1000448 || bail create
+qi "$W/odd0.qcow2" "write -P 0x55 0 1000448"
+printf '\x00\x00\x00\x00\x00\x0f\x42\x41' |
+	dd of="$W/odd0.qcow2" bs=1 seek=24 conv=notrunc status=none # size 1000001
+(cd "$W" && qemu-img create -q -f qcow2 -o cluster_size=4096 -b odd0.qcow2 -F qcow2 odd1.qcow2 1000448) ||
+	bail create
+qi "$W/odd1.qcow2" "write -P 0x66 4096 4096"
+check_chain "qcow2 header size 1000001 (not a whole sector)" qcow2:odd0.qcow2
+check_chain "overlay over a qcow2 of header size 1000001" qcow2:odd1.qcow2 qcow2:odd0.qcow2
+head -c 1000001 /dev/urandom >"$W/odd.raw"
+(cd "$W" && qemu-img create -q -f qcow2 -b odd.raw -F raw oddr.qcow2) || bail create
+qi "$W/oddr.qcow2" "write -P 0x67 8192 512"
+check_chain "raw file of 1000001 bytes" raw:odd.raw
+check_chain "overlay over a raw file of 1000001 bytes" qcow2:oddr.qcow2 raw:odd.raw
+check "the raw file's size is rounded up to a sector, as qemu-img info says" \
+	[ "$("$MAP" --probe "$W/odd.raw" | grep -o '"virtual-size": *[0-9]*' | grep -o '[0-9]*$')" = \
+	"$(qemu-img info --output=json "$W/odd.raw" | grep -o '"virtual-size": *[0-9]*' | grep -o '[0-9]*$')" ]
+
 done_testing
