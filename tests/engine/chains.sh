@@ -102,4 +102,34 @@ check "the raw file's size is rounded up to a sector, as qemu-img info says" \
 	[ "$("$MAP" --probe "$W/odd.raw" | grep -o '"virtual-size": *[0-9]*' | grep -o '[0-9]*$')" = \
 	"$(qemu-img info --output=json "$W/odd.raw" | grep -o '"virtual-size": *[0-9]*' | grep -o '[0-9]*$')" ]
 
+# --check reads the chain a FILE heads as --cat does: it passes what --cat
+# reads and refuses what --cat refuses, also where each file alone is fine.
+probe_safe() { "$MAP" -q --check "$@" | grep -o '"safe": [a-z]*' | tr '\n' ' '; }
+check "--check: clean chains are safe, exit 0" \
+	[ "$(probe_safe "$W/oddr.qcow2" "$W/odd1.qcow2")" = '"safe": true "safe": true ' ]
+qemu-img create -q -f qcow2 "$W/bad-z.qcow2" 1M || bail create
+qi "$W/bad-z.qcow2" "write -c -P 0x33 0 65536"
+# its host offset: L1[0] -> L2[0], a compressed entry (64 KiB clusters)
+off=$(python3 -c 'import sys,struct
+f=open(sys.argv[1],"rb"); h=f.read(48); l1=struct.unpack(">Q",h[40:48])[0]
+f.seek(l1); l2=struct.unpack(">Q",f.read(8))[0]&0x00fffffffffffe00
+f.seek(l2); e=struct.unpack(">Q",f.read(8))[0]; cb=16
+print(e & ((1<<(62-(cb-8)))-1))' "$W/bad-z.qcow2")
+printf '\xff\xff\xff\xff\xff\xff\xff\xff' | dd of="$W/bad-z.qcow2" bs=1 seek="$off" conv=notrunc status=none
+check "a compressed cluster that does not decompress: qemu-img check calls it clean" \
+	qemu-img check -q "$W/bad-z.qcow2"
+"$MAP" -q --cat "$W/bad-z.qcow2" >/dev/null
+check "--cat refuses it" [ $? -eq 1 ]
+"$MAP" -q --check "$W/bad-z.qcow2" >/dev/null
+check "--check refuses it too (exit 1)" [ $? -eq 1 ]
+(cd "$W" && qemu-img create -q -f qcow2 -u -b loop-b.qcow2 -F qcow2 loop-a.qcow2 1M &&
+	qemu-img create -q -f qcow2 -u -b loop-a.qcow2 -F qcow2 loop-b.qcow2 1M) || bail create
+(cd "$W" && qemu-img create -q -f qcow2 -u -b odd.raw -F qcow2 fmt-lie.qcow2 1000448) || bail create
+for f in loop-a fmt-lie; do
+	"$MAP" -q --cat "$W/$f.qcow2" >/dev/null
+	a=$?
+	check "$f: --cat refuses it and --check says it is not safe" \
+		[ "$a" = 1 -a "$(probe_safe "$W/$f.qcow2")" = '"safe": false ' ]
+done
+
 done_testing
