@@ -29,6 +29,8 @@
 #define QCOW2_MAX_REFTABLE_BYTES (8u << 20)
 #define QCOW2_MAX_BACKING_NAME 1023
 #define QCOW2_MAX_SNAPSHOTS 65536
+#define QCOW2_MAX_SNAPSHOT_EXTRA 1024 /* bytes of extra data in one entry */
+#define QCOW2_MAX_SNAPSHOTS_BYTES (1024u * QCOW2_MAX_SNAPSHOTS) /* the whole table */
 #define QCOW2_MAX_REFCOUNT_ORDER 6
 /* Largest virtual size snapfs accepts for any layer or chain (2^61 bytes,
  * the most a qcow2 L1 table within qemu's limit can describe). */
@@ -115,6 +117,8 @@ enum qcow2_run_kind {
 	QCOW2_RUN_DATA, /* bytes at file offset host */
 	QCOW2_RUN_ZERO, /* reads as zeros (host valid if has_host) */
 	QCOW2_RUN_COMPRESSED, /* one whole compressed cluster */
+	QCOW2_RUN_ZERO_DATA, /* allocated past the end of the file: reads as
+			      * zeros, yet is data (qemu-img map: zero and data) */
 };
 
 struct qcow2_run {

@@ -212,7 +212,7 @@ static int print_map(struct chain *c)
 		r.depth = e.kind == CHAIN_EXTENT_HOLE ? nl - 1 : e.depth;
 		r.present = e.kind != CHAIN_EXTENT_HOLE;
 		r.zero = e.kind == CHAIN_EXTENT_ZERO || e.kind == CHAIN_EXTENT_HOLE;
-		r.data = e.kind == CHAIN_EXTENT_DATA || e.kind == CHAIN_EXTENT_COMPRESSED;
+		r.data = e.data;
 		r.has_offset = e.kind != CHAIN_EXTENT_COMPRESSED && e.offset_valid;
 		r.offset = e.offset;
 		r.valid = true;
