@@ -57,10 +57,9 @@ int object_set_owner(struct snapfs *fs, const struct cred *cred, uint64_t ino, i
 {
 	struct owner_change c = {what, mode, uid, gid};
 
-	if (!cred_is_admin(fs, cred)) {
-		log_info("uid %u may not change owner or mode (admins only)", (unsigned)cred->uid);
-		return -EPERM;
-	}
+	if (!cred_is_admin(fs, cred))
+		return log_refuse(-EPERM, "uid %u may not change owner or mode (admins only)",
+				  (unsigned)cred->uid);
 	return object_modify(fs, ino, apply_owner, &c);
 }
 
@@ -103,10 +102,9 @@ int tenant_create(struct snapfs *fs, const struct cred *cred, const char *name, 
 	struct object obj;
 	int rc;
 
-	if (!cred_is_admin(fs, cred)) {
-		log_info("uid %u may not create tenant %s (admins only)", (unsigned)cred->uid, name);
-		return -EPERM;
-	}
+	if (!cred_is_admin(fs, cred))
+		return log_refuse(-EPERM, "uid %u may not create tenant %s (admins only)",
+				  (unsigned)cred->uid, name);
 	rc = object_name_check(name);
 	if (rc)
 		return rc;
