@@ -336,7 +336,8 @@ static int do_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
 
 	if (rc)
 		return rc;
-	rc = S_ISDIR(child.mode) ? -EISDIR : -EPERM;
+	rc = S_ISDIR(child.mode) ? -EISDIR
+				 : log_refuse(-EPERM, "only a group's volumes/<volume> links are removed");
 	if (child.type == NODE_MEMBER_LINK && !tree_node_get(fs, parent, &dir)) {
 		if (dir.type == NODE_GROUP_VOLUMES) {
 			req_cred(req, &cred);

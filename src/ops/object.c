@@ -77,13 +77,16 @@ int object_rename(struct snapfs *fs, const struct cred *cred, uint64_t ino, cons
 		return rc;
 	rc = catalog_object_get(txn, ino, &obj);
 	if (!rc && obj.kind == OBJ_TENANT && !cred_is_admin(fs, cred))
-		rc = -EPERM;
+		rc = log_refuse(-EPERM, "uid %u may not rename tenants (admins only)",
+				(unsigned)cred->uid);
 	if (!rc && strcmp(obj.name, new_name)) {
 		char old[256];
 
 		snprintf(old, sizeof(old), "%s", obj.name);
 		obj.updated_at = time_now_usec();
 		rc = catalog_object_rename(txn, &obj, new_name);
+		if (rc == -EEXIST)
+			log_refuse(rc, "%s is the name of another object there", new_name);
 		if (!rc)
 			log_info("renamed %s %s to %s", obj.id, old, new_name);
 	}
