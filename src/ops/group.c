@@ -302,8 +302,10 @@ int group_volume_link(struct snapfs *fs, const struct cred *cred, uint64_t group
 		if (!rc && strcmp(vname, name))
 			rc = -EINVAL;
 		if (rc)
-			log_info("group %s: link %s -> %s does not name a volume of tenant %s "
-				 "called %s", g.id, name, target, tenant.name, name);
+			log_refuse(rc,
+				   "group %s: link %s -> %s does not name a volume of tenant %s "
+				   "called %s",
+				   g.id, name, target, tenant.name, name);
 	}
 	if (!rc) {
 		object_clear(&vol);
@@ -398,7 +400,7 @@ int group_volumes_update(struct snapfs *fs, const struct cred *cred, uint64_t gr
 		if (!rc && add)
 			rc = member_add(txn, &g, &vol, -EINVAL);
 		else if (!rc && (rc = member_remove(txn, &g, &vol)) == -EINVAL)
-			log_info("group %s: volume %s is no member", g.id, ref);
+			log_refuse(rc, "group %s: volume %s is no member", g.id, ref);
 		object_clear(&vol);
 		count++;
 	}
@@ -1123,9 +1125,10 @@ static int fill_record(struct snapfs *fs, const struct cred *cred, uint64_t grou
 	int rc = source_parse(source, g1_name, cg_name, sizeof(g1_name));
 
 	if (rc) {
-		log_info("user.source %s: not consistencygroups/G or "
-			 "consistencygroups/G/cgsnapshots/C", source);
-		return rc;
+		return log_refuse(rc,
+				  "user.source %s: not consistencygroups/G or "
+				  "consistencygroups/G/cgsnapshots/C",
+				  source);
 	}
 	rc = catalog_txn_begin(fs->cat, true, &txn);
 	if (rc)

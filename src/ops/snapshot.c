@@ -1528,10 +1528,9 @@ static int unmanage_record(void *arg)
 				snap.link_id);
 	if (!rc && strcmp(snap.status, "available") && strcmp(snap.status, "error"))
 		rc = log_refuse(-EBUSY, "unmanage %s: it is %s", snap.id, snap.status);
-	if (!rc && snap.merge_state != MERGE_NONE) {
-		log_info("unmanage %s: a merge of it began; delete it instead", snap.id);
-		rc = -EBUSY;
-	}
+	if (!rc && snap.merge_state != MERGE_NONE)
+		rc = log_refuse(-EBUSY, "unmanage %s: a merge of it began; delete it instead",
+				snap.id);
 	if (!rc) {
 		snprintf(p->prev_status, sizeof(p->prev_status), "%s", snap.status);
 		snprintf(snap.status, sizeof(snap.status), "unmanaging");
