@@ -111,8 +111,9 @@ Test(log_file, one_line_per_refused_request)
 	log_request_begin();
 	log_refuse(-EPERM, "not logged: the request succeeded");
 	log_request_end(0, LOG_LEVEL_INFO, "mkdir", "tenants/b");
-	cr_assert_str_eq(lines(), "info: rmdir tenants/a/volumes/v: EBUSY: volume v1 is busy\n"
-				  "info: setxattr user.x tenants/a: ENOTSUP: Operation not supported\n");
+	cr_assert_str_eq(lines(),
+			 "info: rmdir tenants/a/volumes/v: EBUSY: volume v1 is busy\n"
+			 "info: setxattr user.x tenants/a: ENOTSUP: Operation not supported\n");
 }
 
 Test(log_file, refusal_outside_a_request)
