@@ -22,6 +22,7 @@ static enum log_level log_max = LOG_LEVEL_INFO;
 
 /* The reason log_refuse() gave within the current request. */
 static __thread bool req_active, req_has_reason;
+static __thread int req_reason_rc;
 static __thread char req_reason[1024];
 
 static const char *const level_names[] = {
@@ -98,12 +99,6 @@ void log_start(void)
 bool log_uses_stderr(void)
 {
 	return log_chosen == DEST_STDERR;
-}
-
-void log_use_syslog(bool on)
-{
-	log_chosen = on ? DEST_SYSLOG : DEST_STDERR;
-	log_start();
 }
 
 int log_level_parse(const char *name, enum log_level *level)
@@ -257,6 +252,7 @@ int log_refuse(int rc, const char *fmt, ...)
 	va_end(ap);
 	if (req_active) {
 		snprintf(req_reason, sizeof(req_reason), "%s", line);
+		req_reason_rc = rc;
 		req_has_reason = true;
 	} else {
 		log_info("%s: %s", errno_name(-rc), line);
@@ -277,8 +273,13 @@ int log_request_end(int rc, enum log_level level, const char *op, const char *ob
 			level = LOG_LEVEL_ERR;
 		else if (rc == -ENOSPC && level > LOG_LEVEL_WARN)
 			level = LOG_LEVEL_WARN;
-		log_msg(level, "%s %s: %s: %s", op, object, errno_name(-rc),
-			req_has_reason ? req_reason : strerror(-rc));
+		if (!req_has_reason)
+			log_msg(level, "%s %s: %s: %s", op, object, errno_name(-rc), strerror(-rc));
+		else if (req_reason_rc == rc)
+			log_msg(level, "%s %s: %s: %s", op, object, errno_name(-rc), req_reason);
+		else /* the operation turned the refusal into another errno */
+			log_msg(level, "%s %s: %s: %s (after %s: %s)", op, object, errno_name(-rc),
+				strerror(-rc), errno_name(-req_reason_rc), req_reason);
 	}
 	req_active = false;
 	req_has_reason = false;

@@ -32,10 +32,6 @@ void log_start(void);
  * its stderr open instead of pointing it at /dev/null. */
 bool log_uses_stderr(void);
 
-/* Send lines to syslog (true) or stderr (false, the default). Call once
- * before threads start. */
-void log_use_syslog(bool on);
-
 /* "error", "warning", "info" or "debug" into *level. Returns 0 or -EINVAL. */
 int log_level_parse(const char *name, enum log_level *level);
 
@@ -72,8 +68,8 @@ void log_request_begin(void);
 
 /* The request ends with rc. When rc is a -errno, write its one line:
  * "OP OBJECT: ENAME: reason" (the reason given to log_refuse(), else the
- * errno's text), at level (lowered to error for EIO, warning for ENOSPC).
- * Returns rc. */
+ * errno's text; when the reason came with another errno, both), at level
+ * (raised to error for EIO and ENOMEM, to warning for ENOSPC). Returns rc. */
 int log_request_end(int rc, enum log_level level, const char *op, const char *object);
 
 #endif

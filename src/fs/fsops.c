@@ -336,14 +336,15 @@ static int do_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
 
 	if (rc)
 		return rc;
-	rc = S_ISDIR(child.mode) ? -EISDIR
-				 : log_refuse(-EPERM, "only a group's volumes/<volume> links are removed");
+	rc = S_ISDIR(child.mode) ? -EISDIR : -EPERM;
 	if (child.type == NODE_MEMBER_LINK && !tree_node_get(fs, parent, &dir)) {
 		if (dir.type == NODE_GROUP_VOLUMES) {
 			req_cred(req, &cred);
 			rc = group_volume_unlink(fs, &cred, dir.obj.ino, name);
 		}
 		tree_node_clear(&dir);
+	} else if (rc == -EPERM) {
+		log_refuse(rc, "only a group's volumes/<volume> links are removed");
 	}
 	tree_node_clear(&child);
 	return rc;

@@ -116,6 +116,15 @@ Test(log_file, one_line_per_refused_request)
 			 "info: setxattr user.x tenants/a: ENOTSUP: Operation not supported\n");
 }
 
+Test(log_file, reason_of_another_errno)
+{
+	log_request_begin();
+	log_refuse(-EINVAL, "volume v1 is no member");
+	log_request_end(-EIO, LOG_LEVEL_INFO, "setxattr user.remove_volumes", "g");
+	cr_assert_str_eq(lines(), "error: setxattr user.remove_volumes g: EIO: Input/output error "
+				  "(after EINVAL: volume v1 is no member)\n");
+}
+
 Test(log_file, refusal_outside_a_request)
 {
 	log_refuse(-EINVAL, "import: bad file %s", "f");
