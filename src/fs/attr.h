@@ -1,4 +1,4 @@
-/* attr.h - the user.* extended attributes of objects (SPEC section 4).
+/* attr.h - the user.* extended attributes of objects (docs/snapfs.md section 5).
  *
  * Read-only: user.id user.status user.created_at user.size user.project_id
  * user.active_file user.consistency_group_id user.json (status and size are

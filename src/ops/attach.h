@@ -11,7 +11,7 @@
  * Merges are block-commit jobs named attach_job_id(snapshot id), started
  * with auto-dismiss off so that their outcome survives a crash of snapfs.
  *
- * Thread-safe. Functions return 0 or a negative errno (SPEC 5): -EIO with
+ * Thread-safe. Functions return 0 or a negative errno (docs/snapfs.md section 7): -EIO with
  * a log line when QEMU does not answer or refuses.
  */
 #ifndef SNAPFS_ATTACH_H

@@ -14,7 +14,7 @@
  * Filling a group from a source copies every source first and makes the
  * copies available in one transaction; a failure or a crash removes all.
  *
- * Thread-safe. Every function returns 0 or a negative errno (SPEC 5), with a
+ * Thread-safe. Every function returns 0 or a negative errno (docs/snapfs.md section 7), with a
  * log line for failures that are not the caller's input.
  */
 #ifndef SNAPFS_GROUP_H

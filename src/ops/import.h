@@ -3,7 +3,7 @@
  * knows with what Cinder did to their files since, and the manageable/
  * listing.
  *
- * Validation (SPEC 2), the same for import, manageable/ and user.manage:
+ * Validation (docs/snapfs.md section 2), the same for import, manageable/ and user.manage:
  *   - the basename is volume-<uuid> (a base) or volume-<uuid>.<uuid> (an
  *     overlay), canonical lower-case uuids, nothing else;
  *   - it is a regular file in the share, not a symlink (O_NOFOLLOW, lstat);

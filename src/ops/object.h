@@ -2,7 +2,7 @@
  * mode, and the read-modify-write of one record.
  *
  * Thread-safe; each call is one write transaction, all or nothing. Returns
- * 0 or a negative errno (SPEC section 5), with a log line for failures that
+ * 0 or a negative errno (docs/snapfs.md section 7), with a log line for failures that
  * are not the caller's input.
  */
 #ifndef SNAPFS_OBJECT_H

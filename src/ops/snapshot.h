@@ -11,7 +11,7 @@
  * Each operation records its intent (snapshot op create/delete, volume op
  * "snapshot"/"snapshot-delete") before the share changes; after a crash
  * snapshot_recover() finishes or undoes it. One operation per volume at a
- * time (-EBUSY). Thread-safe; returns 0 or a negative errno (SPEC 5).
+ * time (-EBUSY). Thread-safe; returns 0 or a negative errno (docs/snapfs.md section 7).
  */
 #ifndef SNAPFS_SNAPSHOT_H
 #define SNAPFS_SNAPSHOT_H

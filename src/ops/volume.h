@@ -4,7 +4,7 @@
  * to the catalogue before the share changes, so that recover.c can finish or
  * undo it after a crash. One operation per volume at a time: a second one
  * gets -EBUSY. No catalogue write transaction is held while files change.
- * Thread-safe. Returns 0 or a negative errno (SPEC section 5).
+ * Thread-safe. Returns 0 or a negative errno (docs/snapfs.md section 7).
  */
 #ifndef SNAPFS_VOLUME_H
 #define SNAPFS_VOLUME_H

@@ -12,7 +12,7 @@
  *
  * Every file snapfs creates on the share is created here (share_file_create(),
  * share_raw_create(), share_info_write()) and gets the share's file policy
- * (SPEC section 11): the owner, group and mode Cinder's NFS driver would give
+ * (docs/snapfs.md section 12): the owner, group and mode Cinder's NFS driver would give
  * it, so that Cinder's service user and the hypervisor's user can open it.
  * The policy is set on the new descriptor before anything is written into
  * the file: its name appears empty, with mode 0600 and snapfs's own owner,
@@ -47,7 +47,7 @@ struct share_file_policy {
  * top directory. */
 #define SHARE_ID_OF_TOP ((unsigned)-1)
 
-/* The policy of SPEC section 11 with no option given. */
+/* The policy of docs/snapfs.md section 12 with no option given. */
 #define SHARE_FILE_MODE_DEFAULT 0660
 
 struct share {

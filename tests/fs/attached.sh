@@ -1,5 +1,5 @@
 #!/bin/bash
-# Attached volumes, hypervisor-assisted snapshots (SPEC section 9) against a
+# Attached volumes, hypervisor-assisted snapshots (docs/snapfs.md section 10) against a
 # real qemu-storage-daemon: setfattr user.attach SOCKET#NODE attaches a
 # volume (in-use) and its refusals (EINVAL, EBUSY, EIO); while attached,
 # mkdir of a snapshot switches QEMU onto a new overlay over QMP

@@ -1,5 +1,5 @@
 #!/bin/bash
-# SPEC section 5 errors that the other tests do not reach: regular files,
+# Errors (docs/snapfs.md section 7) that the other tests do not reach: regular files,
 # links, moves between containers, a full catalogue, bad mount options.
 . "$(dirname "$0")/lib.sh"
 plan 26

@@ -1,5 +1,5 @@
 #!/bin/bash
-# Consistency groups and group snapshots (SPEC sections 3-6): mkdir makes a
+# Consistency groups and group snapshots (docs/snapfs.md sections 3-8): mkdir makes a
 # group with info.json, volumes/ and cgsnapshots/; its attributes (read-only
 # ones, description, metadata, reset-state by admins); mv renames it; members
 # are added with ln -s ../../../volumes/V (or user.add_volumes, all or

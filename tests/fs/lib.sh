@@ -3,8 +3,8 @@
 #
 # Usage in a test:  . "$(dirname "$0")/lib.sh"; plan N; mount_snapfs; ...
 # Environment: top_builddir (the build tree; default: two levels up);
-# SNAPFS_TEST_ETCD=1 runs the test with the catalogue in etcd (SPEC section
-# 10): the first mount_snapfs starts a 3-member cluster for the script
+# SNAPFS_TEST_ETCD=1 runs the test with the catalogue in etcd
+# (docs/snapfs.md section 11): the first mount_snapfs starts a 3-member cluster for the script
 # (etcdlib.sh) and every mount adds etcd=, etcd_prefix=, etcd_ttl= and one
 # host_id for the whole script, so that a mount after a crash is the same
 # host coming back; $CAT is then only the host's local cache.

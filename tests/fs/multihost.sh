@@ -34,7 +34,7 @@ chmod 755 "$WORK/slow-qemu-img"
 
 etcd_cluster_start || exit 1
 # The share belongs to Cinder (ALICE) and the hypervisor's group (TEAM); the
-# daemons' umask would strip every group bit (SPEC section 11).
+# daemons' umask would strip every group bit (docs/snapfs.md section 12).
 chown "$ALICE:$TEAM" "$SHARE"
 chmod 0770 "$SHARE"
 umask 077

@@ -1,5 +1,5 @@
 #!/bin/bash
-# Permissions (SPEC section 6): admins give a tenant to a team with chgrp and
+# Permissions (docs/snapfs.md section 8): admins give a tenant to a team with chgrp and
 # chmod 2770; the kernel enforces the mode bits; admin-only operations answer
 # EPERM to everyone else.
 . "$(dirname "$0")/lib.sh"

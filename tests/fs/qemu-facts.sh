@@ -1,5 +1,5 @@
 #!/bin/bash
-# What snapfs's attached volumes (SPEC section 9) rely on in QEMU, checked
+# What snapfs's attached volumes (docs/snapfs.md section 10) rely on in QEMU, checked
 # against the qemu-storage-daemon of this machine with qsdlib.sh and qmp.py
 # alone (no snapfs): the QMP calls that a snapshot and a merge make, in
 # Cinder's layout, and what each leaves in the headers, the block graph,

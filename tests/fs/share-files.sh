@@ -1,5 +1,5 @@
 #!/bin/bash
-# Files on the share (SPEC section 11): every file snapfs creates there (a
+# Files on the share (docs/snapfs.md section 12): every file snapfs creates there (a
 # volume's base file, raw or qcow2, a snapshot's overlay, a group snapshot's
 # overlays, .info, the copies of a group fill) gets the owner and group of
 # the share's top directory and mode 0660, whatever the daemon's umask, so

@@ -1,5 +1,5 @@
 #!/bin/bash
-# Snapshot refusals (SPEC section 5) and the admin operations: disk.raw and
+# Snapshot refusals (docs/snapfs.md section 7) and the admin operations: disk.raw and
 # info.json are read-only (EROFS), nothing else can be created in snapshots/
 # or a snapshot (EPERM); taken names (EEXIST); a volume with snapshots can be
 # neither deleted (ENOTEMPTY) nor extended (EBUSY); no snapshot of a volume

@@ -1,5 +1,5 @@
 #!/bin/bash
-# Volume snapshots (SPEC sections 2, 3, 4, 7): mkdir makes the qcow2 overlay
+# Volume snapshots (docs/snapfs.md sections 2-5, 13): mkdir makes the qcow2 overlay
 # volume-<vid>.<sid> over the previously active file and records it in
 # volume-<vid>.info; disk.raw shows the volume as it was at mkdir, whatever the
 # hypervisor writes afterwards (plain, partial-cluster, zero, compressed
