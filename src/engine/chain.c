@@ -396,7 +396,43 @@ void chain_close(struct chain *c)
 	free(c);
 }
 
+/* Data bytes of view within [0, limit). */
+static uint64_t view_data_bytes(const struct xvec *view, uint64_t limit)
+{
+	uint64_t total = 0;
+
+	for (size_t i = 0; i < view->n && view->v[i].start < limit; i++) {
+		const struct xt *e = &view->v[i];
+		uint64_t end = e->start + e->len < limit ? e->start + e->len : limit;
+
+		if (xt_is_data(e))
+			total += end - e->start;
+	}
+	return total;
+}
+
+/* chain_open(); with counts, also counts[i] = the data bytes of the chain
+ * from layer i down, within layer i's virtual size. */
+static int chain_open_counting(struct chain **out, const struct chain_layer *layers, size_t n,
+			       uint64_t size, uint64_t *counts);
+
 int chain_open(struct chain **out, const struct chain_layer *layers, size_t n, uint64_t size)
+{
+	return chain_open_counting(out, layers, n, size, NULL);
+}
+
+int chain_data_by_depth(const struct chain_layer *layers, size_t n, uint64_t *bytes)
+{
+	struct chain *c;
+	int ret = chain_open_counting(&c, layers, n, 0, bytes);
+
+	if (!ret)
+		chain_close(c);
+	return ret;
+}
+
+static int chain_open_counting(struct chain **out, const struct chain_layer *layers, size_t n,
+			       uint64_t size, uint64_t *counts)
 {
 	struct xvec view = {0}, lmap = {0}, res = {0};
 	struct qcow2_image img;
@@ -443,6 +479,8 @@ int chain_open(struct chain **out, const struct chain_layer *layers, size_t n, u
 		struct xvec t = view;
 		view = res;
 		res = t;
+		if (counts)
+			counts[i] = view_data_bytes(&view, c->layers[i].vsize);
 	}
 	free(lmap.v);
 	lmap.v = NULL;

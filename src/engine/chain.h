@@ -84,6 +84,14 @@ struct chain_extent {
  * Thread-safe (no shared state). */
 int chain_open(struct chain **out, const struct chain_layer *layers, size_t n, uint64_t size);
 
+/* Resolve the chain of n files as chain_open() does (the same checks and
+ * errors), and set bytes[i] (n entries) to the data bytes of the chain
+ * from file i down to the base, within file i's virtual size: what
+ * chain_seek() would find as data in a chain opened from layers + i.
+ * One pass for every depth; nothing is kept open. Returns 0 or as
+ * chain_open(). Thread-safe. */
+int chain_data_by_depth(const struct chain_layer *layers, size_t n, uint64_t *bytes);
+
 /* Close the files and free the map. NULL is fine. Not concurrent with
  * other calls on the same chain. */
 void chain_close(struct chain *c);

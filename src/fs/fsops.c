@@ -22,6 +22,7 @@
 #include "reader.h"
 #include "share.h"
 #include "snapshot.h"
+#include "status.h"
 #include "tree.h"
 #include "volume.h"
 
@@ -33,8 +34,8 @@
  * LINK_TIMEOUT: a link's size and a group's link names follow renames of
  * the objects they point to, which send no notice for the link. Regular
  * files are never cached: info.json changes with every update and is
- * read with direct_io; disk.raw's st_blocks is known only once it is
- * open. */
+ * read with direct_io, as status.json; disk.raw's st_blocks follows
+ * merges under it. */
 #define LINK_TIMEOUT 1.0
 
 static struct snapfs *req_fs(fuse_req_t req)
@@ -483,8 +484,8 @@ static void open_file_free(struct snapfs *fs, struct open_file *of)
 	free(of);
 }
 
-static int do_open(struct snapfs *fs, fuse_ino_t ino, struct fuse_file_info *fi,
-		   struct open_file **out)
+static int do_open(struct snapfs *fs, const struct cred *cred, fuse_ino_t ino,
+		   struct fuse_file_info *fi, struct open_file **out)
 {
 	struct open_file *of;
 	struct node node;
@@ -495,7 +496,7 @@ static int do_open(struct snapfs *fs, fuse_ino_t ino, struct fuse_file_info *fi,
 	if ((fi->flags & O_ACCMODE) != O_RDONLY || (fi->flags & O_TRUNC))
 		rc = log_refuse(-EROFS, "files of the tree are read-only");
 	else if (node.type != NODE_INFO_JSON && node.type != NODE_DISK_RAW &&
-		 node.type != NODE_MANAGEABLE_FILE)
+		 node.type != NODE_MANAGEABLE_FILE && node.type != NODE_STATUS)
 		rc = S_ISDIR(node.mode) ? -EISDIR : -ENOTSUP;
 	of = rc ? NULL : calloc(1, sizeof(*of));
 	if (!rc && !of)
@@ -505,6 +506,12 @@ static int do_open(struct snapfs *fs, fuse_ino_t ino, struct fuse_file_info *fi,
 		of->type = node.type;
 		if (node.type == NODE_MANAGEABLE_FILE) {
 			/* empty: what it is lies in its attributes */
+			fi->direct_io = 1;
+		} else if (node.type == NODE_STATUS) {
+			/* made anew at each open; its size is 0 until then */
+			rc = cred_is_admin(fs, cred)
+				     ? status_json_text(fs, &of->data, &of->len)
+				     : log_refuse(-EACCES, "status.json is for admins only");
 			fi->direct_io = 1;
 		} else if (node.type == NODE_INFO_JSON) {
 			/* read without the page cache: its size changes with
@@ -531,10 +538,12 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	struct snapfs *fs = req_fs(req);
 	struct open_file *of = NULL;
 	bool write = (fi->flags & O_ACCMODE) != O_RDONLY || (fi->flags & O_TRUNC);
+	struct cred cred;
 	int rc;
 
 	log_request_begin();
-	rc = do_open(fs, ino, fi, &of);
+	req_cred(req, &cred);
+	rc = do_open(fs, &cred, ino, fi, &of);
 	request_end(req, rc, write ? LOG_LEVEL_INFO : LOG_LEVEL_DEBUG, "open", ino, NULL);
 	if (rc) {
 		fuse_reply_err(req, -rc);

@@ -66,7 +66,7 @@ uint64_t tree_children_dir(uint64_t parent, enum object_kind kind)
 static bool node_is_dir(enum node_type type)
 {
 	return type != NODE_BYID_LINK && type != NODE_INFO_JSON && type != NODE_DISK_RAW &&
-	       type != NODE_MEMBER_LINK && type != NODE_MANAGEABLE_FILE;
+	       type != NODE_MEMBER_LINK && type != NODE_MANAGEABLE_FILE && type != NODE_STATUS;
 }
 
 void tree_node_clear(struct node *node)
@@ -101,6 +101,13 @@ static int node_load(struct snapfs *fs, struct catalog_txn *txn, uint64_t ino, s
 			return 0;
 		case INO_BYID:
 			node->type = NODE_BYID, node->mode = S_IFDIR | 0555;
+			return 0;
+		case INO_STATUS:
+			/* names every tenant and object: admins only (root
+			 * and admin_group, whom the kernel lets read) */
+			node->type = NODE_STATUS, node->mode = S_IFREG | 0440;
+			if (fs->opts->has_admin_gid)
+				node->gid = fs->opts->admin_gid;
 			return 0;
 		default:
 			return -ENOENT;
@@ -344,10 +351,11 @@ int tree_node_stat(struct snapfs *fs, struct catalog_txn *txn, const struct node
 
 		st->st_size = (off_t)node->obj.size;
 		/* Sparse-aware tools (cp, tar) look for holes with SEEK_DATA
-		 * only when st_blocks says there are some. The true figure is
-		 * known once the chain is resolved, that is while the file is
-		 * open; before that, say fully allocated, never sparse. */
-		if (reader_allocated(fs, node->ino, &allocated) == 0) {
+		 * only when st_blocks says there are some, and du counts
+		 * st_blocks: the data of the resolved chain (computed once
+		 * per snapshot); when it cannot be resolved, say fully
+		 * allocated, never sparse. */
+		if (reader_allocated(fs, txn, &node->obj, &allocated) == 0) {
 			st->st_blocks = (blkcnt_t)((allocated + 511) / 512);
 			return 0;
 		}
@@ -448,6 +456,8 @@ static int lookup_in(struct snapfs *fs, struct catalog_txn *txn, const struct no
 			*ino = INO_TENANTS;
 		else if (!strcmp(name, "by-id"))
 			*ino = INO_BYID;
+		else if (!strcmp(name, "status.json"))
+			*ino = INO_STATUS;
 		else
 			return -ENOENT;
 		return 0;
@@ -602,7 +612,8 @@ int tree_readdir(struct snapfs *fs, uint64_t ino, struct dir_listing **out)
 	switch (dir.type) {
 	case NODE_ROOT:
 		if ((rc = listing_add(l, "tenants", INO_TENANTS, S_IFDIR)) ||
-		    (rc = listing_add(l, "by-id", INO_BYID, S_IFDIR)))
+		    (rc = listing_add(l, "by-id", INO_BYID, S_IFDIR)) ||
+		    (rc = listing_add(l, "status.json", INO_STATUS, S_IFREG)))
 			goto out;
 		break;
 	case NODE_BYID:

@@ -1,6 +1,7 @@
 /* tree.h - the path/inode model: which object or fixed entry an inode is.
  *
  *   /                       ino 1      tenants/ ino 2     by-id/ ino 3
+ *   /status.json            ino 4 (the operator's view, status.h)
  *   an object               its catalogue ino (a multiple of 16)
  *   a fixed entry inside    object ino | slot (volumes/, info.json, ...)
  *   by-id/<uuid>            object ino | SLOT_BYID
@@ -28,6 +29,7 @@
 #define INO_ROOT 1
 #define INO_TENANTS 2
 #define INO_BYID 3
+#define INO_STATUS 4
 
 #define SLOT_MEMBER_LINK 14
 #define SLOT_BYID 15
@@ -48,6 +50,7 @@ enum node_type {
 	NODE_GROUP_CGSNAPSHOTS,  /* consistencygroups/G/cgsnapshots/ */
 	NODE_MEMBER_LINK,        /* G/volumes/<V>, G/cgsnapshots/C/<V> */
 	NODE_MANAGEABLE_FILE,    /* manageable/<file>: obj.file is its name (import.h) */
+	NODE_STATUS,             /* /status.json */
 };
 
 /* A resolved inode: its type, the object it belongs to (obj.kind is

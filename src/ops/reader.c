@@ -29,11 +29,25 @@ struct reader {
  * would otherwise race. */
 #define READER_CLOSE_WAIT_MS 2000
 
+/* Allocated bytes of snapshots whose chain is not open, computed at their
+ * first stat and kept: a snapshot's content never changes, and what could
+ * change the figure (a merge below it moves its data onto another file)
+ * changes its record's backing file, whose hash keys the entry. */
+#define ALLOC_BUCKETS 4096
+
+struct alloc_entry {
+	uint64_t ino;
+	uint64_t key;           /* hash of the snapshot's backing file */
+	uint64_t allocated;
+	struct alloc_entry *next;
+};
+
 struct reader_registry {
 	pthread_mutex_t lock;
 	pthread_cond_t released;
 	struct reader *head;
 	uint64_t clock;
+	struct alloc_entry *alloc[ALLOC_BUCKETS];
 };
 
 int reader_registry_new(struct reader_registry **out)
@@ -48,10 +62,31 @@ int reader_registry_new(struct reader_registry **out)
 	return 0;
 }
 
+/* Forget the allocation of snapshot ino (any ino when ino is 0). Under
+ * reg->lock. */
+static void alloc_forget(struct reader_registry *reg, uint64_t ino)
+{
+	for (size_t b = 0; b < ALLOC_BUCKETS; b++) {
+		if (ino && b != (ino >> INO_SLOT_BITS) % ALLOC_BUCKETS)
+			continue;
+		for (struct alloc_entry **pp = &reg->alloc[b]; *pp;) {
+			struct alloc_entry *e = *pp;
+
+			if (ino && e->ino != ino) {
+				pp = &e->next;
+				continue;
+			}
+			*pp = e->next;
+			free(e);
+		}
+	}
+}
+
 void reader_registry_free(struct reader_registry *reg)
 {
 	if (!reg)
 		return;
+	alloc_forget(reg, 0);
 	while (reg->head) {
 		struct reader *r = reg->head;
 
@@ -198,17 +233,186 @@ static uint64_t chain_data_bytes(const struct chain *c)
 	return total;
 }
 
-int reader_allocated(struct snapfs *fs, uint64_t ino, uint64_t *bytes)
+/* Keep ino's allocation (key: its backing file's hash). Under no lock. */
+static void alloc_put(struct reader_registry *reg, uint64_t ino, uint64_t key, uint64_t bytes)
 {
-	struct reader_registry *reg = fs->readers;
-	struct reader *r;
+	struct alloc_entry *e = malloc(sizeof(*e));
+	size_t bucket = (ino >> INO_SLOT_BITS) % ALLOC_BUCKETS;
 
+	if (!e)
+		return;
+	e->ino = ino, e->key = key, e->allocated = bytes;
 	pthread_mutex_lock(&reg->lock);
-	r = find(reg, ino & ~INO_SLOT_MASK);
+	alloc_forget(reg, ino);
+	e->next = reg->alloc[bucket];
+	reg->alloc[bucket] = e;
+	pthread_mutex_unlock(&reg->lock);
+}
+
+/* A snapshot of the volume, as the allocation pass needs it. */
+struct alloc_snap {
+	uint64_t ino;
+	char file[256], backing[256];
+	bool servable;
+};
+
+struct alloc_snaps {
+	struct catalog_txn *txn;
+	struct alloc_snap *v;
+	size_t n, cap;
+};
+
+static int alloc_snap_add(const char *name, uint64_t ino, void *arg)
+{
+	struct alloc_snaps *l = arg;
+	struct object o;
+	int rc;
+
+	(void)name;
+	if (l->n == l->cap) {
+		size_t cap = l->cap ? l->cap * 2 : 16;
+		struct alloc_snap *v = realloc(l->v, cap * sizeof(*v));
+
+		if (!v)
+			return -ENOMEM;
+		l->v = v, l->cap = cap;
+	}
+	rc = catalog_object_get_brief(l->txn, ino, &o);
+	if (!rc) {
+		struct alloc_snap *a = &l->v[l->n++];
+
+		a->ino = ino;
+		snprintf(a->file, sizeof(a->file), "%s", o.file);
+		snprintf(a->backing, sizeof(a->backing), "%s", o.backing);
+		a->servable = o.merge_state == MERGE_NONE && !*o.op;
+	}
+	object_clear(&o);
+	return rc;
+}
+
+/* The data bytes of every layer of snap's volume's chain, from the newest
+ * snapshot's data down to the base, in one pass (chain_data_by_depth()),
+ * kept for every servable snapshot whose data is in that chain. Sets
+ * *bytes when snap is one of them: 0, else -ENOENT. */
+static int alloc_fill_volume(struct snapfs *fs, struct catalog_txn *txn, const struct object *snap,
+			     uint64_t *bytes)
+{
+	char(*names)[256] = malloc(SNAPSHOT_CHAIN_MAX * sizeof(*names));
+	uint64_t *counts = malloc(SNAPSHOT_CHAIN_MAX * sizeof(*counts));
+	enum image_format formats[SNAPSHOT_CHAIN_MAX];
+	struct chain_layer layers[SNAPSHOT_CHAIN_MAX];
+	struct alloc_snaps l = {.txn = txn};
+	struct object vol = {0}, top = {0}; /* the loads initialise them */
+	size_t n = 0;
+	int rc = names && counts ? catalog_object_get_brief(txn, snap->parent, &vol) : -ENOMEM;
+
+	if (!rc)
+		rc = catalog_children_foreach(txn, snap->parent, OBJ_SNAPSHOT, alloc_snap_add, &l);
+	if (!rc) {
+		/* the newest snapshot: its overlay is the active file; its
+		 * data's chain holds every older snapshot's data */
+		uint64_t top_ino = snap->ino;
+
+		for (size_t i = 0; i < l.n; i++)
+			if (!strcmp(l.v[i].file, vol.file))
+				top_ino = l.v[i].ino;
+		rc = catalog_object_get_brief(txn, top_ino, &top);
+	}
+	if (!rc)
+		rc = snapshot_layers(txn, &top, names, formats, SNAPSHOT_CHAIN_MAX, &n);
+	for (size_t i = 0; !rc && i < n; i++) {
+		layers[i].dirfd = fs->share->dirfd;
+		layers[i].name = names[i];
+		layers[i].format = formats[i];
+	}
+	if (!rc)
+		rc = chain_data_by_depth(layers, n, counts);
+	for (size_t i = 0; !rc && i < l.n; i++) {
+		const struct alloc_snap *a = &l.v[i];
+
+		if (!a->servable)
+			continue;
+		for (size_t d = 0; d < n; d++) {
+			if (strcmp(names[d], a->backing))
+				continue;
+			alloc_put(fs->readers, a->ino, hash_fnv1a64(a->backing, strlen(a->backing)),
+				  counts[d]);
+			break;
+		}
+	}
+	if (!rc) {
+		rc = -ENOENT;
+		for (size_t d = 0; d < n; d++) {
+			if (!strcmp(names[d], snap->backing)) {
+				*bytes = counts[d];
+				rc = 0;
+				break;
+			}
+		}
+	}
+	object_clear(&vol);
+	object_clear(&top);
+	free(l.v);
+	free(names);
+	free(counts);
+	return rc;
+}
+
+int reader_allocated(struct snapfs *fs, struct catalog_txn *txn, const struct object *snap,
+		     uint64_t *bytes)
+{
+	char(*names)[256] = NULL;
+	enum image_format formats[SNAPSHOT_CHAIN_MAX];
+	struct chain_layer layers[SNAPSHOT_CHAIN_MAX];
+	struct reader_registry *reg = fs->readers;
+	uint64_t ino = snap->ino & ~INO_SLOT_MASK;
+	uint64_t key = hash_fnv1a64(snap->backing, strlen(snap->backing));
+	size_t bucket = (ino >> INO_SLOT_BITS) % ALLOC_BUCKETS;
+	struct alloc_entry *e;
+	struct chain *c;
+	struct reader *r;
+	size_t n = 0;
+	int rc;
+
+	if (snap->kind != OBJ_SNAPSHOT || snap->merge_state != MERGE_NONE || *snap->op)
+		return -ENOENT;
+	pthread_mutex_lock(&reg->lock);
+	r = find(reg, ino);
 	if (r)
 		*bytes = r->allocated;
+	for (e = reg->alloc[bucket]; !r && e; e = e->next) {
+		if (e->ino == ino && e->key == key) {
+			*bytes = e->allocated;
+			break;
+		}
+	}
 	pthread_mutex_unlock(&reg->lock);
-	return r ? 0 : -ENOENT;
+	if (r || e)
+		return 0;
+	/* Usually one pass over the volume's chain answers for all its
+	 * snapshots (ls -ls of a snapshots/ directory); a snapshot off that
+	 * chain, or a chain that does not resolve, is computed alone. */
+	if (!alloc_fill_volume(fs, txn, snap, bytes))
+		return 0;
+
+	names = malloc(SNAPSHOT_CHAIN_MAX * sizeof(*names));
+	if (!names)
+		return -ENOMEM;
+	rc = snapshot_layers(txn, snap, names, formats, SNAPSHOT_CHAIN_MAX, &n);
+	for (size_t i = 0; !rc && i < n; i++) {
+		layers[i].dirfd = fs->share->dirfd;
+		layers[i].name = names[i];
+		layers[i].format = formats[i];
+	}
+	if (!rc)
+		rc = chain_open(&c, layers, n, snap->size);
+	free(names);
+	if (rc)
+		return -ENOENT;
+	*bytes = chain_data_bytes(c);
+	chain_close(c);
+	alloc_put(reg, ino, key, *bytes);
+	return 0;
 }
 
 int reader_open(struct snapfs *fs, uint64_t ino, struct reader **out)
@@ -282,6 +486,20 @@ void reader_release(struct snapfs *fs, struct reader *r)
 		catalog_unhold(fs->cat, ino);
 }
 
+int reader_foreach(struct snapfs *fs, int (*fn)(uint64_t ino, unsigned opens, void *arg),
+		   void *arg)
+{
+	struct reader_registry *reg = fs->readers;
+	int rc = 0;
+
+	pthread_mutex_lock(&reg->lock);
+	for (struct reader *r = reg->head; r && !rc; r = r->next)
+		if (r->refs)
+			rc = fn(r->ino, r->refs, arg);
+	pthread_mutex_unlock(&reg->lock);
+	return rc;
+}
+
 void reader_drop_unused(struct snapfs *fs)
 {
 	struct reader_registry *reg = fs->readers;
@@ -299,6 +517,7 @@ void reader_drop_unused(struct snapfs *fs)
 		chain_close(r->chain);
 		free(r);
 	}
+	alloc_forget(reg, 0);
 	pthread_mutex_unlock(&reg->lock);
 }
 
@@ -327,6 +546,7 @@ int reader_exclude(struct snapfs *fs, uint64_t ino, int (*fn)(void *arg), void *
 		chain_close(r->chain);
 		free(r);
 	}
+	alloc_forget(reg, ino & ~INO_SLOT_MASK);
 	rc = fn(arg);
 	pthread_mutex_unlock(&reg->lock);
 	return rc;

@@ -19,6 +19,7 @@
 
 #include <stdint.h>
 
+#include "catalog.h"
 #include "chain.h"
 #include "snapfs.h"
 
@@ -38,14 +39,27 @@ struct chain *reader_chain(struct reader *r);
 
 void reader_release(struct snapfs *fs, struct reader *r);
 
-/* Bytes of snapshot ino's data that come from files (what SEEK_DATA
- * finds), when its chain is open or cached: 0 and *bytes, else -ENOENT
- * (the caller then reports the file as fully allocated: never sparse by
- * mistake). */
-int reader_allocated(struct snapfs *fs, uint64_t ino, uint64_t *bytes);
+/* Bytes of snapshot snap's data that come from files (what SEEK_DATA
+ * finds; its disk.raw's st_blocks), read from the open chain, or from
+ * what an earlier call computed, or else computed now by resolving the
+ * chain (files named by the records in txn, the caller's read
+ * transaction) and kept for the next call. 0 and *bytes, else -ENOENT
+ * (being created or deleted, or its chain does not resolve: the caller
+ * then reports the file as fully allocated, never sparse by mistake) or
+ * -ENOMEM. Thread-safe. */
+int reader_allocated(struct snapfs *fs, struct catalog_txn *txn, const struct object *snap,
+		     uint64_t *bytes);
+
+/* Call fn(ino, opens, arg) for each snapshot open for reading on this
+ * host (opens: its open files), under the registry's lock: fn must be
+ * quick and must not call into the registry. Stops early with fn's
+ * non-zero value. Thread-safe. */
+int reader_foreach(struct snapfs *fs, int (*fn)(uint64_t ino, unsigned opens, void *arg),
+		   void *arg);
 
 /* Close every cached chain that no reader uses (after a delete merged
- * files: a cached chain would keep the unlinked overlay open). */
+ * files: a cached chain would keep the unlinked overlay open), and forget
+ * every allocation reader_allocated() kept. */
 void reader_drop_unused(struct snapfs *fs);
 
 /* Run fn(arg) with no reader of snapshot ino open and none able to open

@@ -31,6 +31,7 @@ struct catalog {
 	void *gone_arg;
 	void (*on_commit)(void *arg, const struct catalog_change *c);
 	void *commit_arg;
+	bool readonly;                  /* catalog_open_readonly(): no writes */
 };
 
 /* A record or a name that a write transaction changed, for the commit
@@ -325,6 +326,64 @@ fail:
 	return mdb_to_errno(rc, "open");
 }
 
+int catalog_open_readonly(struct catalog **out, const char *dir,
+			  const struct catalog_shared_options *shared)
+{
+	struct catalog *cat;
+	MDB_txn *txn = NULL;
+	int rc;
+
+	if (shared) {
+		rc = catalog_open(&cat, dir, 1ULL << 30, NULL);
+		if (rc)
+			return rc;
+		rc = shared_open_snapshot(&cat->shared, cat, shared);
+		if (rc) {
+			catalog_close(cat);
+			return rc;
+		}
+		cat->readonly = true;
+		*out = cat;
+		return 0;
+	}
+	cat = calloc(1, sizeof(*cat));
+	if (!cat)
+		return -ENOMEM;
+	pthread_mutex_init(&cat->writer, NULL);
+	pthread_rwlock_init(&cat->hooks, NULL);
+	cat->readonly = true;
+	rc = mdb_env_create(&cat->env);
+	if (rc)
+		goto fail;
+	mdb_env_set_maxdbs(cat->env, 8);
+	rc = mdb_env_open(cat->env, dir, MDB_NOTLS | MDB_RDONLY, 0600);
+	if (rc)
+		goto fail_env;
+	rc = mdb_txn_begin(cat->env, NULL, MDB_RDONLY, &txn);
+	if (rc)
+		goto fail_env;
+	if ((rc = mdb_dbi_open(txn, "objects", 0, &cat->objects)) ||
+	    (rc = mdb_dbi_open(txn, "children", 0, &cat->children)) ||
+	    (rc = mdb_dbi_open(txn, "ids", 0, &cat->ids)) ||
+	    (rc = mdb_dbi_open(txn, "meta", 0, &cat->meta))) {
+		mdb_txn_abort(txn);
+		goto fail_env;
+	}
+	rc = mdb_txn_commit(txn);
+	if (rc)
+		goto fail_env;
+	*out = cat;
+	return 0;
+fail_env:
+	mdb_env_close(cat->env);
+fail:
+	pthread_mutex_destroy(&cat->writer);
+	pthread_rwlock_destroy(&cat->hooks);
+	free(cat);
+	log_err("cannot open catalogue %s to read it: %s", dir, mdb_strerror(rc));
+	return rc == ENOENT || rc == MDB_NOTFOUND ? -ENOENT : -EIO;
+}
+
 void catalog_close(struct catalog *cat)
 {
 	if (!cat)
@@ -339,6 +398,49 @@ void catalog_close(struct catalog *cat)
 bool catalog_is_shared(const struct catalog *cat)
 {
 	return cat->shared != NULL;
+}
+
+const char *catalog_host_id(const struct catalog *cat)
+{
+	return cat->shared ? cat->host_id : "";
+}
+
+int catalog_usage(struct catalog *cat, struct catalog_usage *u)
+{
+	MDB_envinfo info;
+	MDB_stat st;
+	MDB_txn *txn;
+	int rc;
+
+	memset(u, 0, sizeof(*u));
+	mdb_env_info(cat->env, &info);
+	mdb_env_stat(cat->env, &st);
+	u->map_size = info.me_mapsize;
+	u->map_used = ((uint64_t)info.me_last_pgno + 1) * st.ms_psize;
+	rc = mdb_txn_begin(cat->env, NULL, MDB_RDONLY, &txn);
+	if (rc)
+		return mdb_to_errno(rc, "begin");
+	rc = mdb_stat(txn, cat->objects, &st);
+	if (!rc)
+		u->records = st.ms_entries;
+	mdb_txn_abort(txn);
+	if (rc)
+		return mdb_to_errno(rc, "stat");
+	if (!cat->shared)
+		return 0;
+	u->shared = true;
+	return shared_usage(cat->shared, u);
+}
+
+int catalog_hosts_foreach(struct catalog *cat, int (*fn)(const char *host, void *arg), void *arg)
+{
+	return cat->shared ? shared_hosts_foreach(cat->shared, fn, arg) : 0;
+}
+
+int catalog_holds_foreach(struct catalog *cat,
+			  int (*fn)(uint64_t ino, const char *host, void *arg), void *arg)
+{
+	return cat->shared ? shared_holds_foreach(cat->shared, fn, arg) : 0;
 }
 
 /* Setting a hook waits for the calls under way, so that a hook's arg may
@@ -386,6 +488,10 @@ int catalog_txn_begin(struct catalog *cat, bool write, struct catalog_txn **out)
 
 	if (!t)
 		return -ENOMEM;
+	if (write && cat->readonly) {
+		free(t);
+		return -EROFS;
+	}
 	if (write && cat->shared) {
 		pthread_mutex_lock(&cat->writer);
 		rc = shared_lock(cat->shared);
@@ -638,6 +744,9 @@ static char *object_encode(const struct object *o, const char *owner)
 		json_object_set(j, "members", o->members);
 	if (o->op[0] && owner[0])
 		json_object_set_new(j, "op_owner", json_string(owner));
+	if (o->op[0])
+		json_object_set_new(j, "op_since",
+				    json_integer(o->op_since ? o->op_since : time_now_usec()));
 	text = json_dumps(j, JSON_COMPACT);
 	json_decref(j);
 	return text;
@@ -695,6 +804,7 @@ static int object_decode(const void *data, size_t len, uint64_t ino, struct obje
 	o->size = (uint64_t)json_integer_value(json_object_get(j, "size"));
 	o->progress = (int)json_integer_value(json_object_get(j, "progress"));
 	o->merge_state = (int)json_integer_value(json_object_get(j, "merge_state"));
+	o->op_since = json_integer_value(json_object_get(j, "op_since"));
 	if (json_is_array(json_object_get(j, "members")))
 		o->members = json_incref(json_object_get(j, "members"));
 	json_decref(j);
@@ -835,7 +945,7 @@ static const struct brief_field {
 	FIELD(backing, false),    FIELD(attach, false),     FIELD(consistency, false),
 	FIELD(uid, true),         FIELD(gid, true),         FIELD(mode, true),
 	FIELD(created_at, true),  FIELD(updated_at, true),  FIELD(size, true),
-	FIELD(progress, true),    FIELD(merge_state, true),
+	FIELD(progress, true),    FIELD(merge_state, true),   FIELD(op_since, true),
 };
 
 static int brief_set(struct object *o, const char *key, size_t klen, const char *v, const char *end,

@@ -66,6 +66,8 @@ struct object {
 	char op_arg[256];       /* what the operation needs to finish or undo */
 	char op_owner[CATALOG_HOST_ID_MAX]; /* the host running op ("" with one host;
 				 * set by the catalogue when op is written) */
+	int64_t op_since;       /* usec: when op was first written (set by the
+				 * catalogue like op_owner; 0 when idle) */
 	char description[256];
 	bool has_description;   /* the API's null vs "" */
 	json_t *metadata;
@@ -113,6 +115,16 @@ struct catalog_shared_options {
  * etcd cannot be reached). Call once per mount. */
 int catalog_open(struct catalog **out, const char *dir, uint64_t map_size,
 		 const struct catalog_shared_options *shared);
+
+/* Open the catalogue only to read it, beside a mounted snapfs: with one
+ * host, the LMDB environment in dir read-only (MDB_RDONLY: no write
+ * transaction, no writer lock, snapfs.lock untouched; dir must hold a
+ * catalogue); with shared, a copy of etcd's catalogue read at one
+ * revision into a new LMDB environment in dir (a scratch directory of
+ * the caller's), no host registered. Write transactions answer -EROFS.
+ * Returns 0 and *out, -ENOENT (no catalogue in dir), -EIO. */
+int catalog_open_readonly(struct catalog **out, const char *dir,
+			  const struct catalog_shared_options *shared);
 
 /* Close the environment (and leave etcd: this host's lease is revoked). No
  * transaction may be open. */
@@ -250,6 +262,38 @@ int catalog_ids_foreach(struct catalog_txn *txn,
 /* Call fn(obj, arg) for every object record; stops early likewise. */
 int catalog_objects_foreach(struct catalog_txn *txn,
 			    int (*fn)(const struct object *obj, void *arg), void *arg);
+
+/* How full the catalogue is, for the operator's view. */
+struct catalog_usage {
+	uint64_t records;       /* object records */
+	uint64_t map_size;      /* LMDB (one host: the catalogue; etcd: this
+				 * host's copy): bytes of the map (catalog_size=) */
+	uint64_t map_used;      /* LMDB: bytes of the pages in use */
+	bool shared;            /* the fields below are set */
+	int64_t etcd_db_size;   /* etcd: the answering member's database file */
+	int64_t etcd_db_in_use; /* etcd: bytes of it in use (0 when etcd does not say) */
+	uint64_t etcd_keys;     /* etcd: keys under this share's prefix */
+	char etcd_endpoint[128]; /* the member that answered */
+};
+
+/* Fill *u. Asks etcd (two requests) when shared. Returns 0, or -EIO when
+ * etcd does not answer (the LMDB fields are filled). Thread-safe. */
+int catalog_usage(struct catalog *cat, struct catalog_usage *u);
+
+/* Several hosts: call fn(host, arg) for each host registered in etcd (a
+ * live lease), in name order; stops early with fn's non-zero value. With
+ * one host: nothing. Returns 0, fn's value or -EIO. Thread-safe. */
+int catalog_hosts_foreach(struct catalog *cat, int (*fn)(const char *host, void *arg),
+			  void *arg);
+
+/* Several hosts: call fn(ino, host, arg) for each snapshot held open for
+ * reading (catalog_txn_hold()) by any host, this one included; as
+ * catalog_hosts_foreach() otherwise. */
+int catalog_holds_foreach(struct catalog *cat,
+			  int (*fn)(uint64_t ino, const char *host, void *arg), void *arg);
+
+/* This host's name in a shared catalogue ("" with one host). */
+const char *catalog_host_id(const struct catalog *cat);
 
 /* Several hosts: when etcd holds no catalogue for this share yet, load
  * the one-host LMDB catalogue in dir into it (dir is only read), under the

@@ -720,6 +720,97 @@ const char *shared_host_id(struct catalog_shared *sh)
 	return sh->host_id;
 }
 
+/* ---- the operator's view ---- */
+
+int shared_usage(struct catalog_shared *sh, struct catalog_usage *u)
+{
+	json_t *reply;
+	int rc = post(sh, "/v3/maintenance/status", json_object(), &reply);
+
+	if (rc)
+		return rc;
+	u->etcd_db_size = etcd_int(reply, "dbSize");
+	u->etcd_db_in_use = etcd_int(reply, "dbSizeInUse");
+	snprintf(u->etcd_endpoint, sizeof(u->etcd_endpoint), "%s", etcd_endpoint(sh->etcd));
+	json_decref(reply);
+	rc = post(sh, "/v3/kv/range",
+		  json_pack("{soso sb}", "key", key_json(sh, "", "", 0), "range_end",
+			    range_end_json(sh, ""), "count_only", 1),
+		  &reply);
+	if (rc)
+		return rc;
+	u->etcd_keys = (uint64_t)etcd_int(reply, "count");
+	json_decref(reply);
+	return 0;
+}
+
+/* Call fn(key after P/part, arg) for every key under P/part, in key order. */
+static int keys_foreach(struct catalog_shared *sh, const char *part,
+			int (*fn)(const char *rest, void *arg), void *arg)
+{
+	size_t at = sh->plen + strlen(part);
+	json_t *reply, *kvs;
+	int rc = post(sh, "/v3/kv/range",
+		      json_pack("{soso sb}", "key", key_json(sh, part, "", 0), "range_end",
+				range_end_json(sh, part), "keys_only", 1),
+		      &reply);
+
+	if (rc)
+		return rc;
+	kvs = json_object_get(reply, "kvs");
+	for (size_t i = 0; !rc && i < json_array_size(kvs); i++) {
+		size_t len;
+		unsigned char *k = etcd_unb64(json_object_get(json_array_get(kvs, i), "key"), &len);
+
+		if (k && len > at)
+			rc = fn((const char *)k + at, arg);
+		free(k);
+	}
+	json_decref(reply);
+	return rc;
+}
+
+struct host_walk {
+	int (*host)(const char *host, void *arg);
+	int (*hold)(uint64_t ino, const char *host, void *arg);
+	void *arg;
+};
+
+static int host_key_seen(const char *rest, void *arg)
+{
+	struct host_walk *w = arg;
+
+	return w->host(rest, w->arg);
+}
+
+/* rest: "<ino in hex>/<host>" */
+static int hold_key_seen(const char *rest, void *arg)
+{
+	struct host_walk *w = arg;
+	char *end;
+	unsigned long long ino = strtoull(rest, &end, 16);
+
+	if (*end != '/')
+		return 0;
+	return w->hold((uint64_t)ino, end + 1, w->arg);
+}
+
+int shared_hosts_foreach(struct catalog_shared *sh, int (*fn)(const char *host, void *arg),
+			 void *arg)
+{
+	struct host_walk w = {.host = fn, .arg = arg};
+
+	return keys_foreach(sh, "h/", host_key_seen, &w);
+}
+
+int shared_holds_foreach(struct catalog_shared *sh,
+			 int (*fn)(uint64_t ino, const char *host, void *arg), void *arg)
+{
+	struct host_walk w = {.hold = fn, .arg = arg};
+
+	return keys_foreach(sh, "r/", hold_key_seen, &w);
+}
+
 /* ---- the cache: first load and watch ---- */
 
 struct op_list {
@@ -1092,6 +1183,37 @@ int shared_open(struct catalog_shared **out, struct catalog *cat,
 	sh->threads = true;
 	log_info("etcd: host %s shares the catalogue at %s (prefix %s, lease TTL %u s)", sh->host_id,
 		 etcd_endpoint(sh->etcd), opts->prefix, sh->ttl);
+	*out = sh;
+	return 0;
+}
+
+int shared_open_snapshot(struct catalog_shared **out, struct catalog *cat,
+			 const struct catalog_shared_options *opts)
+{
+	struct catalog_shared *sh = calloc(1, sizeof(*sh));
+	int rc;
+
+	if (!sh)
+		return -ENOMEM;
+	sh->cat = cat;
+	if (snprintf(sh->prefix, sizeof(sh->prefix), "%s/", opts->prefix) >= (int)sizeof(sh->prefix)) {
+		log_err("etcd_prefix too long");
+		free(sh);
+		return -EINVAL;
+	}
+	sh->plen = strlen(sh->prefix);
+	pthread_mutex_init(&sh->lock, NULL);
+	pthread_cond_init(&sh->cond, NULL);
+	pthread_cond_init(&sh->keeper_wake, NULL);
+	pthread_cond_init(&sh->linger_wake, NULL);
+	pthread_mutex_init(&sh->holds_lock, NULL);
+	rc = etcd_new(&sh->etcd, opts->endpoints);
+	if (!rc)
+		rc = full_load(sh);
+	if (rc) {
+		shared_close(sh);
+		return rc == -EINVAL ? rc : -EIO;
+	}
 	*out = sh;
 	return 0;
 }

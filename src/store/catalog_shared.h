@@ -59,6 +59,12 @@ struct catalog_shared;
 int shared_open(struct catalog_shared **out, struct catalog *cat,
 		const struct catalog_shared_options *opts);
 
+/* A reader's copy: load P/c/ into the cache once, at one revision, with
+ * no host registered, no lease, no watch and no writer lock (the host id
+ * is ""); for catalog_open_readonly(). Returns 0 and *out, or -EIO /
+ * -EINVAL with a log line. shared_close() ends it. */
+int shared_open_snapshot(struct catalog_shared **out, struct catalog *cat,
+			 const struct catalog_shared_options *opts);
 /* Stop the threads and revoke this host's lease (its holds and host key
  * go at once). */
 void shared_close(struct catalog_shared *sh);
@@ -91,6 +97,13 @@ int shared_held_elsewhere(struct catalog_shared *sh, uint64_t ino);
 void shared_holds_committed(struct catalog_shared *sh, const struct kv_op *ops, size_t n);
 void shared_unhold(struct catalog_shared *sh, uint64_t ino);
 const char *shared_host_id(struct catalog_shared *sh);
+/* See catalog_usage(), catalog_hosts_foreach(), catalog_holds_foreach():
+ * the etcd side. */
+int shared_usage(struct catalog_shared *sh, struct catalog_usage *u);
+int shared_hosts_foreach(struct catalog_shared *sh, int (*fn)(const char *host, void *arg),
+			 void *arg);
+int shared_holds_foreach(struct catalog_shared *sh,
+			 int (*fn)(uint64_t ino, const char *host, void *arg), void *arg);
 
 /* Implemented by catalog.c for the watch: apply ops to the cache (after
  * emptying it when reset), skipping each op whose rev the cache already

@@ -1315,3 +1315,88 @@ Test(catalog, concurrent_readers)
 			     "reader %d finally saw %d objects", i, readers[i].last_count);
 	}
 }
+
+/* A reader beside the writer (snapfs-check beside a mount): read-only,
+ * sees what the writer committed, never writes; the writer goes on. */
+Test(catalog, open_readonly_beside_the_writer)
+{
+	struct catalog *ro = NULL;
+	struct catalog_txn *txn;
+	struct catalog_usage u;
+	struct object o;
+	uint64_t t = insert_ok(OBJ_TENANT, 0, "acme"), found = 0;
+	int rc = catalog_open_readonly(&ro, dir, NULL);
+
+	cr_assert_eq(rc, 0, "catalog_open_readonly: %s", strerror(-rc));
+	cr_assert_eq(catalog_txn_begin(ro, true, &txn), -EROFS, "no write transaction");
+	cr_assert_eq(catalog_txn_begin(ro, false, &txn), 0);
+	cr_assert_eq(catalog_child_lookup(txn, 0, OBJ_TENANT, "acme", &found), 0);
+	cr_assert_eq(found, t);
+	cr_assert_eq(catalog_object_get(txn, t, &o), 0);
+	cr_assert_str_eq(o.name, "acme");
+	object_clear(&o);
+	catalog_txn_abort(txn);
+	/* the writer still writes while the reader is open */
+	insert_ok(OBJ_TENANT, 0, "beta");
+	cr_assert_eq(catalog_usage(ro, &u), 0);
+	cr_assert_eq(u.records, 2, "the reader sees the writer's commit");
+	cr_assert(!u.shared);
+	cr_assert_gt(u.map_used, 0);
+	cr_assert_leq(u.map_used, u.map_size);
+	catalog_close(ro);
+}
+
+Test(catalog_open, readonly_without_catalogue)
+{
+	struct catalog *ro = NULL;
+
+	test_log_setup();
+	tmpdir_make(dir, sizeof(dir), "cat");
+	cr_assert_lt(catalog_open_readonly(&ro, dir, NULL), 0, "an empty directory has none");
+	cr_assert_null(ro);
+	rm_rf(dir);
+}
+
+/* op_since: stamped when an operation is first written, kept while it
+ * runs, gone when it ends. */
+Test(catalog, op_since_stamped)
+{
+	uint64_t t = insert_ok(OBJ_TENANT, 0, "acme");
+	struct catalog_txn *txn;
+	struct object o;
+	int64_t since;
+
+	txn = txn_begin(true);
+	cr_assert_eq(catalog_object_get(txn, t, &o), 0);
+	cr_assert_eq(o.op_since, 0);
+	snprintf(o.op, sizeof(o.op), "create");
+	cr_assert_eq(catalog_object_update(txn, &o), 0);
+	object_clear(&o);
+	txn_commit(txn);
+	cr_assert_eq(get_one(t, &o), 0);
+	since = o.op_since;
+	cr_assert_gt(since, time_now_usec() - 60 * 1000000LL);
+	cr_assert_leq(since, time_now_usec());
+	object_clear(&o);
+
+	txn = txn_begin(true);
+	cr_assert_eq(catalog_object_get(txn, t, &o), 0);
+	o.progress = 50;
+	cr_assert_eq(catalog_object_update(txn, &o), 0);
+	object_clear(&o);
+	txn_commit(txn);
+	cr_assert_eq(get_one(t, &o), 0);
+	cr_assert_eq(o.op_since, since, "kept while the operation runs");
+	o.op[0] = '\0';
+	object_clear(&o);
+
+	txn = txn_begin(true);
+	cr_assert_eq(catalog_object_get(txn, t, &o), 0);
+	o.op[0] = '\0';
+	cr_assert_eq(catalog_object_update(txn, &o), 0);
+	object_clear(&o);
+	txn_commit(txn);
+	cr_assert_eq(get_one(t, &o), 0);
+	cr_assert_eq(o.op_since, 0, "gone when it ends");
+	object_clear(&o);
+}

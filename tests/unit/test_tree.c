@@ -312,7 +312,7 @@ Test(tree, tenant_delete)
 
 Test(tree, top_directories)
 {
-	static const char *const root[] = {"tenants", "by-id"};
+	static const char *const root[] = {"tenants", "by-id", "status.json"};
 	struct stat st;
 
 	cr_assert_eq(tree_getattr(fx.fs, INO_ROOT, &st), 0);
@@ -328,9 +328,13 @@ Test(tree, top_directories)
 	cr_assert_eq(st.st_mode & 0222, 0, "by-id/ is read-only");
 	cr_assert_eq(lookup_rc(INO_ROOT, "nope"), -ENOENT);
 	cr_assert_eq(lookup_rc(INO_ROOT, "volumes"), -ENOENT);
-	cr_assert_eq(tree_getattr(fx.fs, 4, &st), -ENOENT);
+	st = lookup_ok(INO_ROOT, "status.json");
+	cr_assert_eq(st.st_ino, INO_STATUS);
+	cr_assert_eq(st.st_mode, S_IFREG | 0440, "status.json: root's, read by root and admin_group");
+	cr_assert_eq(st.st_uid, 0);
+	cr_assert_eq(tree_getattr(fx.fs, 5, &st), -ENOENT);
 	cr_assert_eq(tree_getattr(fx.fs, 0, &st), -ENOENT);
-	assert_listing(INO_ROOT, root, 2);
+	assert_listing(INO_ROOT, root, 3);
 	assert_listing(INO_TENANTS, NULL, 0);
 	assert_listing(INO_BYID, NULL, 0);
 }
