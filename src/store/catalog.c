@@ -584,6 +584,8 @@ void object_init(struct object *obj)
 {
 	memset(obj, 0, sizeof(*obj));
 	obj->metadata = json_object();
+	for (size_t i = 0; i < sizeof(obj->quota) / sizeof(obj->quota[0]); i++)
+		obj->quota[i] = -1;
 }
 
 void object_clear(struct object *obj)
@@ -638,6 +640,10 @@ static char *object_encode(const struct object *o, const char *owner)
 		json_object_set(j, "members", o->members);
 	if (o->op[0] && owner[0])
 		json_object_set_new(j, "op_owner", json_string(owner));
+	if (o->quota[0] != -1 || o->quota[1] != -1 || o->quota[2] != -1)
+		json_object_set_new(j, "quota",
+				    json_pack("[III]", (json_int_t)o->quota[0],
+					      (json_int_t)o->quota[1], (json_int_t)o->quota[2]));
 	text = json_dumps(j, JSON_COMPACT);
 	json_decref(j);
 	return text;
@@ -697,6 +703,12 @@ static int object_decode(const void *data, size_t len, uint64_t ino, struct obje
 	o->merge_state = (int)json_integer_value(json_object_get(j, "merge_state"));
 	if (json_is_array(json_object_get(j, "members")))
 		o->members = json_incref(json_object_get(j, "members"));
+	for (size_t i = 0; i < sizeof(o->quota) / sizeof(o->quota[0]); i++) {
+		json_t *q = json_array_get(json_object_get(j, "quota"), i);
+
+		if (json_is_integer(q) && json_integer_value(q) >= -1)
+			o->quota[i] = json_integer_value(q);
+	}
 	json_decref(j);
 	return 0;
 }
