@@ -57,12 +57,14 @@ static char *get_id(struct snapfs *fs, struct catalog_txn *txn, const struct obj
 	return dup_or_enomem(o->id, err);
 }
 
-static char *get_status(struct snapfs *fs, struct catalog_txn *txn, const struct object *o, int *err)
+static char *get_status(struct snapfs *fs, struct catalog_txn *txn, const struct object *o,
+			int *err)
 {
 	return dup_or_enomem(o->status, err);
 }
 
-static char *get_created_at(struct snapfs *fs, struct catalog_txn *txn, const struct object *o, int *err)
+static char *get_created_at(struct snapfs *fs, struct catalog_txn *txn, const struct object *o,
+			    int *err)
 {
 	char t[40];
 
@@ -90,17 +92,20 @@ static char *get_id_of(struct catalog_txn *txn, uint64_t ino, int *err)
 	return s;
 }
 
-static char *get_project_id(struct snapfs *fs, struct catalog_txn *txn, const struct object *o, int *err)
+static char *get_project_id(struct snapfs *fs, struct catalog_txn *txn, const struct object *o,
+			    int *err)
 {
 	return get_id_of(txn, o->tenant, err);
 }
 
-static char *get_active_file(struct snapfs *fs, struct catalog_txn *txn, const struct object *o, int *err)
+static char *get_active_file(struct snapfs *fs, struct catalog_txn *txn, const struct object *o,
+			     int *err)
 {
 	return dup_or_enomem(o->file, err);
 }
 
-static char *get_link_id(struct snapfs *fs, struct catalog_txn *txn, const struct object *o, int *err)
+static char *get_link_id(struct snapfs *fs, struct catalog_txn *txn, const struct object *o,
+			 int *err)
 {
 	if (!o->link_id[0]) {
 		*err = -ENODATA;
@@ -109,7 +114,8 @@ static char *get_link_id(struct snapfs *fs, struct catalog_txn *txn, const struc
 	return dup_or_enomem(o->link_id, err);
 }
 
-static char *get_progress(struct snapfs *fs, struct catalog_txn *txn, const struct object *o, int *err)
+static char *get_progress(struct snapfs *fs, struct catalog_txn *txn, const struct object *o,
+			  int *err)
 {
 	/* A volume has a progress only when it was filled by a copy. */
 	if (o->kind == OBJ_VOLUME && !o->progress && strcmp(o->op, "fill")) {
@@ -122,12 +128,14 @@ static char *get_progress(struct snapfs *fs, struct catalog_txn *txn, const stru
 	return dup_or_enomem(s, err);
 }
 
-static char *get_parent_id(struct snapfs *fs, struct catalog_txn *txn, const struct object *o, int *err)
+static char *get_parent_id(struct snapfs *fs, struct catalog_txn *txn, const struct object *o,
+			   int *err)
 {
 	return get_id_of(txn, o->parent, err);
 }
 
-static char *get_description(struct snapfs *fs, struct catalog_txn *txn, const struct object *o, int *err)
+static char *get_description(struct snapfs *fs, struct catalog_txn *txn, const struct object *o,
+			     int *err)
 {
 	if (!o->has_description) {
 		*err = -ENODATA;
@@ -147,7 +155,8 @@ static char *get_json(struct snapfs *fs, struct catalog_txn *txn, const struct o
 	return s;
 }
 
-static char *get_nothing(struct snapfs *fs, struct catalog_txn *txn, const struct object *o, int *err)
+static char *get_nothing(struct snapfs *fs, struct catalog_txn *txn, const struct object *o,
+			 int *err)
 {
 	*err = -ENODATA;
 	return NULL;
@@ -282,7 +291,8 @@ static int set_source(struct snapfs *fs, const struct cred *cred, uint64_t ino,
 	return group_fill(fs, cred, ino, value);
 }
 
-static char *get_attach(struct snapfs *fs, struct catalog_txn *txn, const struct object *o, int *err)
+static char *get_attach(struct snapfs *fs, struct catalog_txn *txn, const struct object *o,
+			int *err)
 {
 	if (!o->attach[0]) {
 		*err = -ENODATA;
@@ -351,8 +361,8 @@ static char *get_quota_set(struct snapfs *fs, struct catalog_txn *txn, const str
 		if (json_object_set_new(set, quota_resource_name((enum quota_resource)r),
 					json_pack("{s:I s:I s:i s:i}", "limit",
 						  (json_int_t)o->quota[r], "in_use",
-						  (json_int_t)use[r], "reserved", 0,
-						  "allocated", 0))) {
+						  (json_int_t)use[r], "reserved", 0, "allocated",
+						  0))) {
 			json_decref(set);
 			set = NULL;
 		}
@@ -365,25 +375,25 @@ static char *get_quota_set(struct snapfs *fs, struct catalog_txn *txn, const str
 	return s;
 }
 
-#define QUOTA_ATTR_FNS(res, R)                                                                 \
-	static char *get_quota_##res(struct snapfs *fs, struct catalog_txn *txn,               \
+#define QUOTA_ATTR_FNS(res, R)                                                                  \
+	static char *get_quota_##res(struct snapfs *fs, struct catalog_txn *txn,                \
 				     const struct object *o, int *err)                          \
-	{                                                                                      \
-		return get_quota(fs, txn, o, R, err);                                          \
-	}                                                                                      \
-	static char *get_usage_##res(struct snapfs *fs, struct catalog_txn *txn,               \
+	{                                                                                       \
+		return get_quota(fs, txn, o, R, err);                                           \
+	}                                                                                       \
+	static char *get_usage_##res(struct snapfs *fs, struct catalog_txn *txn,                \
 				     const struct object *o, int *err)                          \
-	{                                                                                      \
-		return get_usage(fs, txn, o, R, err);                                          \
-	}                                                                                      \
-	static int set_quota_##res(struct snapfs *fs, const struct cred *cred, uint64_t ino,   \
+	{                                                                                       \
+		return get_usage(fs, txn, o, R, err);                                           \
+	}                                                                                       \
+	static int set_quota_##res(struct snapfs *fs, const struct cred *cred, uint64_t ino,    \
 				   const char *value, int flags)                                \
-	{                                                                                      \
-		return quota_set(fs, cred, ino, R, value, false);                              \
-	}                                                                                      \
+	{                                                                                       \
+		return quota_set(fs, cred, ino, R, value, false);                               \
+	}                                                                                       \
 	static int remove_quota_##res(struct snapfs *fs, const struct cred *cred, uint64_t ino) \
-	{                                                                                      \
-		return quota_set(fs, cred, ino, R, NULL, true);                                \
+	{                                                                                       \
+		return quota_set(fs, cred, ino, R, NULL, true);                                 \
 	}
 
 QUOTA_ATTR_FNS(volumes, QUOTA_VOLUMES)

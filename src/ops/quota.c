@@ -10,8 +10,7 @@
 #include "object.h"
 #include "util.h"
 
-static const char *const resource_names[QUOTA_RESOURCES] = {"volumes", "snapshots",
-							    "gigabytes"};
+static const char *const resource_names[QUOTA_RESOURCES] = {"volumes", "snapshots", "gigabytes"};
 
 const char *quota_resource_name(enum quota_resource r)
 {
@@ -52,10 +51,8 @@ int quota_limit_parse(const char *text, int64_t *limit)
 
 struct count {
 	struct catalog_txn *txn;
-	bool want_snapshots;    /* walk each volume's snapshots */
 	bool snapshot_gb;
 	int64_t *use;
-	int rc;
 };
 
 static int count_snapshot(const char *name, uint64_t ino, void *arg)
@@ -88,8 +85,7 @@ static int count_volume(const char *name, uint64_t ino, void *arg)
 			size = target;
 		c->use[QUOTA_VOLUMES]++;
 		c->use[QUOTA_GIGABYTES] += (int64_t)SIZE_GIB(size);
-		if (c->want_snapshots)
-			rc = catalog_children_foreach(c->txn, ino, OBJ_SNAPSHOT, count_snapshot, c);
+		rc = catalog_children_foreach(c->txn, ino, OBJ_SNAPSHOT, count_snapshot, c);
 	}
 	object_clear(&vol);
 	return rc;
@@ -98,7 +94,7 @@ static int count_volume(const char *name, uint64_t ino, void *arg)
 int quota_usage_count(struct catalog_txn *txn, uint64_t tenant, bool snapshot_gb,
 		      int64_t use[QUOTA_RESOURCES])
 {
-	struct count c = {txn, true, snapshot_gb, use, 0};
+	struct count c = {txn, snapshot_gb, use};
 
 	memset(use, 0, sizeof(int64_t) * QUOTA_RESOURCES);
 	return catalog_children_foreach(txn, tenant, OBJ_VOLUME, count_volume, &c);
@@ -165,8 +161,8 @@ static int apply_limit(struct catalog_txn *txn, struct object *t, void *arg)
 	return 0;
 }
 
-int quota_set(struct snapfs *fs, const struct cred *cred, uint64_t tenant,
-	      enum quota_resource r, const char *value, bool remove)
+int quota_set(struct snapfs *fs, const struct cred *cred, uint64_t tenant, enum quota_resource r,
+	      const char *value, bool remove)
 {
 	struct limit_change c = {fs, r, -1};
 
@@ -177,8 +173,8 @@ int quota_set(struct snapfs *fs, const struct cred *cred, uint64_t tenant,
 	if (r >= QUOTA_RESOURCES)
 		return -EINVAL;
 	if (!remove && quota_limit_parse(value, &c.limit)) {
-		log_info("quota %s: bad limit '%s' (an integer from -1 to %lld)",
-			 resource_names[r], value, QUOTA_LIMIT_MAX);
+		log_info("quota %s: bad limit '%s' (an integer from -1 to %lld)", resource_names[r],
+			 value, QUOTA_LIMIT_MAX);
 		return -EINVAL;
 	}
 	return object_modify(fs, tenant, apply_limit, &c);

@@ -70,7 +70,7 @@ int quota_check(struct snapfs *fs, struct catalog_txn *txn, uint64_t tenant,
  * (other than -1) is refused with -EINVAL and a log line; the check and
  * the change are one write transaction. remove: setfattr -x, back to -1
  * (value ignored). Thread-safe. */
-int quota_set(struct snapfs *fs, const struct cred *cred, uint64_t tenant,
-	      enum quota_resource r, const char *value, bool remove);
+int quota_set(struct snapfs *fs, const struct cred *cred, uint64_t tenant, enum quota_resource r,
+	      const char *value, bool remove);
 
 #endif

@@ -231,15 +231,26 @@ setq volumes 0 "$HA"
 race() {
 	rm -f "$WORK/go"
 	(while [ ! -e "$WORK/go" ]; do sleep 0.002; done
-	 bash -c "$1" 2>"$WORK/err-a"; echo $? >"$WORK/rc-a") &
+	 t=$(date +%s%N); bash -c "$1" 2>"$WORK/err-a"; echo $? >"$WORK/rc-a"
+	 echo "$t $(date +%s%N)" >"$WORK/t-a") &
 	local pa=$!
 	(while [ ! -e "$WORK/go" ]; do sleep 0.002; done
-	 bash -c "$2" 2>"$WORK/err-b"; echo $? >"$WORK/rc-b") &
+	 t=$(date +%s%N); bash -c "$2" 2>"$WORK/err-b"; echo $? >"$WORK/rc-b"
+	 echo "$t $(date +%s%N)" >"$WORK/t-b") &
 	local pb=$!
 	sleep 0.2
 	touch "$WORK/go"
 	wait $pa $pb
+	local sa ea sb eb
+	read -r sa ea <"$WORK/t-a"
+	read -r sb eb <"$WORK/t-b"
+	# how the two calls met: both under way at once, or one after the other
+	if [ "$sa" -lt "$eb" ] && [ "$sb" -lt "$ea" ]; then
+		OVERLAPPED=$((OVERLAPPED + 1))
+	fi
+	RACES=$((RACES + 1))
 }
+OVERLAPPED=0 RACES=0
 outcome() {
 	local w=0 q=0 h
 	for h in a b; do
@@ -278,6 +289,7 @@ race "mkdir '$HA/volumes/$va/snapshots/sa'" "mkdir '$HB/volumes/$vb/snapshots/sb
 check_eq "the last snapshot: exactly one host wins" "1 won, 1 EDQUOT" "$(outcome)"
 check "both hosts count one snapshot" \
 	bash -c "$(declare -f usage_of xattr settled); settled '$HA' '5 1 6' && settled '$HB' '5 1 6'"
+echo "# the two hosts' calls overlapped in time in $OVERLAPPED of $RACES races"
 unmount_host a
 unmount_host b
 finish

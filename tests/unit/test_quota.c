@@ -131,7 +131,7 @@ Test(quota_parse, limits)
 {
 	static const char *const good[] = {"-1", "0", "1", "10", "2147483647"};
 	static const int64_t good_v[] = {-1, 0, 1, 10, 2147483647};
-	static const char *const bad[] = {"",   "-2", "01", "+1",         "1G",  " 1",
+	static const char *const bad[] = {"",	"-2",  "01",  "+1",	    "1G",  " 1",
 					  "1 ", "1.0", "--1", "2147483648", "abc", "-0"};
 	int64_t v;
 
