@@ -6,7 +6,8 @@
 # admins set limits, bad values are EINVAL, a limit below the use is EINVAL
 # (Cinder's quota update); usage (user.usage.*, user.quota_set) follows
 # creates, extends and deletes, survives a remount and equals a recount of
-# the tree after a kill -9 at every step of a create, extend or delete; a
+# the tree after a kill -9 at every step of a create, extend or delete of a
+# volume, a snapshot or a group snapshot; a
 # group snapshot takes every member's snapshot or none; and two hosts on one
 # etcd cluster racing for the last unit of a quota: exactly one wins.
 # Needs a --enable-fault-injection build.
@@ -17,7 +18,7 @@ if ! "$SNAPFS" --version | grep -q fault-injection; then
 	echo "1..0 # SKIP snapfs built without --enable-fault-injection"
 	exit 0
 fi
-plan 119
+plan 129
 
 A=$MNT/tenants/acme
 
@@ -176,7 +177,8 @@ check_errno "and still refuse" EDQUOT mkdir "$A/volumes/v9"
 
 # ---- kill -9 in the middle of creates, extends and deletes ----
 C=$MNT/tenants/crash
-mkdir "$C" "$C/volumes/base" "$C/volumes/big"
+mkdir "$C" "$C/volumes/base" "$C/volumes/m1" "$C/volumes/m2" "$C/consistencygroups/g"
+setfattr -n user.add_volumes -v m1,m2 "$C/consistencygroups/g"
 setq volumes 100 "$C"
 quiet_unmount() {
 	fusermount3 -u "$MNT"
@@ -188,7 +190,9 @@ for step in volume-create-recorded volume-create-file \
 	volume-extend-recorded volume-extend-file \
 	volume-delete-recorded volume-delete-file \
 	snapshot-create-recorded snapshot-create-overlay snapshot-create-info \
-	snapshot-delete-recorded snapshot-delete-commit snapshot-delete-info snapshot-delete-unlink; do
+	snapshot-delete-recorded snapshot-delete-commit snapshot-delete-info snapshot-delete-unlink \
+	cgsnapshot-create-recorded cgsnapshot-create-overlays cgsnapshot-create-info \
+	cgsnapshot-delete-recorded cgsnapshot-delete-member; do
 	n=$((n + 1))
 	case $step in
 	volume-create-*) cmd=(mkdir "$C/volumes/new$n") ;;
@@ -204,6 +208,11 @@ for step in volume-create-recorded volume-create-file \
 	snapshot-delete-*)
 		mkdir "$C/volumes/base/snapshots/d$n"
 		cmd=(rmdir "$C/volumes/base/snapshots/d$n")
+		;;
+	cgsnapshot-create-*) cmd=(mkdir "$C/consistencygroups/g/cgsnapshots/c$n") ;;
+	cgsnapshot-delete-*)
+		mkdir "$C/consistencygroups/g/cgsnapshots/d$n"
+		cmd=(rmdir "$C/consistencygroups/g/cgsnapshots/d$n")
 		;;
 	esac
 	quiet_unmount
