@@ -10,6 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "log.h"
 #include "util.h"
 
 static void set_default(char **field, const char *def)
@@ -269,6 +270,11 @@ int options_finalize(struct snapfs_options *o, const char *share, char *err, siz
 					      "to 3600", o->attr_timeout);
 			return -EINVAL;
 		}
+	}
+	if (log_level_parse(o->log_level, &o->log_level_value)) {
+		snprintf(err, errlen, "log_level=%s: must be error, warning, info or debug",
+			 o->log_level);
+		return -EINVAL;
 	}
 	if (!strcmp(o->volume_format, "qcow2")) {
 		o->qcow2_volumes = true;

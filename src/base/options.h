@@ -11,6 +11,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "log.h"
+
 struct snapfs_options {
 	/* As given (or defaulted), one field per OPTION line. */
 #define OPTION(name, type, def, meta, help) char *name;
@@ -38,6 +40,7 @@ struct snapfs_options {
 	char *etcd_prefix_used;  /* etcd_prefix, or its default; NULL without etcd= */
 	char *host_name;        /* host_id, or the host name */
 	unsigned etcd_ttl_s;
+	enum log_level log_level_value; /* log_level */
 };
 
 /* Fill unset fields with the defaults of options.def (strdup'd). */

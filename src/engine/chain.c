@@ -30,6 +30,7 @@ struct xt {
 	uint16_t layer;
 	uint8_t kind;
 	uint8_t has_host;
+	uint8_t zero_data; /* ZERO: allocated past EOF, data for SEEK_DATA */
 };
 
 struct xvec {
@@ -97,7 +98,7 @@ static int xvec_push(struct xvec *x, const struct xt *e)
 				}
 				break;
 			case CHAIN_EXTENT_ZERO:
-				if (l->layer == e->layer) {
+				if (l->layer == e->layer && l->zero_data == e->zero_data) {
 					if (!(l->has_host && e->has_host &&
 					      l->host + l->len == e->host))
 						l->has_host = 0;
@@ -145,6 +146,10 @@ static int run_to_xt(void *opaque, const struct qcow2_run *r)
 		break;
 	case QCOW2_RUN_ZERO:
 		e.kind = CHAIN_EXTENT_ZERO;
+		break;
+	case QCOW2_RUN_ZERO_DATA:
+		e.kind = CHAIN_EXTENT_ZERO;
+		e.zero_data = 1;
 		break;
 	case QCOW2_RUN_COMPRESSED:
 		e.kind = CHAIN_EXTENT_COMPRESSED;
@@ -276,7 +281,8 @@ static int overlay(struct xvec *out, const struct xvec *lmap, const struct xvec 
 
 static bool xt_is_data(const struct xt *e)
 {
-	return e->kind == CHAIN_EXTENT_DATA || e->kind == CHAIN_EXTENT_COMPRESSED;
+	return e->kind == CHAIN_EXTENT_DATA || e->kind == CHAIN_EXTENT_COMPRESSED ||
+	       (e->kind == CHAIN_EXTENT_ZERO && e->zero_data);
 }
 
 /* ---- open / close ---- */
@@ -311,7 +317,7 @@ static int layer_open(struct chain *c, const struct chain_layer *cl, size_t i, s
 	}
 	l->file_size = (uint64_t)st.st_size;
 	if (cl->format == IMAGE_FORMAT_RAW) {
-		l->vsize = l->file_size;
+		l->vsize = raw_virtual_size(l->file_size);
 		if (l->vsize > QCOW2_MAX_VIRTUAL_SIZE) {
 			log_err("chain: %s: raw file too large", cl->name);
 			return -EIO;
@@ -719,6 +725,7 @@ int chain_extent_get(const struct chain *c, uint64_t off, struct chain_extent *e
 	e = &c->ext[chain_find(c, off)];
 	in = off - e->start;
 	ext->kind = e->kind;
+	ext->data = xt_is_data(e);
 	ext->length = e->len - in;
 	ext->depth = e->layer;
 	if (e->kind == CHAIN_EXTENT_HOLE)

@@ -59,6 +59,9 @@ struct chain_extent {
 			  * the extent (never past chain_size()) */
 	unsigned depth; /* layer index (0 = top); chain depth for HOLE */
 	int fd; /* layer's fd (DATA, ZERO, COMPRESSED), else -1 */
+	int data; /* data for SEEK_DATA and maps: DATA, COMPRESSED, and ZERO
+		   * for clusters allocated past the end of their file (which
+		   * read as zeros; qemu-img map says zero and data) */
 	int offset_valid; /* offset below is meaningful */
 	uint64_t offset; /* DATA: file offset of the asked byte;
 			  * ZERO: preallocated file offset, if valid;

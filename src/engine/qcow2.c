@@ -41,6 +41,11 @@ static uint64_t get_be64(const uint8_t *p)
 	return (uint64_t)get_be32(p) << 32 | get_be32(p + 4);
 }
 
+static uint16_t get_be16(const uint8_t *p)
+{
+	return (uint16_t)(p[0] << 8 | p[1]);
+}
+
 static void put_be16(uint8_t *p, uint16_t v)
 {
 	p[0] = v >> 8;
@@ -192,6 +197,38 @@ static int parse_extensions(struct qcow2_image *img, const uint8_t *buf, uint64_
 	return 0;
 }
 
+/* The internal snapshot table, as qemu reads it when it opens an image:
+ * nb entries from off (bytes past the end of the file read as zeros), none
+ * with more than QCOW2_MAX_SNAPSHOT_EXTRA bytes of extra data, the table
+ * within QCOW2_MAX_SNAPSHOTS_BYTES. snapfs reads no snapshot, but refuses
+ * what qemu refuses. Returns 0 or -EIO with reason filled. */
+static int snapshot_table_check(int fd, uint64_t off, uint32_t nb, char *reason, size_t reason_len)
+{
+	uint64_t pos = off;
+
+	if (off > (uint64_t)INT64_MAX - (uint64_t)nb * 40)
+		FAIL("snapshot table offset 0x%llx invalid", (unsigned long long)off);
+	for (uint32_t i = 0; i < nb; i++) {
+		uint8_t e[40];
+		uint32_t extra;
+		ssize_t n;
+
+		memset(e, 0, sizeof(e));
+		n = pread_full(fd, e, sizeof(e), pos);
+		if (n < 0)
+			return fail(reason, reason_len, (int)n, "read snapshot table: %s",
+				    strerror((int)-n));
+		extra = get_be32(e + 36);
+		if (extra > QCOW2_MAX_SNAPSHOT_EXTRA)
+			FAIL("too much extra data (%u bytes) in snapshot table entry %u", extra, i);
+		pos += sizeof(e) + extra + get_be16(e + 12) + get_be16(e + 14);
+		pos = (pos + 7) & ~7ULL;
+		if (pos - off > QCOW2_MAX_SNAPSHOTS_BYTES)
+			FAIL("snapshot table too large");
+	}
+	return 0;
+}
+
 int qcow2_image_open(struct qcow2_image *img, int fd, const char *name, char *reason,
 		     size_t reason_len)
 {
@@ -298,8 +335,11 @@ int qcow2_image_open(struct qcow2_image *img, int fd, const char *name, char *re
 
 	if (nb_snap > QCOW2_MAX_SNAPSHOTS)
 		FAIL("too many internal snapshots (%u)", nb_snap);
-	if (nb_snap && ((snap_off & (cs - 1)) || snap_off == 0 || snap_off >= img->file_size))
+	if (snap_off & (cs - 1))
 		FAIL("snapshot table offset 0x%llx invalid", (unsigned long long)snap_off);
+	ret = snapshot_table_check(fd, snap_off, nb_snap, reason, reason_len);
+	if (ret < 0)
+		return ret;
 
 	/* Virtual size and L1 table. */
 	if (img->virtual_size > QCOW2_MAX_VIRTUAL_SIZE)
@@ -313,6 +353,9 @@ int qcow2_image_open(struct qcow2_image *img, int fd, const char *name, char *re
 		FAIL("L1 table too small for the virtual size (%u < %llu entries)", img->l1_size,
 		     (unsigned long long)needed);
 	img->l1_used = (uint32_t)needed;
+	/* The L1 table covers the header's size; what is read stops at the last
+	 * whole sector, as in qemu (1000001 bytes in the header read as 999936). */
+	img->virtual_size &= ~(uint64_t)511;
 	l1_bytes = (uint64_t)img->l1_size * 8;
 	if (img->l1_size) {
 		if (img->l1_offset & (cs - 1))
@@ -409,7 +452,7 @@ static int map_emit(struct map_state *st, enum qcow2_run_kind kind, uint64_t sta
 			c->length += len;
 			return 0;
 		}
-		if (kind == QCOW2_RUN_ZERO) {
+		if (kind == QCOW2_RUN_ZERO || kind == QCOW2_RUN_ZERO_DATA) {
 			if (!(c->has_host && has_host && c->host + c->length == host))
 				c->has_host = false;
 			c->length += len;
@@ -439,7 +482,7 @@ static int map_emit_data(struct map_state *st, uint64_t start, uint64_t len, uin
 
 	ret = map_emit(st, QCOW2_RUN_DATA, start, d, true, host, 0);
 	if (ret == 0)
-		ret = map_emit(st, QCOW2_RUN_ZERO, start + d, len - d, true, host + d, 0);
+		ret = map_emit(st, QCOW2_RUN_ZERO_DATA, start + d, len - d, true, host + d, 0);
 	return ret;
 }
 
@@ -507,7 +550,6 @@ static int map_l2(struct map_state *st, const uint8_t *l2, uint64_t vstart, uint
 	const struct qcow2_image *img = st->img;
 	uint64_t cs = img->cluster_size;
 	uint64_t sc = cs / 32;
-	uint64_t fsz_round = (img->file_size + 511) & ~511ULL;
 	uint64_t reserved = QCOW2_L2E_RESERVED;
 	size_t esz = img->extended_l2 ? 16 : 8;
 	size_t j;
@@ -527,18 +569,17 @@ static int map_l2(struct map_state *st, const uint8_t *l2, uint64_t vstart, uint
 			uint64_t nsec = ((e >> img->csize_shift) & img->csize_mask) + 1;
 			uint64_t csize = nsec * 512 - (coff & 511);
 
-			if (bm)
-				FAIL("compressed cluster at 0x%llx has a subcluster bitmap",
-				     (unsigned long long)cstart);
+			/* A compressed cluster's subcluster bitmap means nothing:
+			 * qemu ignores it, so does snapfs. */
 			if (coff >> 56)
 				FAIL("compressed cluster at 0x%llx: offset too large",
 				     (unsigned long long)cstart);
 			if (coff < cs)
 				FAIL("compressed cluster at 0x%llx inside the header",
 				     (unsigned long long)cstart);
-			if (coff >= img->file_size || csize > fsz_round - coff)
-				FAIL("compressed cluster descriptor at 0x%llx past EOF",
-				     (unsigned long long)cstart);
+			/* A descriptor may run past the end of the file, whose
+			 * bytes there read as zeros (as in qemu): the cluster reads
+			 * if its compressed stream ends before. */
 			ret = map_emit(st, QCOW2_RUN_COMPRESSED, cstart, clen, true, coff,
 				       (uint32_t)csize);
 			if (ret < 0)
@@ -793,7 +834,7 @@ int qcow2_probe(int dirfd, const char *name, struct image_info *info)
 	ret = 0;
 	if (n < 4 || get_be32(magic) != QCOW2_MAGIC) {
 		info->format = IMAGE_FORMAT_RAW;
-		info->virtual_size = info->file_size;
+		info->virtual_size = raw_virtual_size(info->file_size);
 		info->safe = true;
 		goto out;
 	}

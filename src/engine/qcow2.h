@@ -29,6 +29,8 @@
 #define QCOW2_MAX_REFTABLE_BYTES (8u << 20)
 #define QCOW2_MAX_BACKING_NAME 1023
 #define QCOW2_MAX_SNAPSHOTS 65536
+#define QCOW2_MAX_SNAPSHOT_EXTRA 1024 /* bytes of extra data in one entry */
+#define QCOW2_MAX_SNAPSHOTS_BYTES (1024u * QCOW2_MAX_SNAPSHOTS) /* the whole table */
 #define QCOW2_MAX_REFCOUNT_ORDER 6
 /* Largest virtual size snapfs accepts for any layer or chain (2^61 bytes,
  * the most a qcow2 L1 table within qemu's limit can describe). */
@@ -57,10 +59,17 @@ enum qcow2_compression {
 	QCOW2_COMPRESSION_ZSTD = 1,
 };
 
+/* The virtual size of a raw file of file_size bytes: rounded up to a whole
+ * sector, the tail past the end reading as zeros, as in qemu. */
+static inline uint64_t raw_virtual_size(uint64_t file_size)
+{
+	return file_size > UINT64_MAX - 511 ? file_size : (file_size + 511) & ~(uint64_t)511;
+}
+
 /* What qcow2_probe() learns about one file. */
 struct image_info {
 	enum image_format format;
-	uint64_t virtual_size; /* bytes; a raw file's size */
+	uint64_t virtual_size; /* bytes, as qemu has them (raw_virtual_size()) */
 	uint64_t file_size; /* st_size */
 	uint32_t version; /* 2 or 3; 0 for raw */
 	uint32_t cluster_size; /* 0 for raw */
@@ -108,6 +117,8 @@ enum qcow2_run_kind {
 	QCOW2_RUN_DATA, /* bytes at file offset host */
 	QCOW2_RUN_ZERO, /* reads as zeros (host valid if has_host) */
 	QCOW2_RUN_COMPRESSED, /* one whole compressed cluster */
+	QCOW2_RUN_ZERO_DATA, /* allocated past the end of the file: reads as
+			      * zeros, yet is data (qemu-img map: zero and data) */
 };
 
 struct qcow2_run {

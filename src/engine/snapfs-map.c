@@ -47,7 +47,10 @@ static const char usage_text[] =
 	"  -n, --no-follow      never follow backing names, even for one FILE\n"
 	"  -p, --probe          print what the header probe says about each FILE\n"
 	"  -k, --check          like --probe, but also walk every table of each\n"
-	"                       qcow2 FILE with all of chain_open's checks\n"
+	"                       qcow2 FILE and read the whole chain it heads\n"
+	"                       (backing names followed as for one FILE) as\n"
+	"                       --cat does: \"safe\" is true only when --cat of\n"
+	"                       FILE would succeed\n"
 	"      --create NEW     create NEW as a qcow2 v3 overlay of BACKING (in\n"
 	"                       NEW's directory); --size 0 or none: BACKING's size\n"
 	"  -F, --backing-format FMT   backing format for --create (default: detect)\n"
@@ -121,7 +124,12 @@ static void print_json_str(const char *s)
 	putchar('"');
 }
 
-static int do_probe(struct file_arg *files, int nfiles, bool deep)
+static int follow(struct file_arg *files, int *nfiles);
+static int check_as_top(const struct file_arg *top, bool no_follow, char *reason, size_t len);
+
+/* --probe, or --check (deep): each FILE's header, and with deep every table
+ * of it and the whole chain it tops, read as --cat reads it. */
+static int do_probe(struct file_arg *files, int nfiles, bool deep, bool no_follow)
 {
 	int rc = 0;
 
@@ -136,6 +144,9 @@ static int do_probe(struct file_arg *files, int nfiles, bool deep)
 			rc = 1;
 			continue;
 		}
+		if (deep && in.safe &&
+		    check_as_top(&files[i], no_follow, in.reason, sizeof(in.reason)) < 0)
+			in.safe = false;
 		printf("%s{ \"filename\": ", i ? ",\n" : "");
 		print_json_str(files[i].path);
 		printf(", \"format\": \"%s\", \"virtual-size\": %" PRIu64
@@ -201,7 +212,7 @@ static int print_map(struct chain *c)
 		r.depth = e.kind == CHAIN_EXTENT_HOLE ? nl - 1 : e.depth;
 		r.present = e.kind != CHAIN_EXTENT_HOLE;
 		r.zero = e.kind == CHAIN_EXTENT_ZERO || e.kind == CHAIN_EXTENT_HOLE;
-		r.data = e.kind == CHAIN_EXTENT_DATA || e.kind == CHAIN_EXTENT_COMPRESSED;
+		r.data = e.data;
 		r.has_offset = e.kind != CHAIN_EXTENT_COMPRESSED && e.offset_valid;
 		r.offset = e.offset;
 		r.valid = true;
@@ -321,6 +332,73 @@ static int follow(struct file_arg *files, int *nfiles)
 	return -EIO;
 }
 
+/* Open the chain that top heads (its backing names followed in its
+ * directory unless no_follow) and read every byte of it, as --cat would:
+ * 0, or -errno with the reason in reason. */
+static int check_as_top(const struct file_arg *top, bool no_follow, char *reason, size_t len)
+{
+	static struct file_arg chain_files[MAX_FILES];
+	static struct chain_layer layers[MAX_FILES];
+	const size_t bufsz = 1 << 20;
+	struct chain *c = NULL;
+	char *buf = NULL;
+	int n = 1, ret;
+
+	memset(chain_files, 0, sizeof(chain_files));
+	chain_files[0] = *top;
+	chain_files[0].dirfd = dup(top->dirfd);
+	chain_files[0].base = strdup(top->base);
+	if (chain_files[0].dirfd < 0 || !chain_files[0].base) {
+		ret = -ENOMEM;
+		snprintf(reason, len, "out of memory");
+		goto out;
+	}
+	ret = detect(&chain_files[0]);
+	if (!ret && !no_follow)
+		ret = follow(chain_files, &n);
+	if (ret < 0) {
+		snprintf(reason, len, "its backing chain cannot be opened (%s)", strerror(-ret));
+		goto out;
+	}
+	for (int i = 0; i < n; i++) {
+		layers[i].dirfd = chain_files[i].dirfd;
+		layers[i].name = chain_files[i].base;
+		layers[i].format = chain_files[i].fmt;
+	}
+	ret = chain_open(&c, layers, (size_t)n, 0);
+	if (ret < 0) {
+		snprintf(reason, len, "its chain of %d file%s is refused (%s)", n, n > 1 ? "s" : "",
+			 strerror(-ret));
+		goto out;
+	}
+	buf = malloc(bufsz);
+	if (!buf) {
+		ret = -ENOMEM;
+		snprintf(reason, len, "out of memory");
+		goto out;
+	}
+	for (uint64_t off = 0, size = chain_size(c); off < size;) {
+		int k = chain_read(c, buf, size - off < bufsz ? (size_t)(size - off) : bufsz, off);
+
+		if (k <= 0) {
+			ret = k < 0 ? k : -EIO;
+			snprintf(reason, len, "its chain cannot be read at offset %" PRIu64 " (%s)",
+				 off, strerror(-ret));
+			goto out;
+		}
+		off += (uint64_t)k;
+	}
+out:
+	free(buf);
+	chain_close(c);
+	for (int i = 0; i < n; i++) {
+		if (chain_files[i].dirfd >= 0)
+			close(chain_files[i].dirfd);
+		free(chain_files[i].base);
+	}
+	return ret;
+}
+
 static struct file_arg files[MAX_FILES];
 static int nfiles;
 
@@ -333,6 +411,7 @@ static int run(int argc, char **argv)
 		{"size", required_argument, NULL, 's'},
 		{"no-follow", no_argument, NULL, 'n'},
 		{"probe", no_argument, NULL, 'p'},
+		{"check", no_argument, NULL, 'k'},
 		{"create", required_argument, NULL, 'C'},
 		{"backing-format", required_argument, NULL, 'F'},
 		{"quiet", no_argument, NULL, 'q'},
@@ -439,7 +518,7 @@ static int run(int argc, char **argv)
 		}
 	}
 	if (probe || deep)
-		return do_probe(files, nfiles, deep);
+		return do_probe(files, nfiles, deep, no_follow);
 	if (create) {
 		struct file_arg nf = {.path = (char *)create};
 

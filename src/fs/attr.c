@@ -27,6 +27,25 @@
 
 /* A getter returns a malloc'd NUL-terminated string, or NULL with *err set
  * (-ENODATA when the object lacks the attribute). */
+/* "volume", "snapshot", ... for log lines. */
+static const char *object_kind_name(enum object_kind kind)
+{
+	switch (kind) {
+	case OBJ_TENANT:
+		return "tenant";
+	case OBJ_VOLUME:
+		return "volume";
+	case OBJ_SNAPSHOT:
+		return "snapshot";
+	case OBJ_GROUP:
+		return "group";
+	case OBJ_CGSNAPSHOT:
+		return "group snapshot";
+	default:
+		return "entry";
+	}
+}
+
 typedef char *(*attr_getter)(struct snapfs *fs, struct catalog_txn *txn, const struct object *obj,
 			     int *err);
 /* A setter gets the NUL-terminated value. */
@@ -164,7 +183,9 @@ static char *get_nothing(struct snapfs *fs, struct catalog_txn *txn, const struc
 
 static int value_is_text(const char *value)
 {
-	return utf8_is_valid(value, strlen(value)) ? 0 : -EINVAL;
+	return utf8_is_valid(value, strlen(value))
+		       ? 0
+		       : log_refuse(-EINVAL, "the value is not UTF-8 text");
 }
 
 struct text_change {
@@ -177,7 +198,7 @@ static int apply_description(struct catalog_txn *txn, struct object *o, void *ar
 	const struct text_change *c = arg;
 
 	if ((c->flags & XATTR_CREATE) && o->has_description)
-		return -EEXIST;
+		return log_refuse(-EEXIST, "%s has a description already", o->id);
 	if ((c->flags & XATTR_REPLACE) && !o->has_description)
 		return -ENODATA;
 	if (!c->value) {
@@ -201,7 +222,8 @@ static int set_description(struct snapfs *fs, const struct cred *cred, uint64_t 
 	if (rc)
 		return rc;
 	if (strlen(value) > ATTR_VALUE_MAX)
-		return -E2BIG;
+		return log_refuse(-E2BIG, "a description of %zu bytes (at most %d)", strlen(value),
+				  ATTR_VALUE_MAX);
 	return object_modify(fs, ino, apply_description, &c);
 }
 
@@ -209,14 +231,12 @@ static int apply_status(struct catalog_txn *txn, struct object *o, void *arg)
 {
 	const char *status = arg;
 
-	if (o->kind == OBJ_VOLUME && !volume_status_is_valid(status))
-		return -EINVAL;
-	if (o->kind == OBJ_SNAPSHOT && !snapshot_status_is_valid(status))
-		return -EINVAL;
-	if (o->kind == OBJ_GROUP && !group_status_is_valid(status))
-		return -EINVAL;
-	if (o->kind == OBJ_CGSNAPSHOT && !group_snapshot_status_is_valid(status))
-		return -EINVAL;
+	if ((o->kind == OBJ_VOLUME && !volume_status_is_valid(status)) ||
+	    (o->kind == OBJ_SNAPSHOT && !snapshot_status_is_valid(status)) ||
+	    (o->kind == OBJ_GROUP && !group_status_is_valid(status)) ||
+	    (o->kind == OBJ_CGSNAPSHOT && !group_snapshot_status_is_valid(status)))
+		return log_refuse(-EINVAL, "\"%.40s\" is not a status of %s %s", status,
+				  object_kind_name(o->kind), o->id);
 	log_info("reset-state of %s (%s): %s -> %s", o->name, o->id, o->status, status);
 	snprintf(o->status, sizeof(o->status), "%s", status);
 	return 0;
@@ -225,10 +245,9 @@ static int apply_status(struct catalog_txn *txn, struct object *o, void *arg)
 static int set_status(struct snapfs *fs, const struct cred *cred, uint64_t ino,
 		      const char *value, int flags)
 {
-	if (!cred_is_admin(fs, cred)) {
-		log_info("uid %u may not reset state (admins only)", (unsigned)cred->uid);
-		return -EPERM;
-	}
+	if (!cred_is_admin(fs, cred))
+		return log_refuse(-EPERM, "uid %u may not reset state (admins only)",
+				  (unsigned)cred->uid);
 	return object_modify(fs, ino, apply_status, (void *)value);
 }
 
@@ -238,7 +257,7 @@ static int set_size(struct snapfs *fs, const struct cred *cred, uint64_t ino, co
 	uint64_t bytes;
 
 	if (size_parse_bytes(value, &bytes) || bytes == 0 || bytes % GIB)
-		return -EINVAL;
+		return log_refuse(-EINVAL, "\"%.40s\" is not a size in whole GiB", value);
 	return volume_extend(fs, cred, ino, bytes);
 }
 
@@ -246,13 +265,15 @@ static int set_force_delete(struct snapfs *fs, const struct cred *cred, uint64_t
 			    const char *value, int flags)
 {
 	if (!cred_is_admin(fs, cred))
-		return -EPERM;
+		return log_refuse(-EPERM, "uid %u may not force-delete (admins only)",
+				  (unsigned)cred->uid);
 	enum object_kind kind;
 	struct node node;
 	int rc;
 
 	if (strcmp(value, "1") && strcmp(value, "true"))
-		return -EINVAL;
+		return log_refuse(-EINVAL, "user.force_delete takes 1 or true, not \"%.40s\"",
+				  value);
 	rc = tree_node_get(fs, ino, &node);
 	if (rc)
 		return rc;
@@ -269,7 +290,7 @@ static int set_unmanage(struct snapfs *fs, const struct cred *cred, uint64_t ino
 			const char *value, int flags)
 {
 	if (strcmp(value, "1") && strcmp(value, "true"))
-		return -EINVAL;
+		return log_refuse(-EINVAL, "user.unmanage takes 1 or true, not \"%.40s\"", value);
 	return snapshot_unmanage(fs, cred, ino);
 }
 
@@ -660,7 +681,7 @@ static int apply_meta(struct catalog_txn *txn, struct object *o, void *arg)
 		return json_object_del(o->metadata, c->key) ? -EIO : 0;
 	}
 	if ((c->flags & XATTR_CREATE) && exists)
-		return -EEXIST;
+		return log_refuse(-EEXIST, "%s has metadata key %s already", o->id, c->key);
 	if ((c->flags & XATTR_REPLACE) && !exists)
 		return -ENODATA;
 	return json_object_set_new(o->metadata, c->key, json_string(c->value)) ? -ENOMEM : 0;
@@ -675,7 +696,7 @@ static int object_kind_of(struct snapfs *fs, uint64_t ino, enum object_kind *kin
 		return rc;
 	*kind = node.type == NODE_OBJECT ? node.obj.kind : OBJ_NONE;
 	if (node.type == NODE_MANAGEABLE_FILE)
-		rc = -EPERM; /* every attribute of a manageable file is read-only */
+		rc = log_refuse(-EPERM, "every attribute of a manageable file is read-only");
 	tree_node_clear(&node);
 	return rc;
 }
@@ -693,17 +714,19 @@ static int set_on_snapshots_dir(struct snapfs *fs, const struct cred *cred, uint
 
 	if (rc)
 		return rc;
-	rc = node.type == NODE_VOLUME_SNAPSHOTS ? 0 : -ENOTSUP;
+	rc = node.type == NODE_VOLUME_SNAPSHOTS
+		     ? 0
+		     : log_refuse(-ENOTSUP, "this entry has no attribute %s", name);
 	volume = node.obj.ino;
 	tree_node_clear(&node);
 	if (rc)
 		return rc;
 	if (strcmp(name, "user.manage"))
-		return -ENOTSUP;
+		return log_refuse(-ENOTSUP, "a snapshots/ directory has only user.manage");
 	if (size && value[size - 1] == '\0')
 		size--; /* a trailing NUL is tolerated, as for other attributes */
 	if (!size || size > 255 || memchr(value, '\0', size))
-		return -EINVAL;
+		return log_refuse(-EINVAL, "user.manage takes a file name of 1 to 255 bytes");
 	v = strndup(value, size);
 	if (!v)
 		return -ENOMEM;
@@ -728,11 +751,15 @@ int attr_set(struct snapfs *fs, const struct cred *cred, uint64_t ino, const cha
 		struct meta_change c = {name + strlen(META_PREFIX), NULL, flags};
 
 		if (!attr_meta_key_is_valid(c.key))
-			return -EINVAL;
+			return log_refuse(-EINVAL,
+					  "metadata key \"%.60s\" is not "
+					  "[A-Za-z0-9-_:. ]{1,255}",
+					  c.key);
 		if (size > ATTR_VALUE_MAX)
-			return -E2BIG;
+			return log_refuse(-E2BIG, "a metadata value of %zu bytes (at most %d)",
+					  size, ATTR_VALUE_MAX);
 		if (memchr(value, '\0', size))
-			return -EINVAL;
+			return log_refuse(-EINVAL, "a metadata value holds a NUL byte");
 		v = strndup(value, size);
 		if (!v)
 			return -ENOMEM;
@@ -745,15 +772,14 @@ int attr_set(struct snapfs *fs, const struct cred *cred, uint64_t ino, const cha
 	}
 	a = attr_find(name, kind);
 	if (!a)
-		return -ENOTSUP;
-	if (!a->set) {
-		log_info("%s is read-only", name);
-		return -EPERM;
-	}
+		return log_refuse(-ENOTSUP, "a %s has no attribute %s", object_kind_name(kind),
+				  name);
+	if (!a->set)
+		return log_refuse(-EPERM, "%s is read-only", name);
 	if (memchr(value, '\0', size)) {
 		/* setfattr never sends a NUL; a trailing one is tolerated */
 		if (size == 0 || memchr(value, '\0', size) != value + size - 1)
-			return -EINVAL;
+			return log_refuse(-EINVAL, "the value holds a NUL byte");
 		size--;
 	}
 	v = strndup(value, size);
@@ -773,7 +799,7 @@ int attr_remove(struct snapfs *fs, const struct cred *cred, uint64_t ino, const 
 	if (rc)
 		return rc;
 	if (kind == OBJ_NONE)
-		return -ENOTSUP;
+		return log_refuse(-ENOTSUP, "this entry has no attribute %s to remove", name);
 	if (!strncmp(name, META_PREFIX, strlen(META_PREFIX)) && (KIND(kind) & ANY_OBJECT)) {
 		struct meta_change c = {name + strlen(META_PREFIX), NULL, 0};
 
@@ -781,8 +807,9 @@ int attr_remove(struct snapfs *fs, const struct cred *cred, uint64_t ino, const 
 	}
 	a = attr_find(name, kind);
 	if (!a)
-		return -ENOTSUP;
+		return log_refuse(-ENOTSUP, "a %s has no attribute %s", object_kind_name(kind),
+				  name);
 	if (!a->remove)
-		return -EPERM;
+		return log_refuse(-EPERM, "%s cannot be removed", name);
 	return a->remove(fs, cred, ino);
 }

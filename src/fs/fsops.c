@@ -97,6 +97,22 @@ static void reply_entry_or_err(fuse_req_t req, int rc, const struct stat *st)
 	fuse_reply_entry(req, &e);
 }
 
+/* The one log line of a request that ends with rc (log.h): what op did to
+ * name in directory parent (name NULL: to inode parent itself). Changes
+ * are logged at info; queries (level debug) only when debug lines are
+ * written, since finding nothing is their ordinary answer. Returns rc. */
+static int request_end(fuse_req_t req, int rc, enum log_level level, const char *op,
+		       fuse_ino_t parent, const char *name)
+{
+	char path[4400];
+
+	if (rc < 0 && (log_enabled(level) || rc == -EIO || rc == -ENOMEM || rc == -ENOSPC))
+		tree_ino_path(req_fs(req), parent, name, path, sizeof(path));
+	else
+		path[0] = '\0';
+	return log_request_end(rc, level, op, path);
+}
+
 static void op_init(void *userdata, struct fuse_conn_info *conn)
 {
 	const struct mount_ctx *ctx = userdata;
@@ -120,8 +136,11 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
 static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
 	struct stat st;
-	int rc = tree_lookup(req_fs(req), parent, name, &st);
+	int rc;
 
+	log_request_begin();
+	rc = tree_lookup(req_fs(req), parent, name, &st);
+	request_end(req, rc, LOG_LEVEL_DEBUG, "lookup", parent, name);
 	reply_entry_or_err(req, rc, &st);
 }
 
@@ -178,9 +197,12 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to
 	struct stat st;
 	int rc;
 
+	log_request_begin();
 	snapfs_change_begin(req_fs(req));
 	rc = do_setattr(req, ino, attr, to_set);
 	snapfs_change_end(req_fs(req));
+	request_end(req, rc, LOG_LEVEL_INFO, to_set & FUSE_SET_ATTR_SIZE ? "truncate" : "setattr",
+		    ino, NULL);
 
 	if (!rc)
 		rc = tree_getattr(req_fs(req), ino, &st);
@@ -245,9 +267,11 @@ static void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t
 	struct stat st;
 	int rc;
 
+	log_request_begin();
 	snapfs_change_begin(req_fs(req));
 	rc = do_mkdir(req, parent, name, mode & ~fuse_req_ctx(req)->umask, &st);
 	snapfs_change_end(req_fs(req));
+	request_end(req, rc, LOG_LEVEL_INFO, "mkdir", parent, name);
 	reply_entry_or_err(req, rc, &st);
 }
 
@@ -293,9 +317,11 @@ static void op_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
 	int rc;
 
+	log_request_begin();
 	snapfs_change_begin(req_fs(req));
 	rc = do_rmdir(req, parent, name);
 	snapfs_change_end(req_fs(req));
+	request_end(req, rc, LOG_LEVEL_INFO, "rmdir", parent, name);
 	fuse_reply_err(req, -rc);
 }
 
@@ -317,6 +343,8 @@ static int do_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
 			rc = group_volume_unlink(fs, &cred, dir.obj.ino, name);
 		}
 		tree_node_clear(&dir);
+	} else if (rc == -EPERM) {
+		log_refuse(rc, "only a group's volumes/<volume> links are removed");
 	}
 	tree_node_clear(&child);
 	return rc;
@@ -326,9 +354,11 @@ static void op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
 	int rc;
 
+	log_request_begin();
 	snapfs_change_begin(req_fs(req));
 	rc = do_unlink(req, parent, name);
 	snapfs_change_end(req_fs(req));
+	request_end(req, rc, LOG_LEVEL_INFO, "unlink", parent, name);
 	fuse_reply_err(req, -rc);
 }
 
@@ -348,8 +378,7 @@ static int do_symlink(fuse_req_t req, const char *target, fuse_ino_t parent, con
 		req_cred(req, &cred);
 		rc = group_volume_link(fs, &cred, dir.obj.ino, name, target, &ino);
 	} else {
-		log_info("refused symlink %s: links are made only in a group's volumes/", name);
-		rc = -EPERM;
+		rc = log_refuse(-EPERM, "links are made only in a group's volumes/");
 	}
 	tree_node_clear(&dir);
 	if (!rc)
@@ -362,9 +391,11 @@ static void op_symlink(fuse_req_t req, const char *target, fuse_ino_t parent, co
 	struct stat st;
 	int rc;
 
+	log_request_begin();
 	snapfs_change_begin(req_fs(req));
 	rc = do_symlink(req, target, parent, name, &st);
 	snapfs_change_end(req_fs(req));
+	request_end(req, rc, LOG_LEVEL_INFO, "symlink", parent, name);
 
 	reply_entry_or_err(req, rc, &st);
 }
@@ -372,20 +403,25 @@ static void op_symlink(fuse_req_t req, const char *target, fuse_ino_t parent, co
 static void op_eperm_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
 			   dev_t rdev)
 {
-	fuse_reply_err(req, EPERM);
+	log_request_begin();
+	log_refuse(-EPERM, "the tree holds only objects: no device nodes or other files");
+	fuse_reply_err(req, -request_end(req, -EPERM, LOG_LEVEL_INFO, "mknod", parent, name));
 }
 
 static void op_eperm_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent,
 			  const char *newname)
 {
-	fuse_reply_err(req, EPERM);
+	log_request_begin();
+	log_refuse(-EPERM, "no hard links: the tree's names are its objects'");
+	fuse_reply_err(req, -request_end(req, -EPERM, LOG_LEVEL_INFO, "link", newparent, newname));
 }
 
 static void op_eperm_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
 			    struct fuse_file_info *fi)
 {
-	log_info("refused to create regular file %s: the tree holds only objects", name);
-	fuse_reply_err(req, EPERM);
+	log_request_begin();
+	log_refuse(-EPERM, "the tree holds only objects: no regular files");
+	fuse_reply_err(req, -request_end(req, -EPERM, LOG_LEVEL_INFO, "create", parent, name));
 }
 
 static int do_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t newparent,
@@ -397,14 +433,14 @@ static int do_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_i
 	int rc;
 
 	if (flags & RENAME_EXCHANGE)
-		return -EINVAL;
+		return log_refuse(-EINVAL, "objects are renamed, never exchanged");
 	rc = child_object(fs, parent, name, &child);
 	if (rc)
 		return rc;
 	if (child.type != NODE_OBJECT)
-		rc = -EPERM; /* fixed entries keep their names */
+		rc = log_refuse(-EPERM, "fixed entries keep their names");
 	else if (parent != newparent)
-		rc = -EPERM; /* objects do not move between containers */
+		rc = log_refuse(-EPERM, "objects do not move between containers");
 	tree_node_clear(&child);
 	if (rc)
 		return rc;
@@ -417,9 +453,11 @@ static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_
 {
 	int rc;
 
+	log_request_begin();
 	snapfs_change_begin(req_fs(req));
 	rc = do_rename(req, parent, name, newparent, newname, flags);
 	snapfs_change_end(req_fs(req));
+	request_end(req, rc, LOG_LEVEL_INFO, "rename", parent, name);
 	fuse_reply_err(req, -rc);
 }
 
@@ -455,7 +493,7 @@ static int do_open(struct snapfs *fs, fuse_ino_t ino, struct fuse_file_info *fi,
 	if (rc)
 		return rc;
 	if ((fi->flags & O_ACCMODE) != O_RDONLY || (fi->flags & O_TRUNC))
-		rc = -EROFS;
+		rc = log_refuse(-EROFS, "files of the tree are read-only");
 	else if (node.type != NODE_INFO_JSON && node.type != NODE_DISK_RAW &&
 		 node.type != NODE_MANAGEABLE_FILE)
 		rc = S_ISDIR(node.mode) ? -EISDIR : -ENOTSUP;
@@ -492,8 +530,12 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct snapfs *fs = req_fs(req);
 	struct open_file *of = NULL;
-	int rc = do_open(fs, ino, fi, &of);
+	bool write = (fi->flags & O_ACCMODE) != O_RDONLY || (fi->flags & O_TRUNC);
+	int rc;
 
+	log_request_begin();
+	rc = do_open(fs, ino, fi, &of);
+	request_end(req, rc, write ? LOG_LEVEL_INFO : LOG_LEVEL_DEBUG, "open", ino, NULL);
 	if (rc) {
 		fuse_reply_err(req, -rc);
 		return;
@@ -772,6 +814,16 @@ static bool user_name(const char *name)
 	return !strncmp(name, "user.", 5);
 }
 
+/* request_end() of an attribute operation: "OP NAME OBJECT: ...". */
+static void xattr_request_end(fuse_req_t req, int rc, enum log_level level, const char *op,
+			      fuse_ino_t ino, const char *name)
+{
+	char what[300];
+
+	snprintf(what, sizeof(what), "%s %.255s", op, name);
+	request_end(req, rc, level, what, ino, NULL);
+}
+
 static void reply_xattr_value(fuse_req_t req, int rc, char *value, size_t len, size_t size)
 {
 	if (rc)
@@ -789,8 +841,11 @@ static void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t
 {
 	char *value = NULL;
 	size_t len = 0;
-	int rc = user_name(name) ? attr_get(req_fs(req), ino, name, &value, &len) : -ENOTSUP;
+	int rc;
 
+	log_request_begin();
+	rc = user_name(name) ? attr_get(req_fs(req), ino, name, &value, &len) : -ENOTSUP;
+	xattr_request_end(req, rc, LOG_LEVEL_DEBUG, "getxattr", ino, name);
 	reply_xattr_value(req, rc, value, len, size);
 }
 
@@ -810,10 +865,14 @@ static void op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const 
 	int rc;
 
 	req_cred(req, &cred);
+	log_request_begin();
 	snapfs_change_begin(req_fs(req));
 	rc = user_name(name) ? attr_set(req_fs(req), &cred, ino, name, value, size, flags)
-			     : -ENOTSUP;
+			     : log_refuse(-ENOTSUP, "only user.* attributes are snapfs's");
 	snapfs_change_end(req_fs(req));
+	/* Other namespaces (security.*, system.*) are what copying tools probe. */
+	xattr_request_end(req, rc, user_name(name) ? LOG_LEVEL_INFO : LOG_LEVEL_DEBUG, "setxattr",
+			  ino, name);
 	fuse_reply_err(req, -rc);
 }
 
@@ -823,9 +882,13 @@ static void op_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
 	int rc;
 
 	req_cred(req, &cred);
+	log_request_begin();
 	snapfs_change_begin(req_fs(req));
-	rc = user_name(name) ? attr_remove(req_fs(req), &cred, ino, name) : -ENOTSUP;
+	rc = user_name(name) ? attr_remove(req_fs(req), &cred, ino, name)
+			     : log_refuse(-ENOTSUP, "only user.* attributes are snapfs's");
 	snapfs_change_end(req_fs(req));
+	xattr_request_end(req, rc, user_name(name) ? LOG_LEVEL_INFO : LOG_LEVEL_DEBUG,
+			  "removexattr", ino, name);
 	fuse_reply_err(req, -rc);
 }
 

@@ -2,6 +2,7 @@
 #include "json.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -26,33 +27,82 @@ static json_t *build_tenant(const struct object *o, const char *created)
 			 "metadata", o->metadata, "created_at", created);
 }
 
+/* The volume type every volume has: Cinder's default type, as Cinder names
+ * it since it gave every volume a type. */
+#define DEFAULT_VOLUME_TYPE "__DEFAULT__"
+
+/* The API's user_id of uid: a UUID whose last 12 digits are the uid in
+ * decimal, so that uid 1000 reads 00000000-0000-0000-0000-000000001000. */
+static void uid_as_user_id(uint32_t uid, char *out, size_t len)
+{
+	snprintf(out, len, "00000000-0000-0000-0000-%012u", (unsigned)uid);
+}
+
+/* Cinder's links of an object: self and bookmark; snapfs has no HTTP
+ * endpoint, so both name the object's by-id entry from the mount point. */
+static json_t *api_links(const char *id)
+{
+	char href[64];
+
+	snprintf(href, sizeof(href), "snapfs:by-id/%s", id);
+	return json_pack("[{s:s s:s} {s:s s:s}]", "href", href, "rel", "self", "href", href, "rel",
+			 "bookmark");
+}
+
+/* The attachment's id: a UUID (version 8, RFC 9562) hashed from the volume's
+ * id and the QMP socket of the QEMU it is attached to, the same for as long
+ * as it stays attached there (its node changes with every snapshot). */
+static void attachment_id(const char *volume_id, const char *socket, char *out, size_t len)
+{
+	char key[UUID_STR_LEN + ATTACH_VALUE_MAX + 2];
+	uint64_t hi, lo;
+
+	snprintf(key, sizeof(key), "%s#%s", volume_id, socket);
+	hi = hash_fnv1a64(key, strlen(key));
+	lo = hash_fnv1a64(socket, strlen(socket)) ^ (hi * 0x9e3779b97f4a7c15ULL);
+	hi = (hi & ~0xf000ULL) | 0x8000ULL;       /* version 8 */
+	lo = (lo & ~(3ULL << 62)) | (2ULL << 62); /* RFC variant */
+	snprintf(out, len, "%08llx-%04llx-%04llx-%04llx-%012llx", (unsigned long long)(hi >> 32),
+		 (unsigned long long)((hi >> 16) & 0xffff), (unsigned long long)(hi & 0xffff),
+		 (unsigned long long)(lo >> 48), (unsigned long long)(lo & 0xffffffffffffULL));
+}
+
+/* Cinder's volume view (the detail of GET /volumes/{id}), key for key. An
+ * attachment's QEMU socket is not in it (the API's attachment has no place
+ * for it): user.attach gives it. */
 static json_t *build_volume(struct catalog_txn *txn, const struct object *o, const char *created,
 			    const char *updated)
 {
 	struct object tenant;
-	json_t *j;
+	char user_id[40];
+	json_t *j, *attachments = json_array();
 
 	catalog_object_get(txn, o->tenant, &tenant); /* empty when missing */
-	j = json_pack("{s:{s:s s:s s:I s:s s:o s:O s:s s:s s:s s:o s:s s:b s:s s:[] s:n s:b s:n "
-		      "s:n}}",
-		      "volume", "id", o->id, "name", o->name, "size", (json_int_t)SIZE_GIB(o->size),
-		      "status", o->status, "description",
-		      o->has_description ? json_string(o->description) : json_null(), "metadata",
-		      o->metadata, "created_at", created, "updated_at", updated,
-		      "os-vol-tenant-attr:tenant_id", tenant.id, "consistencygroup_id",
-		      str_or_null(o->link_id), "bootable", "false", "encrypted", 0,
-		      "availability_zone", "nova", "attachments", "volume_type", "multiattach", 0,
-		      "snapshot_id", "source_volid");
-	if (j && o->attach[0]) {
+	uid_as_user_id(o->uid, user_id, sizeof(user_id));
+	if (attachments && o->attach[0]) {
 		struct attach_target t;
+		char aid[40];
 
-		if (!attach_parse(o->attach, &t))
+		if (!attach_parse(o->attach, &t)) {
+			attachment_id(o->id, t.socket, aid, sizeof(aid));
 			json_array_append_new(
-				json_object_get(json_object_get(j, "volume"), "attachments"),
-				json_pack("{s:s s:s s:s s:n s:n}", "volume_id", o->id, "device",
-					  t.node, "qmp_socket", t.socket, "server_id",
-					  "host_name"));
+				attachments,
+				json_pack("{s:s s:s s:s s:n s:n s:s s:n}", "id", o->id, "attachment_id",
+					  aid, "volume_id", o->id, "server_id", "host_name",
+					  "device", t.node, "attached_at"));
+		}
 	}
+	j = json_pack("{s:{s:s s:s s:I s:s s:s s:s s:s s:o s:s s:n s:n s:O s:o s:s s:s s:b s:s "
+		      "s:o s:b s:o s:s}}",
+		      "volume", "id", o->id, "status", o->status, "size",
+		      (json_int_t)SIZE_GIB(o->size), "availability_zone", "nova", "created_at",
+		      created, "updated_at", updated, "name", o->name, "description",
+		      o->has_description ? json_string(o->description) : json_null(),
+		      "volume_type", DEFAULT_VOLUME_TYPE, "snapshot_id", "source_volid",
+		      "metadata", o->metadata, "links", api_links(o->id), "user_id", user_id,
+		      "bootable", "false", "encrypted", 0, "replication_status", "disabled",
+		      "consistencygroup_id", str_or_null(o->link_id), "multiattach", 0,
+		      "attachments", attachments, "os-vol-tenant-attr:tenant_id", tenant.id);
 	object_clear(&tenant);
 	return j;
 }
@@ -131,10 +181,13 @@ static json_t *build_cgsnapshot(struct catalog_txn *txn, const struct object *o,
 	}
 	catalog_object_get(txn, o->tenant, &tenant); /* empty when missing */
 	catalog_object_get(txn, o->parent, &group);
-	j = json_pack("{s:{s:s s:s s:o s:s s:s s:s s:s s:o}}", "cgsnapshot", "id", o->id, "name",
-		      o->name, "description",
+	/* Cinder's key is consistencygroup_id; consistency_group_id, as
+	 * the attribute, stays beside it. */
+	j = json_pack("{s:{s:s s:s s:o s:s s:s s:s s:s s:s s:o}}", "cgsnapshot", "id", o->id,
+		      "name", o->name, "description",
 		      o->has_description ? json_string(o->description) : json_null(), "status",
-		      o->status, "consistency_group_id", group.id, "created_at", created,
+		      o->status, "consistencygroup_id", group.id, "consistency_group_id", group.id,
+		      "created_at", created,
 		      "project_id", tenant.id, "cgsnapshot_members", members);
 	if (j && o->consistency[0])
 		json_object_set_new(json_object_get(j, "cgsnapshot"), "consistency",

@@ -164,7 +164,8 @@ static int daemon_fork(int *ready_fd)
 }
 
 /* The mount is up: detach from the terminal and let daemon_fork()'s parent
- * exit 0. Logs go to syslog from here on. */
+ * exit 0. Logs go to their destination (log=) from here on; when that is
+ * stderr, the daemon keeps the stderr it was started with. */
 static void daemon_ready(int ready_fd)
 {
 	char ok = 1;
@@ -176,7 +177,8 @@ static void daemon_ready(int ready_fd)
 	if (nullfd >= 0) {
 		dup2(nullfd, 0);
 		dup2(nullfd, 1);
-		dup2(nullfd, 2);
+		if (!log_uses_stderr())
+			dup2(nullfd, 2);
 		if (nullfd > 2)
 			close(nullfd);
 	}
@@ -238,6 +240,13 @@ int main(int argc, char *argv[])
 		fprintf(stderr, "snapfs: no MOUNTPOINT given\n");
 		goto out_opts;
 	}
+	log_set_level(cl.opts.log_level_value);
+	if (log_setup(cl.opts.log, fo.foreground, err, sizeof(err))) {
+		fprintf(stderr, "snapfs: %s\n", err);
+		goto out_cmdline;
+	}
+	if (fo.foreground)
+		log_start();
 	/* One process opens the catalogue and serves: the daemon forks before
 	 * anything is opened (LMDB and the etcd threads do not cross a fork),
 	 * and its parent exits only once the mount is up, with its status, so
@@ -263,7 +272,7 @@ int main(int argc, char *argv[])
 	if (ctx.read_ahead)
 		set_read_ahead(fo.mountpoint, ctx.read_ahead);
 	if (!fo.foreground)
-		log_use_syslog(true);
+		log_start();
 	if (ready_fd >= 0)
 		daemon_ready(ready_fd);
 	if (chdir("/") < 0)

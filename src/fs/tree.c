@@ -218,6 +218,45 @@ int tree_object_path(struct catalog_txn *txn, const struct object *obj, char *bu
 	return n < 0 || (size_t)n >= len ? -ENAMETOOLONG : 0;
 }
 
+void tree_ino_path(struct snapfs *fs, uint64_t ino, const char *name, char *buf, size_t len)
+{
+	const char *sep = name ? "/" : "", *tail = name ? name : "";
+	char path[4096];
+	struct catalog_txn *txn;
+	struct node node;
+	int rc = -ENOENT;
+
+	if (ino == INO_ROOT || ino == INO_TENANTS || ino == INO_BYID) {
+		snprintf(path, sizeof(path), "%s",
+			 ino == INO_ROOT      ? "."
+			 : ino == INO_TENANTS ? "tenants"
+					      : "by-id");
+		rc = 0;
+	} else if (!catalog_txn_begin(fs->cat, false, &txn)) {
+		rc = node_load(fs, txn, ino, &node, true);
+		if (!rc && node.type == NODE_MANAGEABLE_FILE) {
+			snprintf(path, sizeof(path), "manageable/%s", node.obj.file);
+		} else if (!rc) {
+			rc = tree_object_path(txn, &node.obj, path, sizeof(path));
+			for (size_t i = 0;
+			     !rc && i < sizeof(fixed_entries) / sizeof(fixed_entries[0]); i++)
+				if (fixed_entries[i].kind == node.obj.kind &&
+				    fixed_entries[i].type == node.type) {
+					size_t n = strlen(path);
+
+					snprintf(path + n, sizeof(path) - n, "/%s",
+						 fixed_entries[i].name);
+				}
+		}
+		tree_node_clear(&node);
+		catalog_txn_abort(txn);
+	}
+	if (rc)
+		snprintf(buf, len, "inode %llu%s%s", (unsigned long long)ino, sep, tail);
+	else
+		snprintf(buf, len, "%s%s%s", path, sep, tail);
+}
+
 static int byid_target(struct catalog_txn *txn, const struct object *obj, char *buf, size_t len)
 {
 	char path[4096];

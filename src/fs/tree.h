@@ -111,6 +111,11 @@ int tree_readlink(struct snapfs *fs, uint64_t ino, char *buf, size_t len);
  * "tenants/T/volumes/V". */
 int tree_object_path(struct catalog_txn *txn, const struct object *obj, char *buf, size_t len);
 
+/* Path of inode ino from the root without a leading '/' (the root is "."),
+ * with "/name" appended when name is not NULL: what a log line names.
+ * Falls back to "inode N" when the inode is gone; never fails. */
+void tree_ino_path(struct snapfs *fs, uint64_t ino, const char *name, char *buf, size_t len);
+
 /* The contents of info.json (ino is its inode): malloc'd text in *data of
  * *len bytes, which the caller frees. */
 int tree_read_info(struct snapfs *fs, uint64_t ino, char **data, size_t *len);

@@ -201,19 +201,17 @@ static int apply_attach(struct catalog_txn *txn, struct object *o, void *arg)
 	if (!c->value) {
 		if (!o->attach[0])
 			return -ENODATA;
-		if (*o->op) {
-			log_info("volume %s is busy (%s): not detached", o->id, o->op);
-			return -EBUSY;
-		}
+		if (*o->op)
+			return log_refuse(-EBUSY, "volume %s is busy (%s): not detached", o->id,
+					  o->op);
 		log_info("volume %s detached from %s", o->id, o->attach);
 		o->attach[0] = '\0';
 		snprintf(o->status, sizeof(o->status), "available");
 		return 0;
 	}
-	if (*o->op || strcmp(o->status, "available") || o->attach[0]) {
-		log_info("volume %s is %s: not attached", o->id, *o->op ? o->op : o->status);
-		return -EBUSY;
-	}
+	if (*o->op || strcmp(o->status, "available") || o->attach[0])
+		return log_refuse(-EBUSY, "volume %s is %s: not attached", o->id,
+				  *o->op ? o->op : o->status);
 	log_info("volume %s attached to %s", o->id, c->value);
 	snprintf(o->attach, sizeof(o->attach), "%s", c->value);
 	snprintf(o->status, sizeof(o->status), "in-use");
@@ -229,38 +227,33 @@ int volume_attach(struct snapfs *fs, const struct cred *cred, uint64_t ino, cons
 	json_t *nodes = NULL, *n;
 	int rc;
 
-	if (!cred_is_admin(fs, cred)) {
-		log_info("uid %u may not attach volumes (admins only)", (unsigned)cred->uid);
-		return -EPERM;
-	}
-	if (strlen(value) >= ATTACH_VALUE_MAX || attach_parse(value, &t)) {
-		log_info("attach: \"%s\" is not SOCKET#NODE (an absolute path, a node name)",
-			 value);
-		return -EINVAL;
-	}
+	if (!cred_is_admin(fs, cred))
+		return log_refuse(-EPERM, "uid %u may not attach volumes (admins only)",
+				  (unsigned)cred->uid);
+	if (strlen(value) >= ATTACH_VALUE_MAX || attach_parse(value, &t))
+		return log_refuse(
+			-EINVAL,
+			"attach: \"%s\" is not SOCKET#NODE (an absolute path, a node name)", value);
 	rc = catalog_txn_begin(fs->cat, false, &txn);
 	if (rc)
 		return rc;
 	rc = catalog_object_get(txn, ino, &vol);
 	catalog_txn_abort(txn);
-	if (!rc && (*vol.op || strcmp(vol.status, "available") || vol.attach[0])) {
-		log_info("volume %s is %s: not attached", vol.id,
-			 *vol.op	 ? vol.op
-			 : vol.attach[0] ? "attached"
-					 : vol.status);
-		rc = -EBUSY;
-	}
+	if (!rc && (*vol.op || strcmp(vol.status, "available") || vol.attach[0]))
+		rc = log_refuse(-EBUSY, "volume %s is %s: not attached", vol.id,
+				*vol.op		? vol.op
+				: vol.attach[0] ? "attached"
+						: vol.status);
 	if (!rc)
 		rc = graph_query(fs, t.socket, &nodes);
 	if (!rc) {
 		n = graph_node(nodes, t.node);
 		if (!n || !node_is_format(n) ||
 		    !path_is_share_file(fs, json_string_value(json_object_get(n, "file")),
-					vol.file)) {
-			log_info("attach of volume %s: QEMU at %s has no %s node %s on %s", vol.id,
-				 t.socket, n ? "format" : "block", t.node, vol.file);
-			rc = -EINVAL;
-		}
+					vol.file))
+			rc = log_refuse(-EINVAL,
+					"attach of volume %s: QEMU at %s has no %s node %s on %s",
+					vol.id, t.socket, n ? "format" : "block", t.node, vol.file);
 	}
 	json_decref(nodes);
 	if (!rc)
@@ -273,10 +266,9 @@ int volume_detach(struct snapfs *fs, const struct cred *cred, uint64_t ino)
 {
 	struct attach_change c = {NULL};
 
-	if (!cred_is_admin(fs, cred)) {
-		log_info("uid %u may not detach volumes (admins only)", (unsigned)cred->uid);
-		return -EPERM;
-	}
+	if (!cred_is_admin(fs, cred))
+		return log_refuse(-EPERM, "uid %u may not detach volumes (admins only)",
+				  (unsigned)cred->uid);
 	return object_modify(fs, ino, apply_attach, &c);
 }
 

@@ -118,10 +118,9 @@ static int load_kind(struct catalog_txn *txn, uint64_t ino, enum object_kind kin
 /* The group may change its members or be snapshotted: available, idle. */
 static int group_check_idle(const struct object *g)
 {
-	if (*g->op || strcmp(g->status, "available")) {
-		log_info("group %s is %s: try again later", g->id, *g->op ? g->op : g->status);
-		return -EBUSY;
-	}
+	if (*g->op || strcmp(g->status, "available"))
+		return log_refuse(-EBUSY, "group %s is %s: try again later", g->id,
+				  *g->op ? g->op : g->status);
 	return 0;
 }
 
@@ -178,14 +177,11 @@ int group_delete(struct snapfs *fs, const struct cred *cred, uint64_t ino)
 	if (rc)
 		return rc;
 	rc = load_kind(txn, ino, OBJ_GROUP, &g);
-	if (!rc && *g.op) {
-		log_info("group %s is busy (%s)", g.id, g.op);
-		rc = -EBUSY;
-	}
-	if (!rc && (member_count(&g) || catalog_children_any(txn, g.ino, OBJ_CGSNAPSHOT))) {
-		log_info("group %s has members or group snapshots: not deletable", g.id);
-		rc = -ENOTEMPTY;
-	}
+	if (!rc && *g.op)
+		rc = log_refuse(-EBUSY, "group %s is busy (%s)", g.id, g.op);
+	if (!rc && (member_count(&g) || catalog_children_any(txn, g.ino, OBJ_CGSNAPSHOT)))
+		rc = log_refuse(-ENOTEMPTY,
+				"group %s has members or group snapshots: not deletable", g.id);
 	if (!rc)
 		rc = catalog_object_delete(txn, &g);
 	rc = txn_end(txn, rc);
@@ -223,15 +219,12 @@ static int member_add(struct catalog_txn *txn, struct object *g, struct object *
 
 	if (!strcmp(vol->link_id, g->id))
 		return already;
-	if (vol->link_id[0]) {
-		log_info("volume %s is in group %s already", vol->id, vol->link_id);
-		return -EINVAL;
-	}
-	if (*vol->op || (strcmp(vol->status, "available") && strcmp(vol->status, "in-use"))) {
-		log_info("volume %s is %s: cannot join group %s", vol->id,
-			 *vol->op ? vol->op : vol->status, g->id);
-		return -EBUSY;
-	}
+	if (vol->link_id[0])
+		return log_refuse(-EINVAL, "volume %s is in group %s already", vol->id,
+				  vol->link_id);
+	if (*vol->op || (strcmp(vol->status, "available") && strcmp(vol->status, "in-use")))
+		return log_refuse(-EBUSY, "volume %s is %s: cannot join group %s", vol->id,
+				  *vol->op ? vol->op : vol->status, g->id);
 	rc = members_add(&g->members, vol->ino);
 	if (rc)
 		return rc;
@@ -310,18 +303,19 @@ int group_volume_link(struct snapfs *fs, const struct cred *cred, uint64_t group
 		if (!rc && strcmp(vname, name))
 			rc = -EINVAL;
 		if (rc)
-			log_info("group %s: link %s -> %s does not name a volume of tenant %s "
-				 "called %s", g.id, name, target, tenant.name, name);
+			log_refuse(rc,
+				   "group %s: link %s -> %s does not name a volume of tenant %s "
+				   "called %s",
+				   g.id, name, target, tenant.name, name);
 	}
 	if (!rc) {
 		object_clear(&vol);
 		rc = catalog_child_lookup(txn, g.tenant, OBJ_VOLUME, vname, ino);
 		if (!rc)
 			rc = catalog_object_get(txn, *ino, &vol);
-		if (rc == -ENOENT) {
-			log_info("group %s: no volume %s in tenant %s", g.id, vname, tenant.name);
-			rc = -EINVAL;
-		}
+		if (rc == -ENOENT)
+			rc = log_refuse(-EINVAL, "group %s: no volume %s in tenant %s", g.id, vname,
+					tenant.name);
 	}
 	if (!rc)
 		rc = group_check_idle(&g);
@@ -402,14 +396,12 @@ int group_volumes_update(struct snapfs *fs, const struct cred *cred, uint64_t gr
 		if (!n)
 			continue;
 		rc = tenant_volume(txn, &g, ref, &vol);
-		if (rc == -ENOENT) {
-			log_info("group %s: no volume %s", g.id, ref);
-			rc = -EINVAL;
-		}
+		if (rc == -ENOENT)
+			rc = log_refuse(-EINVAL, "group %s: no volume %s", g.id, ref);
 		if (!rc && add)
 			rc = member_add(txn, &g, &vol, -EINVAL);
 		else if (!rc && (rc = member_remove(txn, &g, &vol)) == -EINVAL)
-			log_info("group %s: volume %s is no member", g.id, ref);
+			log_refuse(rc, "group %s: volume %s is no member", g.id, ref);
 		object_clear(&vol);
 		count++;
 	}
@@ -924,14 +916,11 @@ static int delete_begin(struct catalog_txn *txn, struct object *cg, void *arg)
 
 	if (cg->kind != OBJ_CGSNAPSHOT)
 		return -ENOTDIR;
-	if (*cg->op) {
-		log_info("group snapshot %s is busy (%s)", cg->id, cg->op);
-		return -EBUSY;
-	}
-	if (!c->force && strcmp(cg->status, "available") && strcmp(cg->status, "error")) {
-		log_info("group snapshot %s is %s: not deletable", cg->id, cg->status);
-		return -EBUSY;
-	}
+	if (*cg->op)
+		return log_refuse(-EBUSY, "group snapshot %s is busy (%s)", cg->id, cg->op);
+	if (!c->force && strcmp(cg->status, "available") && strcmp(cg->status, "error"))
+		return log_refuse(-EBUSY, "group snapshot %s is %s: not deletable", cg->id,
+				  cg->status);
 	snprintf(cg->status, sizeof(cg->status), "deleting");
 	set_op(cg, "delete", "");
 	return 0;
@@ -1094,11 +1083,9 @@ static int fill_record_one(struct catalog_txn *txn, const struct cred *cred, str
 	object_init(&copy);
 	rc = catalog_object_get(txn, source_volume(src), &vol);
 	if (!rc && (strcmp(src->status, "available") || *vol.op ||
-		    (src->kind == OBJ_VOLUME && strcmp(vol.status, "available")))) {
-		log_info("group %s: source %s is %s: no copy now", g->id, src->id,
-			 *vol.op ? vol.op : src->status);
-		rc = -EBUSY;
-	}
+		    (src->kind == OBJ_VOLUME && strcmp(vol.status, "available"))))
+		rc = log_refuse(-EBUSY, "group %s: source %s is %s: no copy now", g->id, src->id,
+				*vol.op ? vol.op : src->status);
 	snprintf(name, sizeof(name), "%s-%s", g->name, vol.name);
 	if (!rc)
 		rc = object_name_check(name);
@@ -1146,9 +1133,10 @@ static int fill_record(struct snapfs *fs, const struct cred *cred, uint64_t grou
 	int rc = source_parse(source, g1_name, cg_name, sizeof(g1_name));
 
 	if (rc) {
-		log_info("user.source %s: not consistencygroups/G or "
-			 "consistencygroups/G/cgsnapshots/C", source);
-		return rc;
+		return log_refuse(rc,
+				  "user.source %s: not consistencygroups/G or "
+				  "consistencygroups/G/cgsnapshots/C",
+				  source);
 	}
 	rc = catalog_txn_begin(fs->cat, true, &txn);
 	if (rc)
@@ -1158,10 +1146,9 @@ static int fill_record(struct snapfs *fs, const struct cred *cred, uint64_t grou
 	rc = load_kind(txn, group, OBJ_GROUP, &g);
 	if (!rc)
 		rc = group_check_idle(&g);
-	if (!rc && member_count(&g)) {
-		log_info("group %s has members: cannot fill it from %s", g.id, source);
-		rc = -ENOTEMPTY;
-	}
+	if (!rc && member_count(&g))
+		rc = log_refuse(-ENOTEMPTY, "group %s has members: cannot fill it from %s", g.id,
+				source);
 	if (!rc)
 		rc = reload(txn, g.tenant, &tenant);
 	if (!rc) {
@@ -1170,10 +1157,9 @@ static int fill_record(struct snapfs *fs, const struct cred *cred, uint64_t grou
 			rc = catalog_child_lookup(txn, ino, OBJ_CGSNAPSHOT, cg_name, &ino);
 		if (!rc)
 			rc = reload(txn, ino, &from);
-		if (rc == -ENOENT) {
-			log_info("user.source %s: no such group or group snapshot", source);
-			rc = -EINVAL;
-		}
+		if (rc == -ENOENT)
+			rc = log_refuse(-EINVAL, "user.source %s: no such group or group snapshot",
+					source);
 	}
 	for (size_t i = 0; !rc && i < member_count(&from); i++) {
 		struct object src;

@@ -57,10 +57,9 @@ int object_set_owner(struct snapfs *fs, const struct cred *cred, uint64_t ino, i
 {
 	struct owner_change c = {what, mode, uid, gid};
 
-	if (!cred_is_admin(fs, cred)) {
-		log_info("uid %u may not change owner or mode (admins only)", (unsigned)cred->uid);
-		return -EPERM;
-	}
+	if (!cred_is_admin(fs, cred))
+		return log_refuse(-EPERM, "uid %u may not change owner or mode (admins only)",
+				  (unsigned)cred->uid);
 	return object_modify(fs, ino, apply_owner, &c);
 }
 
@@ -78,13 +77,16 @@ int object_rename(struct snapfs *fs, const struct cred *cred, uint64_t ino, cons
 		return rc;
 	rc = catalog_object_get(txn, ino, &obj);
 	if (!rc && obj.kind == OBJ_TENANT && !cred_is_admin(fs, cred))
-		rc = -EPERM;
+		rc = log_refuse(-EPERM, "uid %u may not rename tenants (admins only)",
+				(unsigned)cred->uid);
 	if (!rc && strcmp(obj.name, new_name)) {
 		char old[256];
 
 		snprintf(old, sizeof(old), "%s", obj.name);
 		obj.updated_at = time_now_usec();
 		rc = catalog_object_rename(txn, &obj, new_name);
+		if (rc == -EEXIST)
+			log_refuse(rc, "%s is the name of another object there", new_name);
 		if (!rc)
 			log_info("renamed %s %s to %s", obj.id, old, new_name);
 	}
@@ -103,10 +105,9 @@ int tenant_create(struct snapfs *fs, const struct cred *cred, const char *name, 
 	struct object obj;
 	int rc;
 
-	if (!cred_is_admin(fs, cred)) {
-		log_info("uid %u may not create tenant %s (admins only)", (unsigned)cred->uid, name);
-		return -EPERM;
-	}
+	if (!cred_is_admin(fs, cred))
+		return log_refuse(-EPERM, "uid %u may not create tenant %s (admins only)",
+				  (unsigned)cred->uid, name);
 	rc = object_name_check(name);
 	if (rc)
 		return rc;

@@ -115,15 +115,15 @@ int quota_check(struct snapfs *fs, struct catalog_txn *txn, uint64_t tenant,
 	if (rc || !limited)
 		goto out; /* nothing asked of a limited resource: no count */
 	rc = quota_usage_count(txn, tenant, snapshot_gb, use);
-	for (int r = 0; !rc && r < QUOTA_RESOURCES; r++) {
+	for (int r = 0; !rc && r < QUOTA_RESOURCES; r++) { /* the first refusal is the reason */
 		int64_t before = added ? use[r] - add[r] : use[r];
 
 		if (add[r] <= 0 || t.quota[r] < 0 || before + add[r] <= t.quota[r])
 			continue;
-		log_info("%s refused: tenant %s (%s) quota %s exceeded: in use %" PRId64
-			 ", asked %" PRId64 ", limit %" PRId64,
-			 what, t.name, t.id, resource_names[r], before, add[r], t.quota[r]);
-		rc = -EDQUOT;
+		rc = log_refuse(-EDQUOT,
+				"%s refused: tenant %s (%s) quota %s exceeded: in use %" PRId64
+				", asked %" PRId64 ", limit %" PRId64,
+				what, t.name, t.id, resource_names[r], before, add[r], t.quota[r]);
 	}
 out:
 	object_clear(&t);
@@ -149,10 +149,11 @@ static int apply_limit(struct catalog_txn *txn, struct object *t, void *arg)
 		if (rc)
 			return rc;
 		if (c->limit < use[c->r]) {
-			log_info("tenant %s (%s): quota %s %" PRId64 " refused: below the %" PRId64
-				 " in use (as Cinder's quota update)",
-				 t->name, t->id, resource_names[c->r], c->limit, use[c->r]);
-			return -EINVAL;
+			return log_refuse(
+				-EINVAL,
+				"tenant %s (%s): quota %s %" PRId64 " refused: below the %" PRId64
+				" in use (as Cinder's quota update)",
+				t->name, t->id, resource_names[c->r], c->limit, use[c->r]);
 		}
 	}
 	log_info("tenant %s (%s): quota %s %" PRId64 " -> %" PRId64, t->name, t->id,
@@ -166,16 +167,13 @@ int quota_set(struct snapfs *fs, const struct cred *cred, uint64_t tenant, enum 
 {
 	struct limit_change c = {fs, r, -1};
 
-	if (!cred_is_admin(fs, cred)) {
-		log_info("uid %u may not set quotas (admins only)", (unsigned)cred->uid);
-		return -EPERM;
-	}
+	if (!cred_is_admin(fs, cred))
+		return log_refuse(-EPERM, "uid %u may not set quotas (admins only)",
+				  (unsigned)cred->uid);
 	if (r >= QUOTA_RESOURCES)
 		return -EINVAL;
-	if (!remove && quota_limit_parse(value, &c.limit)) {
-		log_info("quota %s: bad limit '%s' (an integer from -1 to %lld)", resource_names[r],
-			 value, QUOTA_LIMIT_MAX);
-		return -EINVAL;
-	}
+	if (!remove && quota_limit_parse(value, &c.limit))
+		return log_refuse(-EINVAL, "quota %s: bad limit '%s' (an integer from -1 to %lld)",
+				  resource_names[r], value, QUOTA_LIMIT_MAX);
 	return object_modify(fs, tenant, apply_limit, &c);
 }

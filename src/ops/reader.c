@@ -319,9 +319,8 @@ int reader_exclude(struct snapfs *fs, uint64_t ino, int (*fn)(void *arg), void *
 	}
 	if (r && r->refs) {
 		pthread_mutex_unlock(&reg->lock);
-		log_info("snapshot inode %llu is open for reading: not now",
-			 (unsigned long long)ino);
-		return -EBUSY;
+		return log_refuse(-EBUSY, "snapshot inode %llu is open for reading: not now",
+				  (unsigned long long)ino);
 	}
 	if (r) {
 		unlink_reader(reg, r);

@@ -247,7 +247,7 @@ static int recover_ops(struct snapfs *fs, bool at_mount, size_t *failed)
 				r = recover_one(fs, &now);
 			else if (r == -ENOENT || !r)
 				r = 0; /* finished meanwhile */
-			log_info("recovery: %s %s (%s) after a crash: %s", o->op, o->name, o->id,
+			log_info("recovery: interrupted %s of %s (%s): %s", o->op, o->name, o->id,
 				 r ? strerror(-r) : "done");
 			if (r)
 				(*failed)++;

@@ -443,10 +443,9 @@ int snapshot_record_add(struct catalog_txn *txn, const struct cred *cred, uint64
 
 	if (!rc && vol->kind != OBJ_VOLUME)
 		rc = -EINVAL;
-	if (!rc && (*vol->op || strcmp(vol->status, vol->attach[0] ? "in-use" : "available"))) {
-		log_info("volume %s is %s: no snapshot now", vol->id, *vol->op ? vol->op : vol->status);
-		rc = -EBUSY;
-	}
+	if (!rc && (*vol->op || strcmp(vol->status, vol->attach[0] ? "in-use" : "available")))
+		rc = log_refuse(-EBUSY, "volume %s is %s: no snapshot now", vol->id,
+				*vol->op ? vol->op : vol->status);
 	if (!rc)
 		rc = catalog_object_get(txn, vol->tenant, &tenant);
 	else
@@ -744,22 +743,18 @@ static int delete_record(void *arg)
 	rc = snap_get_with_volume(txn, p->ino, &p->snap, &p->vol);
 	if (!rc && p->snap.kind != OBJ_SNAPSHOT)
 		rc = -ENOTDIR;
-	if (!rc && (*p->snap.op || *p->vol.op)) {
-		log_info("snapshot %s: volume %s is busy (%s)", p->snap.id, p->vol.id,
-			 *p->snap.op ? p->snap.op : p->vol.op);
-		rc = -EBUSY;
-	}
-	if (!rc && p->snap.link_id[0] && !p->member) {
-		log_info("snapshot %s belongs to group snapshot %s", p->snap.id, p->snap.link_id);
-		rc = -EBUSY;
-	}
+	if (!rc && (*p->snap.op || *p->vol.op))
+		rc = log_refuse(-EBUSY, "snapshot %s: volume %s is busy (%s)", p->snap.id,
+				p->vol.id, *p->snap.op ? p->snap.op : p->vol.op);
+	if (!rc && p->snap.link_id[0] && !p->member)
+		rc = log_refuse(-EBUSY, "snapshot %s belongs to group snapshot %s", p->snap.id,
+				p->snap.link_id);
 	if (!rc)
 		rc = snapshot_check_unread(p->fs, &p->snap);
 	if (!rc && !p->force && !p->member && strcmp(p->snap.status, "available") &&
-	    strcmp(p->snap.status, "error")) {
-		log_info("snapshot %s is %s: not deletable", p->snap.id, p->snap.status);
-		rc = -EBUSY;
-	}
+	    strcmp(p->snap.status, "error"))
+		rc = log_refuse(-EBUSY, "snapshot %s is %s: not deletable", p->snap.id,
+				p->snap.status);
 	if (!rc)
 		rc = snap_list_load(txn, p->vol.ino, &l);
 	if (!rc) {
@@ -1307,16 +1302,12 @@ static int manage_record(struct catalog_txn *txn, struct manage_plan *p)
 	int rc = catalog_object_get(txn, p->volume, &vol);
 
 	object_init(&tenant);
-	if (!rc && (*vol.op || strcmp(vol.status, "available"))) {
-		log_info("manage %s: volume %s is %s", p->file, vol.id,
-			 *vol.op ? vol.op : vol.status);
-		rc = -EBUSY;
-	}
+	if (!rc && (*vol.op || strcmp(vol.status, "available")))
+		rc = log_refuse(-EBUSY, "manage %s: volume %s is %s", p->file, vol.id,
+				*vol.op ? vol.op : vol.status);
 	if (!rc && (p->hidden ? !snapshot_hidden_get(&vol, p->file, NULL, 0)
-			      : strcmp(vol.file, p->backing))) {
-		log_info("manage %s: volume %s changed meanwhile", p->file, vol.id);
-		rc = -EBUSY;
-	}
+			      : strcmp(vol.file, p->backing)))
+		rc = log_refuse(-EBUSY, "manage %s: volume %s changed meanwhile", p->file, vol.id);
 	if (!rc) {
 		object_clear(&tenant); /* catalog_object_get() overwrites, never frees */
 		rc = catalog_object_get(txn, vol.tenant, &tenant);
@@ -1378,11 +1369,9 @@ static int manage_check(struct snapfs *fs, struct manage_plan *p)
 		log_err("manage: %s is not a file of volume %s", p->file, vol.id);
 		rc = -EINVAL;
 	}
-	if (!rc && catalog_id_lookup(txn, p->snap_id, &ino) == 0) {
-		log_info("manage: %s: snapshot %s is already in the catalogue", p->file,
-			 p->snap_id);
-		rc = -EEXIST;
-	}
+	if (!rc && catalog_id_lookup(txn, p->snap_id, &ino) == 0)
+		rc = log_refuse(-EEXIST, "manage: %s: snapshot %s is already in the catalogue",
+				p->file, p->snap_id);
 	if (!rc) {
 		rc = import_file_check(fs->share->dirfd, p->file, &info, why, sizeof(why));
 		if (rc) {
@@ -1432,10 +1421,9 @@ int snapshot_manage(struct snapfs *fs, const struct cred *cred, uint64_t volume,
 	struct object vol;
 	int rc;
 
-	if (!cred_is_admin(fs, cred)) {
-		log_info("uid %u may not manage %s (admins only)", (unsigned)cred->uid, file);
-		return -EPERM;
-	}
+	if (!cred_is_admin(fs, cred))
+		return log_refuse(-EPERM, "uid %u may not manage %s (admins only)",
+				  (unsigned)cred->uid, file);
 	object_init(&p.snap);
 	object_init(&vol);
 	rc = manage_check(fs, &p);
@@ -1544,23 +1532,17 @@ static int unmanage_record(void *arg)
 	rc = snap_get_with_volume(txn, p->ino, &snap, &vol);
 	if (!rc && snap.kind != OBJ_SNAPSHOT)
 		rc = -EINVAL;
-	if (!rc && (*snap.op || *vol.op)) {
-		log_info("unmanage %s: volume %s is busy (%s)", snap.id, vol.id,
-			 *snap.op ? snap.op : vol.op);
-		rc = -EBUSY;
-	}
-	if (!rc && snap.link_id[0]) {
-		log_info("unmanage %s: it belongs to group snapshot %s", snap.id, snap.link_id);
-		rc = -EBUSY;
-	}
-	if (!rc && strcmp(snap.status, "available") && strcmp(snap.status, "error")) {
-		log_info("unmanage %s: it is %s", snap.id, snap.status);
-		rc = -EBUSY;
-	}
-	if (!rc && snap.merge_state != MERGE_NONE) {
-		log_info("unmanage %s: a merge of it began; delete it instead", snap.id);
-		rc = -EBUSY;
-	}
+	if (!rc && (*snap.op || *vol.op))
+		rc = log_refuse(-EBUSY, "unmanage %s: volume %s is busy (%s)", snap.id, vol.id,
+				*snap.op ? snap.op : vol.op);
+	if (!rc && snap.link_id[0])
+		rc = log_refuse(-EBUSY, "unmanage %s: it belongs to group snapshot %s", snap.id,
+				snap.link_id);
+	if (!rc && strcmp(snap.status, "available") && strcmp(snap.status, "error"))
+		rc = log_refuse(-EBUSY, "unmanage %s: it is %s", snap.id, snap.status);
+	if (!rc && snap.merge_state != MERGE_NONE)
+		rc = log_refuse(-EBUSY, "unmanage %s: a merge of it began; delete it instead",
+				snap.id);
 	if (!rc) {
 		snprintf(p->prev_status, sizeof(p->prev_status), "%s", snap.status);
 		snprintf(snap.status, sizeof(snap.status), "unmanaging");
@@ -1594,10 +1576,9 @@ int snapshot_unmanage(struct snapfs *fs, const struct cred *cred, uint64_t ino)
 	struct object snap;
 	int rc;
 
-	if (!cred_is_admin(fs, cred)) {
-		log_info("uid %u may not unmanage a snapshot (admins only)", (unsigned)cred->uid);
-		return -EPERM;
-	}
+	if (!cred_is_admin(fs, cred))
+		return log_refuse(-EPERM, "uid %u may not unmanage a snapshot (admins only)",
+				  (unsigned)cred->uid);
 	rc = reader_exclude(fs, ino, unmanage_record, &p);
 	if (rc)
 		return rc;

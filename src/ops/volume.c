@@ -178,28 +178,21 @@ static int begin_delete(struct catalog_txn *txn, struct object *vol, void *arg)
 
 	if (vol->kind != OBJ_VOLUME)
 		return -EINVAL;
-	if (*vol->op) {
-		log_info("volume %s is busy (%s)", vol->id, vol->op);
-		return -EBUSY;
-	}
-	if (vol->link_id[0]) {
-		log_info("volume %s is a member of group %s", vol->id, vol->link_id);
-		return -EBUSY;
-	}
-	if (catalog_children_any(txn, vol->ino, OBJ_SNAPSHOT)) {
-		log_info("volume %s has snapshots: not deletable", vol->id);
-		return -ENOTEMPTY;
-	}
-	if (snapshot_hidden_unmanaged_any(vol)) {
-		log_info("volume %s has unmanaged snapshot files in its chain (manageable/): "
-			 "not deletable",
-			 vol->id);
-		return -ENOTEMPTY;
-	}
-	if (!c->force && !volume_status_deletable(vol->status)) {
-		log_info("volume %s is %s: not deletable", vol->id, vol->status);
-		return -EBUSY;
-	}
+	if (*vol->op)
+		return log_refuse(-EBUSY, "volume %s is busy (%s)", vol->id, vol->op);
+	if (vol->link_id[0])
+		return log_refuse(-EBUSY, "volume %s is a member of group %s", vol->id,
+				  vol->link_id);
+	if (catalog_children_any(txn, vol->ino, OBJ_SNAPSHOT))
+		return log_refuse(-ENOTEMPTY, "volume %s has snapshots: not deletable", vol->id);
+	if (snapshot_hidden_unmanaged_any(vol))
+		return log_refuse(
+			-ENOTEMPTY,
+			"volume %s has unmanaged snapshot files in its chain (manageable/): "
+			"not deletable",
+			vol->id);
+	if (!c->force && !volume_status_deletable(vol->status))
+		return log_refuse(-EBUSY, "volume %s is %s: not deletable", vol->id, vol->status);
 	snprintf(vol->status, sizeof(vol->status), "deleting");
 	snprintf(vol->op, sizeof(vol->op), "delete");
 	snprintf(c->file, sizeof(c->file), "%s", vol->file);
@@ -317,19 +310,18 @@ static int begin_extend(struct catalog_txn *txn, struct object *vol, void *arg)
 
 	if (vol->kind != OBJ_VOLUME)
 		return -EINVAL;
-	if (c->size == 0 || c->size % GIB || c->size <= vol->size) {
-		log_info("volume %s: new size %" PRIu64 " bytes is not a larger whole GiB than %"
-			 PRIu64, vol->id, c->size, vol->size);
-		return -EINVAL;
-	}
-	if (catalog_children_any(txn, vol->ino, OBJ_SNAPSHOT) || snapshot_hidden_any(vol)) {
-		log_info("volume %s has snapshots: cannot extend (as Cinder's NFS driver)", vol->id);
-		return -EBUSY;
-	}
-	if (*vol->op || strcmp(vol->status, "available")) {
-		log_info("volume %s is %s: cannot extend", vol->id, *vol->op ? vol->op : vol->status);
-		return -EBUSY;
-	}
+	if (c->size == 0 || c->size % GIB || c->size <= vol->size)
+		return log_refuse(-EINVAL,
+				  "volume %s: new size %" PRIu64
+				  " bytes is not a larger whole GiB than %" PRIu64,
+				  vol->id, c->size, vol->size);
+	if (catalog_children_any(txn, vol->ino, OBJ_SNAPSHOT) || snapshot_hidden_any(vol))
+		return log_refuse(-EBUSY,
+				  "volume %s has snapshots: cannot extend (as Cinder's NFS driver)",
+				  vol->id);
+	if (*vol->op || strcmp(vol->status, "available"))
+		return log_refuse(-EBUSY, "volume %s is %s: cannot extend", vol->id,
+				  *vol->op ? vol->op : vol->status);
 	{
 		int64_t add[QUOTA_RESOURCES] = {0, 0,
 						(int64_t)(SIZE_GIB(c->size) - SIZE_GIB(vol->size))};

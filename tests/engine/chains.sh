@@ -80,4 +80,56 @@ check "layers out of order are refused" [ $? -ne 0 ]
 "$MAP" -q -n "${args[@]:2:1}" >/dev/null 2>&1
 check "--no-follow: an overlay alone is refused" [ $? -eq 1 ]
 
+# Sizes that are not whole sectors, as qemu has them: a qcow2 header's size
+# is cut to the last whole sector, a raw file's is rounded up (its tail reads
+# as zeros), and an overlay reads zeros past its backing's size.
+rm -f "$W"/*.qcow2 "$W"/*.raw
+qemu-img create -q -f qcow2 -o cluster_size=4096 "$W/odd0.qcow2" 1000448 || bail create
+qi "$W/odd0.qcow2" "write -P 0x55 0 1000448"
+printf '\x00\x00\x00\x00\x00\x0f\x42\x41' |
+	dd of="$W/odd0.qcow2" bs=1 seek=24 conv=notrunc status=none # size 1000001
+(cd "$W" && qemu-img create -q -f qcow2 -o cluster_size=4096 -b odd0.qcow2 -F qcow2 odd1.qcow2 1000448) ||
+	bail create
+qi "$W/odd1.qcow2" "write -P 0x66 4096 4096"
+check_chain "qcow2 header size 1000001 (not a whole sector)" qcow2:odd0.qcow2
+check_chain "overlay over a qcow2 of header size 1000001" qcow2:odd1.qcow2 qcow2:odd0.qcow2
+head -c 1000001 /dev/urandom >"$W/odd.raw"
+(cd "$W" && qemu-img create -q -f qcow2 -b odd.raw -F raw oddr.qcow2) || bail create
+qi "$W/oddr.qcow2" "write -P 0x67 8192 512"
+check_chain "raw file of 1000001 bytes" raw:odd.raw
+check_chain "overlay over a raw file of 1000001 bytes" qcow2:oddr.qcow2 raw:odd.raw
+check "the raw file's size is rounded up to a sector, as qemu-img info says" \
+	[ "$("$MAP" --probe "$W/odd.raw" | grep -o '"virtual-size": *[0-9]*' | grep -o '[0-9]*$')" = \
+	"$(qemu-img info --output=json "$W/odd.raw" | grep -o '"virtual-size": *[0-9]*' | grep -o '[0-9]*$')" ]
+
+# --check reads the chain a FILE heads as --cat does: it passes what --cat
+# reads and refuses what --cat refuses, also where each file alone is fine.
+probe_safe() { "$MAP" -q --check "$@" | grep -o '"safe": [a-z]*' | tr '\n' ' '; }
+check "--check: clean chains are safe, exit 0" \
+	[ "$(probe_safe "$W/oddr.qcow2" "$W/odd1.qcow2")" = '"safe": true "safe": true ' ]
+qemu-img create -q -f qcow2 "$W/bad-z.qcow2" 1M || bail create
+qi "$W/bad-z.qcow2" "write -c -P 0x33 0 65536"
+# its host offset: L1[0] -> L2[0], a compressed entry (64 KiB clusters)
+off=$(python3 -c 'import sys,struct
+f=open(sys.argv[1],"rb"); h=f.read(48); l1=struct.unpack(">Q",h[40:48])[0]
+f.seek(l1); l2=struct.unpack(">Q",f.read(8))[0]&0x00fffffffffffe00
+f.seek(l2); e=struct.unpack(">Q",f.read(8))[0]; cb=16
+print(e & ((1<<(62-(cb-8)))-1))' "$W/bad-z.qcow2")
+printf '\xff\xff\xff\xff\xff\xff\xff\xff' | dd of="$W/bad-z.qcow2" bs=1 seek="$off" conv=notrunc status=none
+check "a compressed cluster that does not decompress: qemu-img check calls it clean" \
+	qemu-img check -q "$W/bad-z.qcow2"
+"$MAP" -q --cat "$W/bad-z.qcow2" >/dev/null
+check "--cat refuses it" [ $? -eq 1 ]
+"$MAP" -q --check "$W/bad-z.qcow2" >/dev/null
+check "--check refuses it too (exit 1)" [ $? -eq 1 ]
+(cd "$W" && qemu-img create -q -f qcow2 -u -b loop-b.qcow2 -F qcow2 loop-a.qcow2 1M &&
+	qemu-img create -q -f qcow2 -u -b loop-a.qcow2 -F qcow2 loop-b.qcow2 1M) || bail create
+(cd "$W" && qemu-img create -q -f qcow2 -u -b odd.raw -F qcow2 fmt-lie.qcow2 1000448) || bail create
+for f in loop-a fmt-lie; do
+	"$MAP" -q --cat "$W/$f.qcow2" >/dev/null
+	a=$?
+	check "$f: --cat refuses it and --check says it is not safe" \
+		[ "$a" = 1 -a "$(probe_safe "$W/$f.qcow2")" = '"safe": false ' ]
+done
+
 done_testing

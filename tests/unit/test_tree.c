@@ -14,6 +14,7 @@
 #include "attr.h"
 #include "catalog.h"
 #include "fixture.h"
+#include "json.h"
 #include "object.h"
 #include "tree.h"
 #include "util.h"
@@ -437,9 +438,73 @@ Test(tree, info_json)
 			 to.id);
 	time_format_iso8601(vo.created_at, created, sizeof(created));
 	cr_assert_str_eq(json_string_value(json_object_get(vol, "created_at")), created);
+	/* what snapfs fills in where Cinder has values of its own (README) */
+	cr_assert_str_eq(json_string_value(json_object_get(vol, "user_id")),
+			 "00000000-0000-0000-0000-000000000000", "root's uid as a UUID");
+	cr_assert_str_eq(json_string_value(json_object_get(vol, "volume_type")), "__DEFAULT__");
+	cr_assert_str_eq(json_string_value(json_object_get(vol, "replication_status")), "disabled");
+	cr_assert_eq(json_array_size(json_object_get(vol, "links")), 2);
+	{
+		char href[64];
+
+		snprintf(href, sizeof(href), "snapfs:by-id/%s", vo.id);
+		cr_assert_str_eq(json_string_value(json_object_get(
+					 json_array_get(json_object_get(vol, "links"), 0), "href")),
+				 href);
+	}
+	cr_assert_eq(json_array_size(json_object_get(vol, "attachments")), 0);
 	json_decref(j);
 	object_clear(&vo);
 	object_clear(&to);
+}
+
+/* An attached volume's attachment: Cinder's keys, no QMP socket, an
+ * attachment_id that stays while the node changes. */
+Test(tree, info_json_attachment)
+{
+	uint64_t t = mk_tenant(&cred_root, "acme", 0750);
+	uint64_t v = mk_volume(&cred_root, t, "data");
+	struct catalog_txn *txn;
+	struct object vo;
+	json_t *j1, *j2, *j3, *a1;
+	const char *aid;
+
+	fx_get_obj(v, &vo);
+	cr_assert_eq(catalog_txn_begin(fx.fs->cat, false, &txn), 0);
+	snprintf(vo.attach, sizeof(vo.attach), "/run/vm1.qmp#disk0");
+	j1 = api_json_build(txn, &vo);
+	snprintf(vo.attach, sizeof(vo.attach), "/run/vm1.qmp#snapfs-0123456789abcdef01234567");
+	j2 = api_json_build(txn, &vo);
+	snprintf(vo.attach, sizeof(vo.attach), "/run/vm2.qmp#disk0");
+	j3 = api_json_build(txn, &vo);
+	catalog_txn_abort(txn);
+	a1 = json_array_get(json_object_get(json_object_get(j1, "volume"), "attachments"), 0);
+	cr_assert(json_is_object(a1));
+	cr_assert_eq(json_object_size(a1), 7,
+		     "id attachment_id volume_id server_id host_name "
+		     "device attached_at");
+	cr_assert_str_eq(json_string_value(json_object_get(a1, "id")), vo.id);
+	cr_assert_str_eq(json_string_value(json_object_get(a1, "volume_id")), vo.id);
+	cr_assert_str_eq(json_string_value(json_object_get(a1, "device")), "disk0");
+	cr_assert_null(json_object_get(a1, "qmp_socket"));
+	aid = json_string_value(json_object_get(a1, "attachment_id"));
+	cr_assert(aid && uuid_is_valid(aid), "attachment_id %s", aid ? aid : "(none)");
+	cr_assert_str_eq(
+		json_string_value(json_object_get(
+			json_array_get(
+				json_object_get(json_object_get(j2, "volume"), "attachments"), 0),
+			"attachment_id")),
+		aid, "the same QEMU: the same attachment");
+	cr_assert_str_neq(
+		json_string_value(json_object_get(
+			json_array_get(
+				json_object_get(json_object_get(j3, "volume"), "attachments"), 0),
+			"attachment_id")),
+		aid, "another QEMU: another attachment");
+	json_decref(j1);
+	json_decref(j2);
+	json_decref(j3);
+	object_clear(&vo);
 }
 
 Test(tree, listing_order)
