@@ -60,6 +60,34 @@ static void print_man(const char *version)
 #include "options.def"
 #undef OPTION
 #undef FUSE_OPTION
+	puts(".SH QUOTAS\nEach tenant has Cinder's quotas: \\fBuser.quota.volumes\\fR, "
+	     "\\fBuser.quota.snapshots\\fR and \\fBuser.quota.gigabytes\\fR, set by admins "
+	     "with \\fBsetfattr\\fR on the tenant's directory (\\-1, the default, is "
+	     "unlimited; \\fBsetfattr \\-x\\fR sets \\-1 again). "
+	     "\\fBuser.usage.volumes\\fR, \\fBuser.usage.snapshots\\fR, "
+	     "\\fBuser.usage.gigabytes\\fR and \\fBuser.quota_set\\fR (Cinder's quota set "
+	     "with usage, JSON) are read-only. Gigabytes count the volumes' sizes and, "
+	     "unless \\fBno_snapshot_gb_quota=true\\fR, the snapshots' sizes. A create, "
+	     "extend, snapshot, group snapshot, group fill or snapshot manage that would "
+	     "exceed a limit fails with EDQUOT and changes nothing.");
+	puts(".SH ERRORS\nEvery failed operation changes nothing and leaves a log line.\n"
+	     ".TP\n.B EEXIST\nthe name is taken\n"
+	     ".TP\n.B EBUSY\nthe object's state or another operation forbids it\n"
+	     ".TP\n.B ENOTEMPTY\na tenant with volumes, a volume with snapshots, a group "
+	     "with members or group snapshots\n"
+	     ".TP\n.B EINVAL\na bad value (status, size, metadata key, source path, "
+	     "quota limit, a limit below the use)\n"
+	     ".TP\n.B E2BIG\na description or metadata value over 255 bytes\n"
+	     ".TP\n.B EPERM\nan admin-only operation by a non-admin, a read-only "
+	     "attribute, a regular file\n"
+	     ".TP\n.B EACCES\nthe tenant's mode bits refuse\n"
+	     ".TP\n.B EDQUOT\nthe operation would exceed a quota of the tenant "
+	     "(volumes, snapshots or gigabytes)\n"
+	     ".TP\n.B ENOTSUP\nan unknown attribute\n"
+	     ".TP\n.B ENODATA\na missing attribute\n"
+	     ".TP\n.B EROFS\na write to info.json or disk.raw\n"
+	     ".TP\n.B ENOSPC\nthe catalogue or the share is full\n"
+	     ".TP\n.B EIO\na corrupt image, a failed merge, etcd unreachable");
 	puts(".SH FILES\n.TP\n.I /var/lib/snapfs/\nDefault catalogue directories (root).");
 	puts(".SH SEE ALSO\n.BR fusermount3 (1),\n.BR mount.fuse3 (8),\n.BR getfattr (1),\n"
 	     ".BR setfattr (1),\n.BR qemu-img (1)");

@@ -282,6 +282,13 @@ int options_finalize(struct snapfs_options *o, const char *share, char *err, siz
 		snprintf(err, errlen, "volume_format=%s: must be raw or qcow2", o->volume_format);
 		return -EINVAL;
 	}
+	if (!strcmp(o->no_snapshot_gb_quota, "true")) {
+		o->no_snapshot_gb = true;
+	} else if (strcmp(o->no_snapshot_gb_quota, "false")) {
+		snprintf(err, errlen, "no_snapshot_gb_quota=%s: must be true or false",
+			 o->no_snapshot_gb_quota);
+		return -EINVAL;
+	}
 	rc = resolve_admin_group(o, err, errlen);
 	if (!rc)
 		rc = resolve_file_policy(o, err, errlen);

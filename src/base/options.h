@@ -29,6 +29,7 @@ struct snapfs_options {
 	int qmp_timeout_ms;
 	double attr_timeout_s;
 	bool qcow2_volumes;
+	bool no_snapshot_gb;    /* no_snapshot_gb_quota=true */
 	bool has_admin_gid;
 	gid_t admin_gid;
 	mode_t file_mode_bits;  /* file_mode, at most 0777 */

@@ -14,6 +14,7 @@
 #include "json.h"
 #include "log.h"
 #include "object.h"
+#include "quota.h"
 #include "tree.h"
 #include "snapshot.h"
 #include "volume.h"
@@ -45,7 +46,8 @@ static const char *object_kind_name(enum object_kind kind)
 	}
 }
 
-typedef char *(*attr_getter)(struct catalog_txn *txn, const struct object *obj, int *err);
+typedef char *(*attr_getter)(struct snapfs *fs, struct catalog_txn *txn, const struct object *obj,
+			     int *err);
 /* A setter gets the NUL-terminated value. */
 typedef int (*attr_setter)(struct snapfs *fs, const struct cred *cred, uint64_t ino,
 			   const char *value, int flags);
@@ -69,17 +71,19 @@ static char *dup_or_enomem(const char *s, int *err)
 	return d;
 }
 
-static char *get_id(struct catalog_txn *txn, const struct object *o, int *err)
+static char *get_id(struct snapfs *fs, struct catalog_txn *txn, const struct object *o, int *err)
 {
 	return dup_or_enomem(o->id, err);
 }
 
-static char *get_status(struct catalog_txn *txn, const struct object *o, int *err)
+static char *get_status(struct snapfs *fs, struct catalog_txn *txn, const struct object *o,
+			int *err)
 {
 	return dup_or_enomem(o->status, err);
 }
 
-static char *get_created_at(struct catalog_txn *txn, const struct object *o, int *err)
+static char *get_created_at(struct snapfs *fs, struct catalog_txn *txn, const struct object *o,
+			    int *err)
 {
 	char t[40];
 
@@ -87,7 +91,7 @@ static char *get_created_at(struct catalog_txn *txn, const struct object *o, int
 	return dup_or_enomem(t, err);
 }
 
-static char *get_size(struct catalog_txn *txn, const struct object *o, int *err)
+static char *get_size(struct snapfs *fs, struct catalog_txn *txn, const struct object *o, int *err)
 {
 	char s[32];
 
@@ -107,17 +111,20 @@ static char *get_id_of(struct catalog_txn *txn, uint64_t ino, int *err)
 	return s;
 }
 
-static char *get_project_id(struct catalog_txn *txn, const struct object *o, int *err)
+static char *get_project_id(struct snapfs *fs, struct catalog_txn *txn, const struct object *o,
+			    int *err)
 {
 	return get_id_of(txn, o->tenant, err);
 }
 
-static char *get_active_file(struct catalog_txn *txn, const struct object *o, int *err)
+static char *get_active_file(struct snapfs *fs, struct catalog_txn *txn, const struct object *o,
+			     int *err)
 {
 	return dup_or_enomem(o->file, err);
 }
 
-static char *get_link_id(struct catalog_txn *txn, const struct object *o, int *err)
+static char *get_link_id(struct snapfs *fs, struct catalog_txn *txn, const struct object *o,
+			 int *err)
 {
 	if (!o->link_id[0]) {
 		*err = -ENODATA;
@@ -126,7 +133,8 @@ static char *get_link_id(struct catalog_txn *txn, const struct object *o, int *e
 	return dup_or_enomem(o->link_id, err);
 }
 
-static char *get_progress(struct catalog_txn *txn, const struct object *o, int *err)
+static char *get_progress(struct snapfs *fs, struct catalog_txn *txn, const struct object *o,
+			  int *err)
 {
 	/* A volume has a progress only when it was filled by a copy. */
 	if (o->kind == OBJ_VOLUME && !o->progress && strcmp(o->op, "fill")) {
@@ -139,12 +147,14 @@ static char *get_progress(struct catalog_txn *txn, const struct object *o, int *
 	return dup_or_enomem(s, err);
 }
 
-static char *get_parent_id(struct catalog_txn *txn, const struct object *o, int *err)
+static char *get_parent_id(struct snapfs *fs, struct catalog_txn *txn, const struct object *o,
+			   int *err)
 {
 	return get_id_of(txn, o->parent, err);
 }
 
-static char *get_description(struct catalog_txn *txn, const struct object *o, int *err)
+static char *get_description(struct snapfs *fs, struct catalog_txn *txn, const struct object *o,
+			     int *err)
 {
 	if (!o->has_description) {
 		*err = -ENODATA;
@@ -153,7 +163,7 @@ static char *get_description(struct catalog_txn *txn, const struct object *o, in
 	return dup_or_enomem(o->description, err);
 }
 
-static char *get_json(struct catalog_txn *txn, const struct object *o, int *err)
+static char *get_json(struct snapfs *fs, struct catalog_txn *txn, const struct object *o, int *err)
 {
 	json_t *j = api_json_build(txn, o);
 	char *s = j ? json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
@@ -164,7 +174,8 @@ static char *get_json(struct catalog_txn *txn, const struct object *o, int *err)
 	return s;
 }
 
-static char *get_nothing(struct catalog_txn *txn, const struct object *o, int *err)
+static char *get_nothing(struct snapfs *fs, struct catalog_txn *txn, const struct object *o,
+			 int *err)
 {
 	*err = -ENODATA;
 	return NULL;
@@ -301,7 +312,8 @@ static int set_source(struct snapfs *fs, const struct cred *cred, uint64_t ino,
 	return group_fill(fs, cred, ino, value);
 }
 
-static char *get_attach(struct catalog_txn *txn, const struct object *o, int *err)
+static char *get_attach(struct snapfs *fs, struct catalog_txn *txn, const struct object *o,
+			int *err)
 {
 	if (!o->attach[0]) {
 		*err = -ENODATA;
@@ -328,6 +340,87 @@ static int remove_description(struct snapfs *fs, const struct cred *cred, uint64
 	return object_modify(fs, ino, apply_description, &c);
 }
 
+/* ---- tenants: quotas and usage (quota.h) ---- */
+
+static char *int_text(int64_t v, int *err)
+{
+	char s[32];
+
+	snprintf(s, sizeof(s), "%" PRId64, v);
+	return dup_or_enomem(s, err);
+}
+
+static char *get_quota(struct snapfs *fs, struct catalog_txn *txn, const struct object *o,
+		       enum quota_resource r, int *err)
+{
+	return int_text(o->quota[r], err);
+}
+
+static char *get_usage(struct snapfs *fs, struct catalog_txn *txn, const struct object *o,
+		       enum quota_resource r, int *err)
+{
+	int64_t use[QUOTA_RESOURCES];
+
+	*err = quota_usage_count(txn, o->ino, !fs->opts->no_snapshot_gb, use);
+	return *err ? NULL : int_text(use[r], err);
+}
+
+/* Cinder's GET os-quota-sets/<project>?usage=true, without reservations
+ * (snapfs reserves in the catalogue's own records). */
+static char *get_quota_set(struct snapfs *fs, struct catalog_txn *txn, const struct object *o,
+			   int *err)
+{
+	int64_t use[QUOTA_RESOURCES];
+	json_t *set, *j;
+	char *s = NULL;
+
+	*err = quota_usage_count(txn, o->ino, !fs->opts->no_snapshot_gb, use);
+	if (*err)
+		return NULL;
+	set = json_pack("{s:s}", "id", o->id);
+	for (int r = 0; set && r < QUOTA_RESOURCES; r++)
+		if (json_object_set_new(set, quota_resource_name((enum quota_resource)r),
+					json_pack("{s:I s:I s:i s:i}", "limit",
+						  (json_int_t)o->quota[r], "in_use",
+						  (json_int_t)use[r], "reserved", 0, "allocated",
+						  0))) {
+			json_decref(set);
+			set = NULL;
+		}
+	j = set ? json_pack("{s:o}", "quota_set", set) : NULL;
+	if (j)
+		s = json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER);
+	json_decref(j);
+	if (!s)
+		*err = -ENOMEM;
+	return s;
+}
+
+#define QUOTA_ATTR_FNS(res, R)                                                                  \
+	static char *get_quota_##res(struct snapfs *fs, struct catalog_txn *txn,                \
+				     const struct object *o, int *err)                          \
+	{                                                                                       \
+		return get_quota(fs, txn, o, R, err);                                           \
+	}                                                                                       \
+	static char *get_usage_##res(struct snapfs *fs, struct catalog_txn *txn,                \
+				     const struct object *o, int *err)                          \
+	{                                                                                       \
+		return get_usage(fs, txn, o, R, err);                                           \
+	}                                                                                       \
+	static int set_quota_##res(struct snapfs *fs, const struct cred *cred, uint64_t ino,    \
+				   const char *value, int flags)                                \
+	{                                                                                       \
+		return quota_set(fs, cred, ino, R, value, false);                               \
+	}                                                                                       \
+	static int remove_quota_##res(struct snapfs *fs, const struct cred *cred, uint64_t ino) \
+	{                                                                                       \
+		return quota_set(fs, cred, ino, R, NULL, true);                                 \
+	}
+
+QUOTA_ATTR_FNS(volumes, QUOTA_VOLUMES)
+QUOTA_ATTR_FNS(snapshots, QUOTA_SNAPSHOTS)
+QUOTA_ATTR_FNS(gigabytes, QUOTA_GIGABYTES)
+
 static const struct attr_def attrs[] = {
 	{"user.id", ANY_OBJECT, get_id, NULL, NULL},
 	{"user.status", VOL_SNAP | GROUPS, get_status, set_status, NULL},
@@ -349,6 +442,16 @@ static const struct attr_def attrs[] = {
 	{"user.add_volumes", KIND(OBJ_GROUP), get_nothing, set_add_volumes, NULL},
 	{"user.remove_volumes", KIND(OBJ_GROUP), get_nothing, set_remove_volumes, NULL},
 	{"user.source", KIND(OBJ_GROUP), get_nothing, set_source, NULL},
+	{"user.quota.volumes", KIND(OBJ_TENANT), get_quota_volumes, set_quota_volumes,
+	 remove_quota_volumes},
+	{"user.quota.snapshots", KIND(OBJ_TENANT), get_quota_snapshots, set_quota_snapshots,
+	 remove_quota_snapshots},
+	{"user.quota.gigabytes", KIND(OBJ_TENANT), get_quota_gigabytes, set_quota_gigabytes,
+	 remove_quota_gigabytes},
+	{"user.usage.volumes", KIND(OBJ_TENANT), get_usage_volumes, NULL, NULL},
+	{"user.usage.snapshots", KIND(OBJ_TENANT), get_usage_snapshots, NULL, NULL},
+	{"user.usage.gigabytes", KIND(OBJ_TENANT), get_usage_gigabytes, NULL, NULL},
+	{"user.quota_set", KIND(OBJ_TENANT), get_quota_set, NULL, NULL},
 };
 
 static const struct attr_def *attr_find(const char *name, enum object_kind kind)
@@ -460,7 +563,7 @@ int attr_get(struct snapfs *fs, uint64_t ino, const char *name, char **value, si
 		if (!a)
 			rc = -ENOTSUP;
 		else
-			v = a->get(txn, &node.obj, &rc);
+			v = a->get(fs, txn, &node.obj, &rc);
 	}
 value:
 	if (v) {
@@ -532,7 +635,7 @@ int attr_list(struct snapfs *fs, uint64_t ino, char **names, size_t *len)
 
 		if (!(attrs[i].kinds & KIND(node.obj.kind)))
 			continue;
-		v = attrs[i].get(txn, &node.obj, &err);
+		v = attrs[i].get(fs, txn, &node.obj, &err);
 		if (v)
 			rc = name_add(&b, "", attrs[i].name);
 		else if (err != -ENODATA)

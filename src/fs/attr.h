@@ -9,6 +9,11 @@
  * manageable/<file> entries have the read-only user.reference, user.size
  * (GiB rounded up), user.safe_to_manage, user.reason_not_safe and
  * user.cinder_id (import.h); writing any attribute there is -EPERM.
+ * Tenants: user.quota.volumes, user.quota.snapshots, user.quota.gigabytes
+ * (admins set them; setfattr -x sets -1, unlimited), and the read-only
+ * user.usage.volumes, user.usage.snapshots, user.usage.gigabytes and
+ * user.quota_set (Cinder's quota set with usage), counted when read
+ * (quota.h).
  *
  * Errors: an unknown name -ENOTSUP; a known one that the object does not
  * have -ENODATA; a read-only one written -EPERM; a bad value -EINVAL; a

@@ -10,6 +10,7 @@
 #include "attach.h"
 #include "chain.h"
 #include "log.h"
+#include "quota.h"
 #include "share.h"
 #include "object.h"
 #include "qemu_img.h"
@@ -738,6 +739,7 @@ static int create_record(struct snapfs *fs, const struct cred *cred, uint64_t gr
 {
 	struct catalog_txn *txn;
 	struct object g, tenant;
+	int64_t add[QUOTA_RESOURCES] = {0, 0, 0};
 	int rc = catalog_txn_begin(fs->cat, true, &txn);
 
 	if (rc)
@@ -780,9 +782,14 @@ static int create_record(struct snapfs *fs, const struct cred *cred, uint64_t gr
 				 vol.id, cg->name);
 		if (!rc)
 			rc = members_add(&cg->members, snap.ino);
+		add[QUOTA_SNAPSHOTS]++;
+		add[QUOTA_GIGABYTES] += (int64_t)SIZE_GIB(snap.size);
 		object_clear(&snap);
 		object_clear(&vol);
 	}
+	/* Each member snapshot counts, as Cinder counts a group snapshot's. */
+	if (!rc)
+		rc = quota_check(fs, txn, g.tenant, add, true, "group snapshot create");
 	if (!rc)
 		rc = catalog_object_update(txn, cg);
 	if (!rc) {
@@ -1121,6 +1128,7 @@ static int fill_record(struct snapfs *fs, const struct cred *cred, uint64_t grou
 	char g1_name[256], cg_name[256];
 	struct catalog_txn *txn;
 	struct object g, tenant, from;
+	int64_t add[QUOTA_RESOURCES] = {0, 0, 0};
 	uint64_t ino;
 	int rc = source_parse(source, g1_name, cg_name, sizeof(g1_name));
 
@@ -1160,8 +1168,12 @@ static int fill_record(struct snapfs *fs, const struct cred *cred, uint64_t grou
 		if (!rc)
 			rc = fill_record_one(txn, cred, &g, &tenant, &src,
 					     fs->opts->qcow2_volumes ? "qcow2" : "raw");
+		add[QUOTA_VOLUMES]++;
+		add[QUOTA_GIGABYTES] += (int64_t)SIZE_GIB(src.size);
 		object_clear(&src);
 	}
+	if (!rc)
+		rc = quota_check(fs, txn, g.tenant, add, true, "group fill");
 	if (!rc) {
 		set_op(&g, "fill", source);
 		rc = catalog_object_update(txn, &g);

@@ -65,14 +65,16 @@ int group_volumes_update(struct snapfs *fs, const struct cred *cred, uint64_t gr
  * name>-V" holding a full copy (qemu-img convert) of V or of C's snapshot of
  * V, as members of the group. -EINVAL for a bad path, -ENOTEMPTY when the
  * group has members, -EBUSY when a source is not available or busy,
- * -EEXIST when a new name is taken, -EIO/-ENOSPC when a copy fails (then
+ * -EEXIST when a new name is taken, -EDQUOT when the copies exceed a quota
+ * of the tenant (quota.h), -EIO/-ENOSPC when a copy fails (then
  * no new volume remains). */
 int group_fill(struct snapfs *fs, const struct cred *cred, uint64_t group, const char *source);
 
 /* mkdir G/cgsnapshots/NAME: a snapshot NAME of every member at one instant.
  * -EBUSY when the group or a member is not available or is busy, or a
  * process writes a member's active file; -EEXIST when a member already
- * has a snapshot NAME; -EIO, -ENOSPC. On failure no member snapshot
+ * has a snapshot NAME; -EDQUOT when the member snapshots together exceed
+ * a quota of the tenant (quota.h); -EIO, -ENOSPC. On failure no member snapshot
  * remains. *ino is the group snapshot's inode. */
 int group_snapshot_create(struct snapfs *fs, const struct cred *cred, uint64_t group,
 			  const char *name, uint64_t *ino);

@@ -16,6 +16,7 @@
 #include "object.h"
 #include "qemu_img.h"
 #include "reader.h"
+#include "quota.h"
 #include "share.h"
 #include "util.h"
 
@@ -477,6 +478,11 @@ static int create_record(struct snapfs *fs, const struct cred *cred, uint64_t vo
 	if (rc)
 		return rc;
 	rc = snapshot_record_add(txn, cred, volume, snap, vol);
+	if (!rc) {
+		int64_t add[QUOTA_RESOURCES] = {0, 1, (int64_t)SIZE_GIB(snap->size)};
+
+		rc = quota_check(fs, txn, vol->tenant, add, true, "snapshot create");
+	}
 	if (rc) {
 		catalog_txn_abort(txn);
 		return rc;
@@ -1278,6 +1284,7 @@ static int manage_undo_txn(struct catalog_txn *txn, uint64_t snap_ino)
 
 
 struct manage_plan {
+	struct snapfs *fs;
 	const struct cred *cred;
 	uint64_t volume;
 	const char *file;
@@ -1323,6 +1330,11 @@ static int manage_record(struct catalog_txn *txn, struct manage_plan *p)
 		s->mode = tenant.mode & 07777;
 		s->created_at = s->updated_at = time_now_usec();
 		rc = catalog_object_insert(txn, s);
+	}
+	if (!rc) {
+		int64_t add[QUOTA_RESOURCES] = {0, 1, (int64_t)SIZE_GIB(p->snap.size)};
+
+		rc = quota_check(p->fs, txn, vol.tenant, add, true, "snapshot manage");
 	}
 	if (!rc) {
 		if (p->hidden)
@@ -1404,7 +1416,7 @@ static int manage_check(struct snapfs *fs, struct manage_plan *p)
 int snapshot_manage(struct snapfs *fs, const struct cred *cred, uint64_t volume,
 		    const char *file)
 {
-	struct manage_plan p = {.cred = cred, .volume = volume, .file = file};
+	struct manage_plan p = {.fs = fs, .cred = cred, .volume = volume, .file = file};
 	struct catalog_txn *txn;
 	struct object vol;
 	int rc;

@@ -31,7 +31,8 @@ bool snapshot_status_is_valid(const char *status);
 
 /* mkdir .../volumes/V/snapshots/NAME. volume is V's ino. -EBUSY unless V
  * is available and idle and no process writes its active file; -EEXIST,
- * -EINVAL, -ENAMETOOLONG, -ENOSPC, -EIO. On success *ino is the new
+ * -EINVAL, -ENAMETOOLONG, -EDQUOT (over a quota of the tenant, quota.h),
+ * -ENOSPC, -EIO. On success *ino is the new
  * snapshot's inode and its status is available. */
 int snapshot_create(struct snapfs *fs, const struct cred *cred, uint64_t volume,
 		    const char *name, uint64_t *ino);
@@ -111,9 +112,9 @@ bool snapshot_hidden_unmanaged_any(const struct object *vol);
  * either a qcow2 overlay whose backing is V's active file (it becomes the
  * active file, as after a snapshot) or a hidden layer of V. .info is
  * rewritten atomically. -EINVAL with a log line when FILE does not
- * qualify (also when it does not exist); -EEXIST when the uuid or name is taken; -EBUSY when V is busy
- * or not available or a process writes FILE; -ENOSPC; -EIO. Recorded as
- * op "manage" (never removes FILE on undo). */
+ * qualify (also when it does not exist); -EEXIST when the uuid or name is taken; -EBUSY when V is
+ * busy or not available or a process writes FILE; -EDQUOT (quota.h); -ENOSPC; -EIO. Recorded as op
+ * "manage" (never removes FILE on undo). */
 int snapshot_manage(struct snapfs *fs, const struct cred *cred, uint64_t volume,
 		    const char *file);
 

@@ -10,6 +10,7 @@
 #include "log.h"
 #include "object.h"
 #include "qemu_img.h"
+#include "quota.h"
 #include "share.h"
 #include "snapshot.h"
 #include "util.h"
@@ -123,6 +124,11 @@ int volume_create(struct snapfs *fs, const struct cred *cred, uint64_t tenant_in
 		vol.gid = tenant.gid; /* new objects inherit the tenant's group and mode */
 		vol.mode = tenant.mode & 07777;
 		rc = catalog_object_insert(txn, &vol);
+	}
+	if (!rc) {
+		int64_t add[QUOTA_RESOURCES] = {1, 0, (int64_t)SIZE_GIB(vol.size)};
+
+		rc = quota_check(fs, txn, tenant.ino, add, true, "volume create");
 	}
 	object_clear(&tenant);
 	if (rc) {
@@ -292,6 +298,7 @@ int volume_delete(struct snapfs *fs, const struct cred *cred, uint64_t ino, bool
 }
 
 struct extend_check {
+	struct snapfs *fs;
 	uint64_t size;
 	char file[256];
 	char format[8];
@@ -315,6 +322,14 @@ static int begin_extend(struct catalog_txn *txn, struct object *vol, void *arg)
 	if (*vol->op || strcmp(vol->status, "available"))
 		return log_refuse(-EBUSY, "volume %s is %s: cannot extend", vol->id,
 				  *vol->op ? vol->op : vol->status);
+	{
+		int64_t add[QUOTA_RESOURCES] = {0, 0,
+						(int64_t)(SIZE_GIB(c->size) - SIZE_GIB(vol->size))};
+		int rc = quota_check(c->fs, txn, vol->tenant, add, false, "volume extend");
+
+		if (rc)
+			return rc;
+	}
 	snprintf(vol->status, sizeof(vol->status), "extending");
 	snprintf(vol->op, sizeof(vol->op), "extend");
 	snprintf(vol->op_arg, sizeof(vol->op_arg), "%" PRIu64, c->size);
@@ -347,7 +362,7 @@ static int volume_file_extend(struct snapfs *fs, const char *file, const char *f
 
 int volume_extend(struct snapfs *fs, const struct cred *cred, uint64_t ino, uint64_t size)
 {
-	struct extend_check c = {size, "", ""};
+	struct extend_check c = {fs, size, "", ""};
 	int rc = object_modify(fs, ino, begin_extend, &c);
 
 	if (rc)

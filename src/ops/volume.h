@@ -22,7 +22,8 @@ bool volume_status_is_valid(const char *status);
 /* mkdir tenants/T/volumes/NAME: creates volume-<uuid> on the share (raw
  * sparse or qcow2, of default_size) and the record, status available.
  * tenant is the tenant's ino. On success *ino is the volume's inode.
- * -EEXIST, -EINVAL (bad name), -ENOSPC, -EIO. */
+ * -EEXIST, -EINVAL (bad name), -EDQUOT (over a quota of the tenant,
+ * quota.h), -ENOSPC, -EIO. */
 int volume_create(struct snapfs *fs, const struct cred *cred, uint64_t tenant, const char *name,
 		  uint64_t *ino);
 
@@ -37,7 +38,8 @@ int volume_file_create(struct snapfs *fs, const struct object *vol);
 int volume_delete(struct snapfs *fs, const struct cred *cred, uint64_t ino, bool force);
 
 /* setfattr user.size: grow the volume to size bytes (a whole number of GiB
- * larger than now: -EINVAL otherwise); status available only (-EBUSY). */
+ * larger than now: -EINVAL otherwise); status available only (-EBUSY);
+ * -EDQUOT when the growth would exceed the tenant's gigabytes quota. */
 int volume_extend(struct snapfs *fs, const struct cred *cred, uint64_t ino, uint64_t size);
 
 /* The last step of a delete (also after a crash): remove the volume's

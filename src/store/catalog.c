@@ -690,6 +690,8 @@ void object_init(struct object *obj)
 {
 	memset(obj, 0, sizeof(*obj));
 	obj->metadata = json_object();
+	for (size_t i = 0; i < sizeof(obj->quota) / sizeof(obj->quota[0]); i++)
+		obj->quota[i] = -1;
 }
 
 void object_clear(struct object *obj)
@@ -747,6 +749,10 @@ static char *object_encode(const struct object *o, const char *owner)
 	if (o->op[0])
 		json_object_set_new(j, "op_since",
 				    json_integer(o->op_since ? o->op_since : time_now_usec()));
+	if (o->quota[0] != -1 || o->quota[1] != -1 || o->quota[2] != -1)
+		json_object_set_new(j, "quota",
+				    json_pack("[III]", (json_int_t)o->quota[0],
+					      (json_int_t)o->quota[1], (json_int_t)o->quota[2]));
 	text = json_dumps(j, JSON_COMPACT);
 	json_decref(j);
 	return text;
@@ -807,6 +813,12 @@ static int object_decode(const void *data, size_t len, uint64_t ino, struct obje
 	o->op_since = json_integer_value(json_object_get(j, "op_since"));
 	if (json_is_array(json_object_get(j, "members")))
 		o->members = json_incref(json_object_get(j, "members"));
+	for (size_t i = 0; i < sizeof(o->quota) / sizeof(o->quota[0]); i++) {
+		json_t *q = json_array_get(json_object_get(j, "quota"), i);
+
+		if (json_is_integer(q) && json_integer_value(q) >= -1)
+			o->quota[i] = json_integer_value(q);
+	}
 	json_decref(j);
 	return 0;
 }

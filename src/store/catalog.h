@@ -91,6 +91,8 @@ struct object {
 				 * its chain that no snapshot names (unmanaged or
 				 * imported), as [file, backing] pairs (snapshot.h);
 				 * NULL otherwise */
+	int64_t quota[3];       /* tenant: its limits of volumes, snapshots and
+				 * gigabytes (quota.h), -1 = unlimited; -1 elsewhere */
 };
 
 /* A snapshot's delete, as far as its files are concerned. */

@@ -122,6 +122,7 @@ strerror_of() {
 	ENODATA) echo "No data available\|No such attribute" ;;
 	EIO) echo "Input/output error" ;;
 	EAGAIN) echo "Resource temporarily unavailable" ;;
+	EDQUOT) echo "Disk quota exceeded" ;;
 	*) echo "unknown errno name $1" >&2; return 1 ;;
 	esac
 }
