@@ -20,7 +20,7 @@ for tool in qemu-img qemu-io jq sha256sum python3; do
 		exit 0
 	fi
 done
-plan 85
+plan 81
 
 SIZE=64M
 lsw() { ls "$@" 2>&1 | tr '\n' ' ' | sed 's/ $//'; }
@@ -207,6 +207,34 @@ mount_snapfs "default_size=1G,volume_format=qcow2" || { echo "Bail out! mount fa
 mkdir "$V/q"
 check_eq "the volume's base is qcow2" qcow2 "$(fmt_of "$(xattr user.active_file "$V/q")")"
 three_snapshots "$V/q" "qcow2 base"
+
+# ---- examples/incremental-backup.sh ----
+EX=${top_srcdir:-$(cd "$(dirname "$0")/../.." && pwd)}/examples/incremental-backup.sh
+BK=$WORK/backup
+mkdir "$V/bk"
+hv "$V/bk" "write -P 0x61 0 3M" "write -P 0x62 500M 1M"
+check "incremental-backup.sh: the first night (full copy) exits 0" "$EX" "$V/bk" "$BK"
+night1=$(cat "$BK/snapshot" 2>/dev/null)
+check_eq "it keeps one snapshot; the backup is its disk.raw (sha256)" \
+	"$night1|$(whole_sum "$V/bk/snapshots/$night1/disk.raw")" "$(lsw "$V/bk/snapshots")|$(whole_sum "$BK/disk.raw")"
+hv "$V/bk" "write -P 0x63 1M 64k" "write -z 2M 128k" "discard 500M 64k" "write -c -P 0x64 900M 64k"
+sleep 1 # a new snapshot name (UTC seconds)
+out=$("$EX" "$V/bk" "$BK" 2>&1)
+rc=$?
+check_eq "an incremental night exits 0 and copies the 5 changed clusters" "0 $((5 * 65536))" \
+	"$rc $(sed -n 's/.* \([0-9]*\) bytes copied.*/\1/p' <<<"$out")"
+night2=$(cat "$BK/snapshot" 2>/dev/null)
+check_eq "the previous snapshot is gone, the backup is the new one's disk.raw (sha256)" \
+	"$night2|$(whole_sum "$V/bk/snapshots/$night2/disk.raw")" "$(lsw "$V/bk/snapshots")|$(whole_sum "$BK/disk.raw")"
+hv "$V/bk" "write -P 0x65 700M 2M"
+sleep 1
+check "a night with VERIFY=full exits 0" env VERIFY=full "$EX" "$V/bk" "$BK"
+night3=$(cat "$BK/snapshot" 2>/dev/null)
+check_eq "the backup and disk.raw.sha256 are the newest snapshot's" \
+	"$(whole_sum "$V/bk/snapshots/$night3/disk.raw")|$(whole_sum "$V/bk/snapshots/$night3/disk.raw")" \
+	"$(whole_sum "$BK/disk.raw")|$(cut -d' ' -f1 "$BK/disk.raw.sha256")"
+"$EX" "$V/bk" >/dev/null 2>&1
+check_eq "bad arguments: exit status 2" 2 "$?"
 
 # ---- a group snapshot against an older one, per member ----
 G=$MNT/tenants/acme/consistencygroups/g
