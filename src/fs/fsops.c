@@ -733,8 +733,7 @@ static void read_disk(fuse_req_t req, struct open_file *of, size_t size, off_t o
 			if (r[ri].start + r[ri].len < limit)
 				limit = r[ri].start + r[ri].len;
 		}
-		if (count == READ_SPLICE_PIECES || chain_extent_get(c, pos, &e) ||
-		    e.kind == CHAIN_EXTENT_COMPRESSED) {
+		if (chain_extent_get(c, pos, &e) || e.kind == CHAIN_EXTENT_COMPRESSED) {
 			read_disk_copy(req, c, r, nr, size, off);
 			return;
 		}
