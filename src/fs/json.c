@@ -352,8 +352,8 @@ int changes_json_text(const struct chain *c, const struct chain_range *r, size_t
 	}
 	if (cur.length)
 		text_entry(&b, &cur);
-	if (!b.rc) {
-		memcpy(b.p + b.len, "]\n", 2);
+	if (!b.rc) { /* text_entry() leaves room for these 3 bytes */
+		memcpy(b.p + b.len, "]\n", 3);
 		b.len += 2;
 	}
 	if (b.rc) {

@@ -30,7 +30,8 @@ int api_json_text(struct catalog_txn *txn, const struct object *obj, char **text
  *   the newer snapshot's top file; zero: reads as zeros, data: reads from
  *   a data cluster), and {"start", "length", "present": false, "zero":
  *   false, "data": false} between them. Adjacent entries alike are merged.
- * malloc'd text in *text, *len bytes. Returns 0, -ENOMEM. Thread-safe. */
+ * malloc'd text in *text, *len bytes and a NUL. Returns 0, -ENOMEM.
+ * Thread-safe. */
 struct chain;
 struct chain_range;
 int changes_json_text(const struct chain *c, const struct chain_range *r, size_t n, char **text,

@@ -14,6 +14,7 @@
 
 #include "catalog.h"
 #include "fixture.h"
+#include "json.h"
 #include "object.h"
 #include "reader.h"
 #include "snapshot.h"
@@ -211,4 +212,37 @@ Test(changes, open_pair_ranges_and_holds)
 	cr_expect_eq(reader_changes_open(fx.fs, s3, s3, &rc), -ENOENT);
 	cr_expect_eq(snapshot_delete(fx.fs, &cred_root, s1, false), 0, "released");
 	cr_expect_eq(snapshot_delete(fx.fs, &cred_root, s3, false), 0);
+}
+
+Test(changes, json_text)
+{
+	static const char expect[] =
+		"[{ \"start\": 0, \"length\": 1048576, \"present\": false, \"zero\": false, "
+		"\"data\": false},\n"
+		"{ \"start\": 1048576, \"length\": 65536, \"depth\": 1, \"present\": true, "
+		"\"zero\": false, \"data\": true},\n"
+		"{ \"start\": 1114112, \"length\": 3080192, \"present\": false, \"zero\": false, "
+		"\"data\": false},\n"
+		"{ \"start\": 4194304, \"length\": 131072, \"depth\": 0, \"present\": true, "
+		"\"zero\": true, \"data\": false},\n"
+		"{ \"start\": 4325376, \"length\": 1069416448, \"present\": false, \"zero\": "
+		"false, \"data\": false}]\n";
+	struct reader_changes *rc;
+	const struct chain_range *r;
+	char *text;
+	size_t n, len;
+
+	setup_chain();
+	cr_assert_eq(reader_changes_open(fx.fs, s3, s1, &rc), 0);
+	r = reader_changes_ranges(rc, &n, NULL);
+	cr_assert_eq(changes_json_text(reader_changes_chain(rc), r, n, &text, &len), 0);
+	cr_expect_eq(len, strlen(text));
+	cr_expect_str_eq(text, expect);
+	free(text);
+	/* nothing changed: one entry, not present */
+	cr_assert_eq(changes_json_text(reader_changes_chain(rc), r, 0, &text, &len), 0);
+	cr_expect_str_eq(text, "[{ \"start\": 0, \"length\": 1073741824, \"present\": false, "
+			       "\"zero\": false, \"data\": false}]\n");
+	free(text);
+	reader_changes_release(fx.fs, rc);
 }
