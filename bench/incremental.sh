@@ -23,7 +23,8 @@
 # Disk: about 3.2 x BASE_GIB GiB free in the work directory (the base, the
 # backup, one full copy at a time); checked first. The brief's 20 GiB in use
 # and 1 GiB changed: BASE_GIB=20 CHANGE_MIB=1024 (about 65 GiB free).
-# Usage: sudo bench/incremental.sh [SNAPFS_BINARY]   (env WORKDIR, default /tmp)
+# Usage: sudo bench/incremental.sh [SNAPFS_BINARY]   (env WORKDIR, default /tmp;
+# CHECK=0 skips the final whole-image sha256, which takes minutes)
 set -euo pipefail
 SNAPFS=${1:-$(cd "$(dirname "$0")/.." && pwd)/build/snapfs}
 VSIZE_GIB=${VSIZE_GIB:-100}
@@ -75,12 +76,21 @@ echo "#    $first s"
 echo "# writing ${CHANGE_MIB} MiB as 64 KiB clusters spread over the volume"
 n=$((CHANGE_MIB * 16))
 clusters=$((VSIZE_GIB * 16384))
-awk -v n="$n" -v c="$clusters" 'BEGIN { for (i = 0; i < n; i++) {
+# (-c commands in batches: qemu-io reading commands from a pipe drops some)
+mapfile -t writes < <(awk -v n="$n" -v c="$clusters" 'BEGIN { for (i = 0; i < n; i++) {
 	# distinct clusters: a prime stride (coprime with c = 2^14 x VSIZE_GIB
 	# unless VSIZE_GIB is a multiple of 40009)
 	k = (i * 40009 + 12345) % c
-	printf "write -P %d %d 64k\n", i % 250 + 1, k * 65536 } }' |
-	qemu-io -f qcow2 "$SHARE/$(active)" >/dev/null
+	printf "write -P %d %.0f 64k\n", i % 250 + 1, k * 65536 } }')
+top=$(active)
+for ((i = 0; i < ${#writes[@]}; i += 512)); do
+	args=()
+	for w in "${writes[@]:i:512}"; do args+=(-c "$w"); done
+	qemu-io -f qcow2 "${args[@]}" "$SHARE/$top" >/dev/null
+done
+written=$(qemu-img map --output=json -f qcow2 "$SHARE/$top" |
+	jq '[.[] | select(.depth == 0 and .present) | .length] | add // 0')
+echo "#    the overlay allocates $(mib "$written") MiB"
 mkdir "$V/snapshots/s2"
 S2=$V/snapshots/s2
 
@@ -161,9 +171,14 @@ conv=$(secs "$t0" "$t1")
 conv_bytes=$(($(stat -c %b "$WORK/conv.raw") * 512))
 rm -f "$WORK/conv.raw"
 echo "#    $conv s ($(mib "$conv_bytes") MiB)"
-echo "# checking the updated backup against s2/disk.raw (sha256 of 2 x ${VSIZE_GIB} GiB, not timed)"
-same=no
-[ "$(whole_sum "$S2/disk.raw")" = "$(whole_sum "$WORK/backup.raw")" ] && same=yes
+same="not checked (CHECK=0)"
+if [ "${CHECK:-1}" = 1 ]; then
+	echo "# checking the updated backup against s2/disk.raw (sha256 of 2 x ${VSIZE_GIB} GiB, not timed)"
+	sum_snap=$(whole_sum "$S2/disk.raw")
+	sum_copy=$(whole_sum "$WORK/backup.raw")
+	same=no
+	[ -n "$sum_snap" ] && [ "$sum_snap" = "$sum_copy" ] && same=yes
+fi
 
 echo
 echo "incremental backup of a ${VSIZE_GIB} GiB volume, ${BASE_GIB} GiB in use, ${CHANGE_MIB} MiB changed" \
@@ -178,4 +193,4 @@ printf '  %-52s %10s %10s %8s\n' "C. qemu-img convert -O raw of the chain (no sn
 printf '  %-52s %10s %10s\n' "first night: cp --sparse=always s1/disk.raw" "" "$first"
 printf '  updated backup equals s2/disk.raw (sha256): %s; target: A >= 20x faster than B\n' "$same"
 echo "  reproduce: sudo VSIZE_GIB=$VSIZE_GIB BASE_GIB=$BASE_GIB CHANGE_MIB=$CHANGE_MIB bench/incremental.sh"
-[ "$same" = yes ]
+[ "$same" != no ]
