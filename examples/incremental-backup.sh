@@ -60,6 +60,8 @@ apply_changes() {
 import os, sys
 src = os.open(sys.argv[1], os.O_RDONLY)
 dst = os.open(sys.argv[2], os.O_WRONLY)
+# no read-ahead: around a scattered change it would read holes
+os.posix_fadvise(src, 0, 0, os.POSIX_FADV_RANDOM)
 size = os.fstat(src).st_size
 pos = copied = 0
 while pos < size:
@@ -89,6 +91,7 @@ ranges_sum() {
 import hashlib, os, sys
 f = os.open(sys.argv[1], os.O_RDONLY)
 r = os.open(sys.argv[2], os.O_RDONLY)
+os.posix_fadvise(f, 0, 0, os.POSIX_FADV_RANDOM)
 size = os.fstat(r).st_size
 h = hashlib.sha256()
 pos = 0
