@@ -806,3 +806,84 @@ int64_t chain_seek(const struct chain *c, uint64_t off, int whence)
 		return whence == SEEK_DATA ? -ENXIO : (int64_t)c->size;
 	return (int64_t)c->ext[j].start;
 }
+
+int chain_ranges_above(const struct chain *c, unsigned depth, struct chain_range **out, size_t *n,
+		       uint64_t *bytes)
+{
+	struct chain_range *v = NULL;
+	size_t cnt = 0, cap = 0;
+	uint64_t total = 0;
+
+	*out = NULL;
+	*n = 0;
+	if (bytes)
+		*bytes = 0;
+	if (depth == 0 || depth > c->nlayers)
+		return -EINVAL;
+	for (size_t i = 0; i < c->next; i++) {
+		const struct xt *e = &c->ext[i];
+
+		/* a hole's layer is the chain depth: never above */
+		if (e->kind == CHAIN_EXTENT_HOLE || e->layer >= depth)
+			continue;
+		total += e->len;
+		if (cnt && v[cnt - 1].start + v[cnt - 1].len == e->start) {
+			v[cnt - 1].len += e->len;
+			continue;
+		}
+		if (cnt == cap) {
+			size_t ncap = cap ? cap * 2 : 16;
+			struct chain_range *nv = realloc(v, ncap * sizeof(*nv));
+
+			if (!nv) {
+				free(v);
+				return -ENOMEM;
+			}
+			v = nv;
+			cap = ncap;
+		}
+		v[cnt].start = e->start;
+		v[cnt].len = e->len;
+		cnt++;
+	}
+	*out = v;
+	*n = cnt;
+	if (bytes)
+		*bytes = total;
+	return 0;
+}
+
+size_t chain_ranges_find(const struct chain_range *r, size_t n, uint64_t off)
+{
+	size_t lo = 0, hi = n;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (r[mid].start + r[mid].len <= off)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+int64_t chain_ranges_seek(const struct chain_range *r, size_t n, uint64_t size, uint64_t off,
+			  int whence)
+{
+	size_t i;
+
+	if (whence != SEEK_DATA && whence != SEEK_HOLE)
+		return -EINVAL;
+	if (off >= size)
+		return -ENXIO;
+	i = chain_ranges_find(r, n, off);
+	if (whence == SEEK_DATA) {
+		if (i == n || r[i].start >= size)
+			return -ENXIO;
+		return (int64_t)(r[i].start > off ? r[i].start : off);
+	}
+	if (i == n || r[i].start > off)
+		return (int64_t)off;
+	return (int64_t)(r[i].start + r[i].len < size ? r[i].start + r[i].len : size);
+}

@@ -124,4 +124,30 @@ int chain_extent_get(const struct chain *c, uint64_t off, struct chain_extent *e
  * for another whence. Thread-safe. */
 int64_t chain_seek(const struct chain *c, uint64_t off, int whence);
 
+/* A byte range of a chain's virtual space. */
+struct chain_range {
+	uint64_t start, len;
+};
+
+/* The ranges whose content comes from the layers above depth (index <
+ * depth: data, zero and compressed clusters those layers allocate, the
+ * topmost of them winning), sorted, merged when they touch: what differs
+ * between the chain and its suffix from depth down. *out is malloc'd
+ * (NULL when *n is 0); *bytes (may be NULL) is their total length.
+ * Returns 0, -EINVAL (depth is 0 or over chain_depth()), -ENOMEM.
+ * Thread-safe. */
+int chain_ranges_above(const struct chain *c, unsigned depth, struct chain_range **out, size_t *n,
+		       uint64_t *bytes);
+
+/* lseek(2) SEEK_DATA / SEEK_HOLE in a file of size bytes whose data is
+ * the n sorted, disjoint ranges r[] and holes elsewhere (the end is a
+ * hole). Returns the offset, -ENXIO when off >= size or (SEEK_DATA) no
+ * data follows, -EINVAL for another whence. Pure; thread-safe. */
+int64_t chain_ranges_seek(const struct chain_range *r, size_t n, uint64_t size, uint64_t off,
+			  int whence);
+
+/* Index of the first of the n sorted ranges r[] that ends after off (n
+ * when none does). Pure; thread-safe. */
+size_t chain_ranges_find(const struct chain_range *r, size_t n, uint64_t off);
+
 #endif

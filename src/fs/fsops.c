@@ -17,6 +17,7 @@
 
 #include "attr.h"
 #include "group.h"
+#include "json.h"
 #include "log.h"
 #include "object.h"
 #include "reader.h"
@@ -65,6 +66,10 @@ static double entry_timeout_for(const struct snapfs *fs, const struct stat *st)
 {
 	double t = fs->opts->attr_timeout_s;
 
+	/* changes/ entries come and go with the snapshots of a volume, which
+	 * send no notice for them: never cached */
+	if ((uint64_t)st->st_ino & INO_CHANGES_BASE)
+		return 0.0;
 	return S_ISLNK(st->st_mode) && t > LINK_TIMEOUT ? LINK_TIMEOUT : t;
 }
 
@@ -465,10 +470,12 @@ static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_
 /* What an open file handle (fi->fh) holds. */
 struct open_file {
 	unsigned refs;            /* the open, and each read replying from it */
-	enum node_type type;      /* NODE_INFO_JSON, NODE_DISK_RAW or NODE_MANAGEABLE_FILE (empty) */
-	char *data;               /* info.json: one consistent copy per open */
+	enum node_type type;      /* NODE_INFO_JSON, NODE_DISK_RAW, NODE_MANAGEABLE_FILE (empty),
+				   * NODE_CHANGES_FILE or NODE_CHANGES_JSON */
+	char *data;               /* info.json, changes.json: one copy per open */
 	size_t len;
 	struct reader *reader;    /* disk.raw: the snapshot's resolved chain */
+	struct reader_changes *changes; /* changes/, changes.json/: both snapshots held */
 };
 
 /* Drop a reference. The kernel may complete a read and send the release
@@ -480,8 +487,36 @@ static void open_file_free(struct snapfs *fs, struct open_file *of)
 		return;
 	if (of->reader)
 		reader_release(fs, of->reader);
+	if (of->changes)
+		reader_changes_release(fs, of->changes);
 	free(of->data);
 	free(of);
+}
+
+/* changes.json: the pair's text (built by the first open), copied. */
+static int changes_text(struct open_file *of)
+{
+	const struct chain_range *r;
+	const char *t;
+	size_t n, len;
+	char *text;
+	int rc;
+
+	t = reader_changes_text(of->changes, &len);
+	if (!t) {
+		r = reader_changes_ranges(of->changes, &n, NULL);
+		rc = changes_json_text(reader_changes_chain(of->changes), r, n, &text, &len);
+		if (rc)
+			return rc;
+		reader_changes_text_set(of->changes, text, len);
+		t = reader_changes_text(of->changes, &len);
+	}
+	of->data = malloc(len ? len : 1);
+	if (!of->data)
+		return -ENOMEM;
+	memcpy(of->data, t, len);
+	of->len = len;
+	return 0;
 }
 
 static int do_open(struct snapfs *fs, const struct cred *cred, fuse_ino_t ino,
@@ -496,7 +531,8 @@ static int do_open(struct snapfs *fs, const struct cred *cred, fuse_ino_t ino,
 	if ((fi->flags & O_ACCMODE) != O_RDONLY || (fi->flags & O_TRUNC))
 		rc = log_refuse(-EROFS, "files of the tree are read-only");
 	else if (node.type != NODE_INFO_JSON && node.type != NODE_DISK_RAW &&
-		 node.type != NODE_MANAGEABLE_FILE && node.type != NODE_STATUS)
+		 node.type != NODE_MANAGEABLE_FILE && node.type != NODE_STATUS &&
+		 node.type != NODE_CHANGES_FILE && node.type != NODE_CHANGES_JSON)
 		rc = S_ISDIR(node.mode) ? -EISDIR : -ENOTSUP;
 	of = rc ? NULL : calloc(1, sizeof(*of));
 	if (!rc && !of)
@@ -517,6 +553,15 @@ static int do_open(struct snapfs *fs, const struct cred *cred, fuse_ino_t ino,
 			/* read without the page cache: its size changes with
 			 * every update of the object */
 			rc = tree_read_info(fs, ino, &of->data, &of->len);
+			fi->direct_io = 1;
+		} else if (node.type == NODE_CHANGES_FILE) {
+			/* never changes either */
+			rc = reader_changes_open(fs, node.obj.ino, node.older, &of->changes);
+			fi->keep_cache = 1;
+		} else if (node.type == NODE_CHANGES_JSON) {
+			rc = reader_changes_open(fs, node.obj.ino, node.older, &of->changes);
+			if (!rc)
+				rc = changes_text(of);
 			fi->direct_io = 1;
 		} else {
 			/* a snapshot never changes: keep the page cache */
@@ -582,7 +627,41 @@ static char *read_buf_get(size_t size)
 	return buf;
 }
 
-static void read_disk_copy(fuse_req_t req, struct chain *c, size_t size, off_t off)
+/* Read [off, off + size) of chain c into buf; with ranges (changes/),
+ * only what they cover, zeros elsewhere. Returns the bytes or -errno. */
+static int read_masked(struct chain *c, const struct chain_range *r, size_t nr, char *buf,
+		       size_t size, uint64_t off)
+{
+	uint64_t end, pos = off;
+	size_t i;
+
+	if (!r)
+		return chain_read(c, buf, size, off);
+	if (off >= chain_size(c))
+		return 0;
+	end = off + size > chain_size(c) ? chain_size(c) : off + size;
+	i = chain_ranges_find(r, nr, off);
+	while (pos < end) {
+		uint64_t next = i < nr && r[i].start < end ? r[i].start : end;
+
+		if (next > pos) { /* a hole of the changes file */
+			memset(buf + (pos - off), 0, (size_t)(next - pos));
+			pos = next;
+			continue;
+		}
+		next = r[i].start + r[i].len < end ? r[i].start + r[i].len : end;
+		int n = chain_read(c, buf + (pos - off), (size_t)(next - pos), pos);
+
+		if (n < 0)
+			return n;
+		pos = next;
+		i++;
+	}
+	return (int)(end - off);
+}
+
+static void read_disk_copy(fuse_req_t req, struct chain *c, const struct chain_range *r,
+			   size_t nr, size_t size, off_t off)
 {
 	char *buf = read_buf_get(size);
 	int n;
@@ -591,7 +670,7 @@ static void read_disk_copy(fuse_req_t req, struct chain *c, size_t size, off_t o
 		fuse_reply_err(req, ENOMEM);
 		return;
 	}
-	n = chain_read(c, buf, size, (uint64_t)off);
+	n = read_masked(c, r, nr, buf, size, (uint64_t)off);
 	if (n < 0)
 		fuse_reply_err(req, -n);
 	else
@@ -613,10 +692,13 @@ static const char zero_page_run[SNAPFS_MAX_READ];
  * zeros between them come from a static zero run. A range with no data at
  * all is answered from the zero run by plain write: a spliced memory piece
  * costs one copy into the pipe and another out of it. A range that needs
- * decompression or more than READ_SPLICE_PIECES pieces is read by copy. */
+ * decompression or more than READ_SPLICE_PIECES pieces is read by copy.
+ * A changes file reads the same way, with zeros outside its ranges. */
 static void read_disk(fuse_req_t req, struct open_file *of, size_t size, off_t off)
 {
-	struct chain *c = reader_chain(of->reader);
+	struct chain *c = of->changes ? reader_changes_chain(of->changes) : reader_chain(of->reader);
+	const struct chain_range *r = NULL;
+	size_t nr = 0, ri = 0;
 	/* a fuse_bufvec with room for READ_SPLICE_PIECES buffers: its buf[]
 	 * is declared with one element, so the pieces are reached through a
 	 * pointer into storage of the right size */
@@ -634,22 +716,42 @@ static void read_disk(fuse_req_t req, struct open_file *of, size_t size, off_t o
 		fuse_reply_buf(req, NULL, 0);
 		return;
 	}
+	if (of->changes) {
+		r = reader_changes_ranges(of->changes, &nr, NULL);
+		ri = chain_ranges_find(r, nr, pos);
+	}
 	if (size > SNAPFS_MAX_READ) { /* larger than the zero run */
-		read_disk_copy(req, c, size, off);
+		read_disk_copy(req, c, r, nr, size, off);
 		return;
 	}
 	end = pos + size > chain_size(c) ? chain_size(c) : pos + size;
 	while (pos < end) {
 		struct chain_extent e;
 		struct fuse_buf *b;
-		uint64_t len;
+		uint64_t len, limit = end;
 
-		if (count == READ_SPLICE_PIECES || chain_extent_get(c, pos, &e) ||
-		    e.kind == CHAIN_EXTENT_COMPRESSED) {
-			read_disk_copy(req, c, size, off);
+		if (r) {
+			while (ri < nr && r[ri].start + r[ri].len <= pos)
+				ri++;
+			if (ri == nr || r[ri].start > pos) {
+				/* a hole of the changes file */
+				e.kind = CHAIN_EXTENT_HOLE;
+				e.length = (ri < nr ? r[ri].start : end) - pos;
+				goto piece;
+			}
+			if (r[ri].start + r[ri].len < limit)
+				limit = r[ri].start + r[ri].len;
+		}
+		if (chain_extent_get(c, pos, &e) || e.kind == CHAIN_EXTENT_COMPRESSED) {
+			read_disk_copy(req, c, r, nr, size, off);
 			return;
 		}
-		len = e.length < end - pos ? e.length : end - pos;
+piece:
+		if (count == READ_SPLICE_PIECES) {
+			read_disk_copy(req, c, r, nr, size, off);
+			return;
+		}
+		len = e.length < limit - pos ? e.length : limit - pos;
 		b = pieces + count++;
 		memset(b, 0, sizeof(*b));
 		b->size = len;
@@ -679,7 +781,7 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	struct open_file *of = (struct open_file *)(uintptr_t)fi->fh;
 	struct snapfs *fs;
 
-	if (of->type == NODE_DISK_RAW) {
+	if (of->type == NODE_DISK_RAW || of->type == NODE_CHANGES_FILE) {
 		read_disk(req, of, size, off);
 		return;
 	}
@@ -703,6 +805,19 @@ static void op_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence,
 
 	if (off < 0 || (whence != SEEK_DATA && whence != SEEK_HOLE)) {
 		fuse_reply_err(req, EINVAL);
+		return;
+	}
+	if (of->type == NODE_CHANGES_FILE) {
+		const struct chain_range *r;
+		size_t nr;
+
+		r = reader_changes_ranges(of->changes, &nr, NULL);
+		pos = chain_ranges_seek(r, nr, chain_size(reader_changes_chain(of->changes)),
+					(uint64_t)off, whence);
+		if (pos < 0)
+			fuse_reply_err(req, (int)-pos);
+		else
+			fuse_reply_lseek(req, (off_t)pos);
 		return;
 	}
 	if (of->type != NODE_DISK_RAW) {

@@ -2,11 +2,13 @@
 #include "json.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "attach.h"
+#include "chain.h"
 #include "util.h"
 
 void api_time(int64_t usec, char *out, size_t len)
@@ -240,5 +242,125 @@ int api_json_text(struct catalog_txn *txn, const struct object *obj, char **text
 	(*text)[n] = '\n';
 	(*text)[n + 1] = '\0';
 	*len = n + 1;
+	return 0;
+}
+
+/* ---- changes.json ---- */
+
+struct map_entry {
+	uint64_t start, length;
+	int depth; /* -1: not present */
+	bool zero, data;
+};
+
+struct text_buf {
+	char *p;
+	size_t len, cap;
+	int rc;
+};
+
+static void text_entry(struct text_buf *b, const struct map_entry *e)
+{
+	char line[200];
+	int n;
+
+	if (b->rc)
+		return;
+	if (e->depth < 0)
+		n = snprintf(line, sizeof(line),
+			     "%s{ \"start\": %" PRIu64 ", \"length\": %" PRIu64
+			     ", \"present\": false, \"zero\": false, \"data\": false}",
+			     b->len > 1 ? ",\n" : "", e->start, e->length);
+	else
+		n = snprintf(line, sizeof(line),
+			     "%s{ \"start\": %" PRIu64 ", \"length\": %" PRIu64
+			     ", \"depth\": %d, \"present\": true, \"zero\": %s, \"data\": %s}",
+			     b->len > 1 ? ",\n" : "", e->start, e->length, e->depth,
+			     e->zero ? "true" : "false", e->data ? "true" : "false");
+	if (b->len + (size_t)n + 4 > b->cap) {
+		size_t cap = b->cap ? b->cap * 2 : 4096;
+		char *p;
+
+		while (cap < b->len + (size_t)n + 4)
+			cap *= 2;
+		p = realloc(b->p, cap);
+		if (!p) {
+			b->rc = -ENOMEM;
+			return;
+		}
+		b->p = p;
+		b->cap = cap;
+	}
+	memcpy(b->p + b->len, line, (size_t)n);
+	b->len += (size_t)n;
+}
+
+/* Add e, merging it with the pending entry *cur when they continue. */
+static void text_add(struct text_buf *b, struct map_entry *cur, const struct map_entry *e)
+{
+	if (cur->length && cur->start + cur->length == e->start && cur->depth == e->depth &&
+	    cur->zero == e->zero && cur->data == e->data) {
+		cur->length += e->length;
+		return;
+	}
+	if (cur->length)
+		text_entry(b, cur);
+	*cur = *e;
+}
+
+int changes_json_text(const struct chain *c, const struct chain_range *r, size_t n, char **text,
+		      size_t *len)
+{
+	struct text_buf b = {0};
+	struct map_entry cur = {0};
+	uint64_t size = chain_size(c), pos = 0;
+
+	b.p = malloc(4096);
+	if (!b.p)
+		return -ENOMEM;
+	b.cap = 4096;
+	b.p[b.len++] = '[';
+	for (size_t i = 0; i <= n && !b.rc; i++) {
+		uint64_t start = i < n ? r[i].start : size;
+		uint64_t end = i < n ? r[i].start + r[i].len : size;
+
+		if (start > size)
+			start = size;
+		if (end > size)
+			end = size;
+		if (start > pos) {
+			struct map_entry e = {pos, start - pos, -1, false, false};
+
+			text_add(&b, &cur, &e);
+		}
+		pos = start;
+		while (pos < end && !b.rc) {
+			struct chain_extent x;
+			struct map_entry e;
+
+			if (chain_extent_get(c, pos, &x))
+				break;
+			e.start = pos;
+			e.length = x.length < end - pos ? x.length : end - pos;
+			e.depth = (int)x.depth;
+			e.data = x.kind == CHAIN_EXTENT_DATA || x.kind == CHAIN_EXTENT_COMPRESSED;
+			e.zero = !e.data;
+			text_add(&b, &cur, &e);
+			pos += e.length;
+		}
+		pos = end > pos ? end : pos;
+	}
+	if (cur.length)
+		text_entry(&b, &cur);
+	if (!b.rc) { /* text_entry() leaves room for these 3 bytes */
+		memcpy(b.p + b.len, "]\n", 3);
+		b.len += 2;
+	}
+	if (b.rc) {
+		free(b.p);
+		return b.rc;
+	}
+	*text = b.p;
+	*len = b.len;
 	return 0;
 }

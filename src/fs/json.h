@@ -23,6 +23,20 @@ json_t *api_json_build(struct catalog_txn *txn, const struct object *obj);
  * length. Returns 0 or -ENOMEM. */
 int api_json_text(struct catalog_txn *txn, const struct object *obj, char **text, size_t *len);
 
+/* changes.json/<older>: the whole of chain c's virtual space in the shape
+ * of qemu-img map --output=json, one entry per line in an array:
+ *   {"start", "length", "depth", "present": true, "zero", "data"} for the
+ *   n ranges r[] that changed (depth: the layer of c they come from, 0
+ *   the newer snapshot's top file; zero: reads as zeros, data: reads from
+ *   a data cluster), and {"start", "length", "present": false, "zero":
+ *   false, "data": false} between them. Adjacent entries alike are merged.
+ * malloc'd text in *text, *len bytes and a NUL. Returns 0, -ENOMEM.
+ * Thread-safe. */
+struct chain;
+struct chain_range;
+int changes_json_text(const struct chain *c, const struct chain_range *r, size_t n, char **text,
+		      size_t *len);
+
 /* Seconds since the epoch in the API's created_at form into out (32 bytes). */
 void api_time(int64_t usec, char *out, size_t len);
 

@@ -10,6 +10,7 @@
 #include "json.h"
 #include "log.h"
 #include "reader.h"
+#include "snapshot.h"
 
 /* The fixed entries inside each kind of object directory. */
 struct fixed_entry {
@@ -27,10 +28,14 @@ static const struct fixed_entry fixed_entries[] = {
 	{OBJ_VOLUME, 2, "snapshots", NODE_VOLUME_SNAPSHOTS},
 	{OBJ_SNAPSHOT, 1, "info.json", NODE_INFO_JSON},
 	{OBJ_SNAPSHOT, 2, "disk.raw", NODE_DISK_RAW},
+	{OBJ_SNAPSHOT, 3, "changes", NODE_CHANGES_DIR},
+	{OBJ_SNAPSHOT, 4, "changes.json", NODE_CHANGES_JSON_DIR},
 	{OBJ_GROUP, 1, "info.json", NODE_INFO_JSON},
 	{OBJ_GROUP, 2, "volumes", NODE_GROUP_VOLUMES},
 	{OBJ_GROUP, 3, "cgsnapshots", NODE_GROUP_CGSNAPSHOTS},
 	{OBJ_CGSNAPSHOT, 1, "info.json", NODE_INFO_JSON},
+	{OBJ_CGSNAPSHOT, 2, "changes", NODE_CHANGES_DIR},
+	{OBJ_CGSNAPSHOT, 3, "changes.json", NODE_CHANGES_JSON_DIR},
 };
 
 /* Which catalogue children a container directory lists: (kind of its
@@ -66,7 +71,127 @@ uint64_t tree_children_dir(uint64_t parent, enum object_kind kind)
 static bool node_is_dir(enum node_type type)
 {
 	return type != NODE_BYID_LINK && type != NODE_INFO_JSON && type != NODE_DISK_RAW &&
-	       type != NODE_MEMBER_LINK && type != NODE_MANAGEABLE_FILE && type != NODE_STATUS;
+	       type != NODE_MEMBER_LINK && type != NODE_MANAGEABLE_FILE && type != NODE_STATUS &&
+	       type != NODE_CHANGES_FILE && type != NODE_CHANGES_JSON;
+}
+
+/* ---- changes/: pairs of snapshots or group snapshots ---- */
+
+#define SEQ_MASK ((1ULL << INO_CHANGES_SEQ_BITS) - 1)
+
+uint64_t tree_changes_ino(enum changes_kind kind, uint64_t newer, uint64_t older)
+{
+	uint64_t a = newer >> INO_SLOT_BITS, b = older >> INO_SLOT_BITS;
+
+	if (!a || !b || a > SEQ_MASK || b > SEQ_MASK)
+		return 0;
+	return INO_CHANGES_BASE | (uint64_t)kind << (2 * INO_CHANGES_SEQ_BITS) |
+	       a << INO_CHANGES_SEQ_BITS | b;
+}
+
+/* For each member volume that group snapshots newer and older both
+ * have, with older's member snapshot older than newer's: fn(volume name,
+ * newer's member, older's member, arg). newer and older are full records
+ * (members). Returns fn's non-zero value or 0. */
+static int cg_pairs(struct catalog_txn *txn, const struct object *newer, const struct object *older,
+		    int (*fn)(const char *vol, uint64_t s, uint64_t o, void *arg), void *arg)
+{
+	size_t i, j;
+	json_t *v, *w;
+	int rc = 0;
+
+	if (newer->kind != OBJ_CGSNAPSHOT || older->kind != OBJ_CGSNAPSHOT ||
+	    newer->parent != older->parent || newer->ino == older->ino)
+		return 0;
+	json_array_foreach (newer->members, i, v) {
+		struct object s, vol;
+
+		if (catalog_object_get_brief(txn, (uint64_t)json_integer_value(v), &s)) {
+			object_clear(&s);
+			continue;
+		}
+		if (catalog_object_get_brief(txn, s.parent, &vol)) {
+			object_clear(&s);
+			object_clear(&vol);
+			continue;
+		}
+		json_array_foreach (older->members, j, w) {
+			struct object o;
+
+			if (!catalog_object_get_brief(txn, (uint64_t)json_integer_value(w), &o) &&
+			    o.parent == s.parent && snapshot_is_older(txn, &s, &o) == 0)
+				rc = fn(vol.name, s.ino, o.ino, arg);
+			object_clear(&o);
+			if (rc)
+				break;
+		}
+		object_clear(&s);
+		object_clear(&vol);
+		if (rc)
+			break;
+	}
+	return rc;
+}
+
+static int cg_pair_any(const char *vol, uint64_t s, uint64_t o, void *arg)
+{
+	(void)vol, (void)s, (void)o, (void)arg;
+	return 1;
+}
+
+/* A pair's node: newer into node->obj, checked against older. */
+static int changes_node_load(struct catalog_txn *txn, uint64_t ino, struct node *node)
+{
+	enum changes_kind kind = (enum changes_kind)((ino >> (2 * INO_CHANGES_SEQ_BITS)) & 31);
+	uint64_t newer = ((ino >> INO_CHANGES_SEQ_BITS) & SEQ_MASK) << INO_SLOT_BITS;
+	uint64_t older = (ino & SEQ_MASK) << INO_SLOT_BITS;
+	bool cg = kind == CHANGES_CG_DIR || kind == CHANGES_CG_JSON;
+	struct object o;
+	int rc;
+
+	if (kind > CHANGES_CG_JSON || tree_changes_ino(kind, newer, older) != ino) {
+		object_init(&node->obj);
+		return -ENOENT;
+	}
+	rc = catalog_object_get(txn, newer, &node->obj);
+	if (rc)
+		return rc;
+	rc = catalog_object_get(txn, older, &o);
+	if (rc) {
+		object_clear(&o);
+		return rc;
+	}
+	if (cg)
+		rc = cg_pairs(txn, &node->obj, &o, cg_pair_any, NULL) == 1 ? 0 : -ENOENT;
+	else if (node->obj.kind != OBJ_SNAPSHOT || o.kind != OBJ_SNAPSHOT)
+		rc = -ENOENT;
+	else
+		rc = snapshot_is_older(txn, &node->obj, &o);
+	object_clear(&o);
+	if (rc)
+		return rc == -EIO ? -EIO : -ENOENT;
+	node->older = older;
+	node->uid = node->obj.uid;
+	node->gid = node->obj.gid;
+	switch (kind) {
+	case CHANGES_FILE:
+		node->type = NODE_CHANGES_FILE;
+		node->mode = S_IFREG | (node->obj.mode & 0444);
+		break;
+	case CHANGES_JSON:
+		node->type = NODE_CHANGES_JSON;
+		node->mode = S_IFREG | (node->obj.mode & 0444);
+		break;
+	case CHANGES_CG_DIR:
+		node->type = NODE_CG_CHANGES_DIR;
+		node->mode = S_IFDIR | (node->obj.mode & 0555);
+		break;
+	default:
+		node->type = NODE_CG_CHANGES_JSON_DIR;
+		node->mode = S_IFDIR | (node->obj.mode & 0555);
+		break;
+	}
+	return 0;
 }
 
 void tree_node_clear(struct node *node)
@@ -113,6 +238,8 @@ static int node_load(struct snapfs *fs, struct catalog_txn *txn, uint64_t ino, s
 			return -ENOENT;
 		}
 	}
+	if (ino & INO_CHANGES_BASE)
+		return changes_node_load(txn, ino, node);
 	if (import_ino_is_manageable(ino)) {
 		/* a share file no object owns: root's, read-only */
 		object_init(&node->obj);
@@ -153,6 +280,11 @@ static int node_load(struct snapfs *fs, struct catalog_txn *txn, uint64_t ino, s
 		node->type = f->type;
 		if (!node_is_dir(f->type)) {
 			node->mode = S_IFREG | (node->obj.mode & 0444);
+			return 0;
+		}
+		if (f->type == NODE_CHANGES_DIR || f->type == NODE_CHANGES_JSON_DIR) {
+			/* read-only: nothing is created or deleted inside */
+			node->mode = S_IFDIR | (node->obj.mode & 0555);
 			return 0;
 		}
 		/* Fixed directories take the tenant's owner, group and mode,
@@ -346,6 +478,25 @@ int tree_node_stat(struct snapfs *fs, struct catalog_txn *txn, const struct node
 		st->st_size = (off_t)strlen(target);
 		break;
 	}
+	case NODE_CHANGES_FILE:
+	case NODE_CHANGES_JSON: {
+		uint64_t allocated;
+		size_t text_len = 0;
+		bool open = reader_changes_allocated(fs, node->obj.ino, node->older, &allocated,
+						     &text_len) == 0;
+
+		if (node->type == NODE_CHANGES_JSON) {
+			/* known while it is open (fstat); read it to its end */
+			st->st_size = open ? (off_t)text_len : 0;
+			break;
+		}
+		st->st_size = (off_t)node->obj.size;
+		if (open) { /* as disk.raw: never sparse by mistake */
+			st->st_blocks = (blkcnt_t)((allocated + 511) / 512);
+			return 0;
+		}
+		break;
+	}
 	case NODE_DISK_RAW: {
 		uint64_t allocated;
 
@@ -438,6 +589,59 @@ static int lookup_cgsnapshot_member(struct catalog_txn *txn, const struct object
 	return -ENOENT;
 }
 
+/* changes/NAME (changes.json/NAME) of a snapshot or a group snapshot:
+ * the pair with the sibling called NAME; whether it is older is checked
+ * when the pair's node loads. */
+static int lookup_changes(struct catalog_txn *txn, const struct node *dir, const char *name,
+			  uint64_t *ino)
+{
+	bool json = dir->type == NODE_CHANGES_JSON_DIR;
+	bool cg = dir->obj.kind == OBJ_CGSNAPSHOT;
+	uint64_t older;
+	int rc = catalog_child_lookup(txn, dir->obj.parent, cg ? OBJ_CGSNAPSHOT : OBJ_SNAPSHOT,
+				      name, &older);
+
+	if (rc)
+		return rc;
+	*ino = tree_changes_ino(cg ? (json ? CHANGES_CG_JSON : CHANGES_CG_DIR)
+				   : (json ? CHANGES_JSON : CHANGES_FILE),
+				dir->obj.ino, older);
+	return *ino ? 0 : -ENOENT;
+}
+
+struct cg_find {
+	const char *name;
+	bool json;
+	uint64_t ino;
+};
+
+static int cg_find_one(const char *vol, uint64_t s, uint64_t o, void *arg)
+{
+	struct cg_find *f = arg;
+
+	if (strcmp(vol, f->name))
+		return 0;
+	f->ino = tree_changes_ino(f->json ? CHANGES_JSON : CHANGES_FILE, s, o);
+	return 1;
+}
+
+/* cgsnapshots/C/changes/OC/V: the changes of V's member snapshots. */
+static int lookup_cg_changes(struct catalog_txn *txn, const struct node *dir, const char *name,
+			     uint64_t *ino)
+{
+	struct cg_find f = {name, dir->type == NODE_CG_CHANGES_JSON_DIR, 0};
+	struct object older;
+	int rc = catalog_object_get(txn, dir->older, &older);
+
+	if (!rc)
+		rc = cg_pairs(txn, &dir->obj, &older, cg_find_one, &f);
+	object_clear(&older);
+	if (rc < 0)
+		return rc;
+	*ino = f.ino;
+	return f.ino ? 0 : -ENOENT;
+}
+
 /* The inode of the entry name in the loaded directory node dir. */
 static int lookup_in(struct snapfs *fs, struct catalog_txn *txn, const struct node *dir,
 		     const char *name, uint64_t *ino)
@@ -482,6 +686,12 @@ static int lookup_in(struct snapfs *fs, struct catalog_txn *txn, const struct no
 		return -ENOENT;
 	case NODE_GROUP_VOLUMES:
 		return lookup_group_member(txn, &dir->obj, name, ino);
+	case NODE_CHANGES_DIR:
+	case NODE_CHANGES_JSON_DIR:
+		return lookup_changes(txn, dir, name, ino);
+	case NODE_CG_CHANGES_DIR:
+	case NODE_CG_CHANGES_JSON_DIR:
+		return lookup_cg_changes(txn, dir, name, ino);
 	default:
 		break;
 	}
@@ -577,6 +787,77 @@ static int list_members(struct catalog_txn *txn, const struct object *o, struct 
 	return rc;
 }
 
+struct changes_walk {
+	struct catalog_txn *txn;
+	const struct node *dir;
+	struct dir_listing *l;
+};
+
+static int add_older_snapshot(const struct object *older, void *arg)
+{
+	struct changes_walk *w = arg;
+	bool json = w->dir->type == NODE_CHANGES_JSON_DIR;
+	uint64_t ino = tree_changes_ino(json ? CHANGES_JSON : CHANGES_FILE, w->dir->obj.ino,
+					older->ino);
+
+	return ino ? listing_add(w->l, older->name, ino, S_IFREG) : 0;
+}
+
+static int add_older_cgsnapshot(const char *name, uint64_t ino, void *arg)
+{
+	struct changes_walk *w = arg;
+	bool json = w->dir->type == NODE_CHANGES_JSON_DIR;
+	uint64_t pair = tree_changes_ino(json ? CHANGES_CG_JSON : CHANGES_CG_DIR,
+					 w->dir->obj.ino, ino);
+	struct object older;
+	int rc;
+
+	if (!pair)
+		return 0;
+	rc = catalog_object_get(w->txn, ino, &older);
+	if (!rc)
+		rc = cg_pairs(w->txn, &w->dir->obj, &older, cg_pair_any, NULL);
+	object_clear(&older);
+	if (rc == 1)
+		return listing_add(w->l, name, pair, S_IFDIR);
+	return rc == -ENOENT ? 0 : rc;
+}
+
+/* changes/ of a snapshot (its older snapshots) or of a group snapshot
+ * (the older group snapshots of its group with at least one member
+ * older). */
+static int list_changes(struct catalog_txn *txn, const struct node *dir, struct dir_listing *l)
+{
+	struct changes_walk w = {txn, dir, l};
+
+	if (dir->obj.kind == OBJ_SNAPSHOT)
+		return snapshot_older_foreach(txn, &dir->obj, add_older_snapshot, &w);
+	return catalog_children_foreach(txn, dir->obj.parent, OBJ_CGSNAPSHOT,
+					add_older_cgsnapshot, &w);
+}
+
+static int add_cg_member(const char *vol, uint64_t s, uint64_t o, void *arg)
+{
+	struct changes_walk *w = arg;
+	bool json = w->dir->type == NODE_CG_CHANGES_JSON_DIR;
+	uint64_t ino = tree_changes_ino(json ? CHANGES_JSON : CHANGES_FILE, s, o);
+
+	return ino ? listing_add(w->l, vol, ino, S_IFREG) : 0;
+}
+
+/* cgsnapshots/C/changes/OC/: one file per member volume. */
+static int list_cg_changes(struct catalog_txn *txn, const struct node *dir, struct dir_listing *l)
+{
+	struct changes_walk w = {txn, dir, l};
+	struct object older;
+	int rc = catalog_object_get(txn, dir->older, &older);
+
+	if (!rc)
+		rc = cg_pairs(txn, &dir->obj, &older, add_cg_member, &w);
+	object_clear(&older);
+	return rc;
+}
+
 void tree_listing_free(struct dir_listing *l)
 {
 	if (!l)
@@ -638,6 +919,14 @@ int tree_readdir(struct snapfs *fs, uint64_t ino, struct dir_listing **out)
 		break;
 	case NODE_TENANT_MANAGEABLE:
 		rc = import_manageable_list(fs, txn, add_manageable, l);
+		break;
+	case NODE_CHANGES_DIR:
+	case NODE_CHANGES_JSON_DIR:
+		rc = list_changes(txn, &dir, l);
+		break;
+	case NODE_CG_CHANGES_DIR:
+	case NODE_CG_CHANGES_JSON_DIR:
+		rc = list_cg_changes(txn, &dir, l);
 		break;
 	default:
 		child_kind = container_child_kind(dir.type);

@@ -10,6 +10,12 @@
  *   a group snapshot's <V>  the member snapshot's ino | SLOT_MEMBER_LINK
  *   manageable/<file>       INO_MANAGEABLE_BASE | hash of the file's name
  *                           (import.h), the same in every tenant
+ *   a pair of objects       INO_CHANGES_BASE | kind << 58 | newer's
+ *                           sequence << 29 | older's sequence (below):
+ *                           snapshots/S/changes/<O>, changes.json/<O>,
+ *                           cgsnapshots/C/changes/<OC>/ and
+ *                           changes.json/<OC>/ (whose <V> entries are the
+ *                           member snapshots' changes files themselves)
  *
  * So every inode number is stable across remounts and computed, not stored.
  * Read-only: these functions change nothing. Each runs in one read
@@ -31,6 +37,17 @@
 #define INO_BYID 3
 #define INO_STATUS 4
 
+/* Pairs (changes/): the sequence (ino >> INO_SLOT_BITS) of each object
+ * in 29 bits; objects past that have no changes/ entries. */
+#define INO_CHANGES_BASE (1ULL << 63)
+#define INO_CHANGES_SEQ_BITS 29
+enum changes_kind {
+	CHANGES_FILE = 0,    /* snapshots/S/changes/<O> */
+	CHANGES_JSON = 1,    /* snapshots/S/changes.json/<O> */
+	CHANGES_CG_DIR = 2,  /* cgsnapshots/C/changes/<OC>/ */
+	CHANGES_CG_JSON = 3, /* cgsnapshots/C/changes.json/<OC>/ */
+};
+
 #define SLOT_MEMBER_LINK 14
 #define SLOT_BYID 15
 
@@ -51,6 +68,12 @@ enum node_type {
 	NODE_MEMBER_LINK,        /* G/volumes/<V>, G/cgsnapshots/C/<V> */
 	NODE_MANAGEABLE_FILE,    /* manageable/<file>: obj.file is its name (import.h) */
 	NODE_STATUS,             /* /status.json */
+	NODE_CHANGES_DIR,        /* snapshots/S/changes/, cgsnapshots/C/changes/ */
+	NODE_CHANGES_JSON_DIR,   /* the same, changes.json/ */
+	NODE_CHANGES_FILE,       /* changes/<O>: obj is S, older is O */
+	NODE_CHANGES_JSON,       /* changes.json/<O> */
+	NODE_CG_CHANGES_DIR,     /* cgsnapshots/C/changes/<OC>/: obj is C, older OC */
+	NODE_CG_CHANGES_JSON_DIR, /* cgsnapshots/C/changes.json/<OC>/ */
 };
 
 /* A resolved inode: its type, the object it belongs to (obj.kind is
@@ -61,6 +84,7 @@ struct node {
 	enum node_type type;
 	struct object obj;
 	uint32_t uid, gid, mode; /* mode includes the S_IF* type bits */
+	uint64_t older;          /* a pair's older object (changes/) */
 };
 
 /* One directory entry of a listing. */
@@ -118,6 +142,10 @@ int tree_object_path(struct catalog_txn *txn, const struct object *obj, char *bu
  * with "/name" appended when name is not NULL: what a log line names.
  * Falls back to "inode N" when the inode is gone; never fails. */
 void tree_ino_path(struct snapfs *fs, uint64_t ino, const char *name, char *buf, size_t len);
+
+/* The inode of the pair (newer, older) of the given kind; 0 when a
+ * sequence does not fit. */
+uint64_t tree_changes_ino(enum changes_kind kind, uint64_t newer, uint64_t older);
 
 /* The contents of info.json (ino is its inode): malloc'd text in *data of
  * *len bytes, which the caller frees. */

@@ -42,10 +42,23 @@ struct alloc_entry {
 	struct alloc_entry *next;
 };
 
+struct reader_changes {
+	uint64_t newer, older;
+	struct reader *rn, *ro;
+	struct chain_range *ranges;
+	size_t nranges;
+	uint64_t bytes;
+	char *text;
+	size_t text_len;
+	unsigned refs;
+	struct reader_changes *next;
+};
+
 struct reader_registry {
 	pthread_mutex_t lock;
 	pthread_cond_t released;
 	struct reader *head;
+	struct reader_changes *changes; /* open pairs */
 	uint64_t clock;
 	struct alloc_entry *alloc[ALLOC_BUCKETS];
 };
@@ -87,6 +100,14 @@ void reader_registry_free(struct reader_registry *reg)
 	if (!reg)
 		return;
 	alloc_forget(reg, 0);
+	while (reg->changes) { /* none once every file is closed */
+		struct reader_changes *c = reg->changes;
+
+		reg->changes = c->next;
+		free(c->ranges);
+		free(c->text);
+		free(c);
+	}
 	while (reg->head) {
 		struct reader *r = reg->head;
 
@@ -550,4 +571,181 @@ int reader_exclude(struct snapfs *fs, uint64_t ino, int (*fn)(void *arg), void *
 	rc = fn(arg);
 	pthread_mutex_unlock(&reg->lock);
 	return rc;
+}
+
+/* ---- changes ---- */
+
+/* Guards the text of every changes entry (taken inside reg->lock). */
+static pthread_mutex_t changes_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static struct reader_changes *changes_find(struct reader_registry *reg, uint64_t newer,
+					   uint64_t older)
+{
+	for (struct reader_changes *c = reg->changes; c; c = c->next)
+		if (c->newer == newer && c->older == older)
+			return c;
+	return NULL;
+}
+
+/* The ranges of newer's chain above older's top file. */
+static int changes_cut(struct reader_changes *c)
+{
+	struct chain *cn = c->rn->chain, *co = c->ro->chain;
+	const char *top = chain_layer_name(co, 0);
+	size_t dn = chain_depth(cn), doo = chain_depth(co);
+	size_t k;
+
+	/* older's chain must be what newer's shows below the cut */
+	for (k = 1; k < dn; k++)
+		if (!strcmp(chain_layer_name(cn, (unsigned)k), top))
+			break;
+	if (k >= dn || dn - k != doo) {
+		log_err("snapshot inode %llu: its chain does not hold the chain of snapshot "
+			"inode %llu: no changes between them",
+			(unsigned long long)c->newer, (unsigned long long)c->older);
+		return -EIO;
+	}
+	for (size_t i = 1; i < doo; i++) {
+		if (strcmp(chain_layer_name(cn, (unsigned)(k + i)),
+			   chain_layer_name(co, (unsigned)i))) {
+			log_err("snapshot inode %llu: its chain below %s differs from snapshot "
+				"inode %llu's",
+				(unsigned long long)c->newer, top, (unsigned long long)c->older);
+			return -EIO;
+		}
+	}
+	return chain_ranges_above(cn, (unsigned)k, &c->ranges, &c->nranges, &c->bytes);
+}
+
+int reader_changes_open(struct snapfs *fs, uint64_t newer, uint64_t older,
+			struct reader_changes **out)
+{
+	struct reader_registry *reg = fs->readers;
+	struct reader *rn = NULL, *ro = NULL;
+	struct reader_changes *c;
+	int rc;
+
+	newer &= ~INO_SLOT_MASK;
+	older &= ~INO_SLOT_MASK;
+	if (newer == older)
+		return -ENOENT;
+	/* each open holds both snapshots, as an open disk.raw does */
+	rc = reader_open(fs, newer, &rn);
+	if (!rc)
+		rc = reader_open(fs, older, &ro);
+	if (rc) {
+		if (rn)
+			reader_release(fs, rn);
+		return rc;
+	}
+	pthread_mutex_lock(&reg->lock);
+	/* an entry lives while an open holds it, and each open holds both
+	 * readers: an existing entry's are the ones just opened */
+	c = changes_find(reg, newer, older);
+	if (c) {
+		c->refs++;
+	} else if (!(c = calloc(1, sizeof(*c)))) {
+		rc = -ENOMEM;
+	} else {
+		c->newer = newer;
+		c->older = older;
+		c->rn = rn;
+		c->ro = ro;
+		rc = changes_cut(c);
+		if (rc) {
+			free(c);
+			c = NULL;
+		} else {
+			c->refs = 1;
+			c->next = reg->changes;
+			reg->changes = c;
+		}
+	}
+	pthread_mutex_unlock(&reg->lock);
+	if (rc) {
+		reader_release(fs, ro);
+		reader_release(fs, rn);
+		return rc;
+	}
+	*out = c;
+	return 0;
+}
+
+struct chain *reader_changes_chain(struct reader_changes *rc)
+{
+	return rc->rn->chain;
+}
+
+const struct chain_range *reader_changes_ranges(struct reader_changes *rc, size_t *n,
+						uint64_t *bytes)
+{
+	*n = rc->nranges;
+	if (bytes)
+		*bytes = rc->bytes;
+	return rc->ranges;
+}
+
+const char *reader_changes_text(struct reader_changes *rc, size_t *len)
+{
+	const char *t;
+
+	/* set once; the lock orders it with the setter */
+	pthread_mutex_lock(&changes_lock);
+	t = rc->text;
+	if (t)
+		*len = rc->text_len;
+	pthread_mutex_unlock(&changes_lock);
+	return t;
+}
+
+void reader_changes_text_set(struct reader_changes *rc, char *text, size_t len)
+{
+	pthread_mutex_lock(&changes_lock);
+	if (rc->text) {
+		free(text);
+	} else {
+		rc->text = text;
+		rc->text_len = len;
+	}
+	pthread_mutex_unlock(&changes_lock);
+}
+
+void reader_changes_release(struct snapfs *fs, struct reader_changes *rc)
+{
+	struct reader_registry *reg = fs->readers;
+	struct reader *rn = rc->rn, *ro = rc->ro;
+
+	pthread_mutex_lock(&reg->lock);
+	if (--rc->refs == 0) {
+		for (struct reader_changes **pp = &reg->changes; *pp; pp = &(*pp)->next) {
+			if (*pp == rc) {
+				*pp = rc->next;
+				break;
+			}
+		}
+		free(rc->ranges);
+		free(rc->text);
+		free(rc);
+	}
+	pthread_mutex_unlock(&reg->lock);
+	reader_release(fs, ro);
+	reader_release(fs, rn);
+}
+
+int reader_changes_allocated(struct snapfs *fs, uint64_t newer, uint64_t older, uint64_t *bytes,
+			     size_t *text_len)
+{
+	struct reader_registry *reg = fs->readers;
+	struct reader_changes *c;
+
+	pthread_mutex_lock(&reg->lock);
+	c = changes_find(reg, newer & ~INO_SLOT_MASK, older & ~INO_SLOT_MASK);
+	if (c) {
+		*bytes = c->bytes;
+		pthread_mutex_lock(&changes_lock);
+		*text_len = c->text ? c->text_len : 0;
+		pthread_mutex_unlock(&changes_lock);
+	}
+	pthread_mutex_unlock(&reg->lock);
+	return c ? 0 : -ENOENT;
 }

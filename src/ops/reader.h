@@ -68,4 +68,41 @@ void reader_drop_unused(struct snapfs *fs);
  * Returns -EBUSY when it stays open, else fn's value. */
 int reader_exclude(struct snapfs *fs, uint64_t ino, int (*fn)(void *arg), void *arg);
 
+/* ---- changes between two snapshots of a volume (changes/<older>) ----
+ *
+ * An open changes file holds both snapshots exactly as disk.raw holds one
+ * (reader_open(): a delete of either answers -EBUSY, on every host), reads
+ * through the newer one's chain and shows as data only the ranges that
+ * the newer one's files above the older one's top file allocate
+ * (chain_ranges_above()). Opens of the same pair share one entry. */
+struct reader_changes;
+
+/* Open the changes from snapshot older to snapshot newer (inodes, slot
+ * bits clear). depth is the number of layers of newer's chain above
+ * older's top file, as the catalogue says (snapshot_changes_depth());
+ * the cut is made at older's top file in newer's resolved chain. Returns
+ * 0 and *out, or reader_open()'s errors, -EIO when newer's chain does not
+ * hold older's top file (logged). */
+int reader_changes_open(struct snapfs *fs, uint64_t newer, uint64_t older,
+			struct reader_changes **out);
+
+/* newer's chain; the ranges that differ (sorted, disjoint) and their
+ * total. Valid until reader_changes_release(). */
+struct chain *reader_changes_chain(struct reader_changes *rc);
+const struct chain_range *reader_changes_ranges(struct reader_changes *rc, size_t *n,
+						uint64_t *bytes);
+
+/* The pair's text form, built once by the caller and kept with the entry
+ * (reader_changes_text_set() takes text, malloc'd; it is freed if the
+ * entry already has one). reader_changes_text() returns NULL before. */
+const char *reader_changes_text(struct reader_changes *rc, size_t *len);
+void reader_changes_text_set(struct reader_changes *rc, char *text, size_t len);
+
+void reader_changes_release(struct snapfs *fs, struct reader_changes *rc);
+
+/* While the pair (newer, older) is open: 0 and its changed bytes and the
+ * length of its text (0 when not built); else -ENOENT. */
+int reader_changes_allocated(struct snapfs *fs, uint64_t newer, uint64_t older, uint64_t *bytes,
+			     size_t *text_len);
+
 #endif

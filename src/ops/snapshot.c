@@ -288,6 +288,97 @@ int snapshot_layers(struct catalog_txn *txn, const struct object *snap,
 	return rc;
 }
 
+/* ---- changes between snapshots ---- */
+
+static bool snapshot_idle(const struct object *s)
+{
+	return s->kind == OBJ_SNAPSHOT && s->merge_state == MERGE_NONE && !*s->op;
+}
+
+/* newer's chain, when newer can be served: names[1..*n-1] are the files
+ * older snapshots may have on top. */
+static int newer_layers(struct catalog_txn *txn, const struct object *newer, char (**names)[256],
+			size_t *n)
+{
+	enum image_format *formats;
+	int rc;
+
+	*names = NULL;
+	*n = 0;
+	if (!snapshot_idle(newer))
+		return -ENOENT;
+	*names = malloc(SNAPSHOT_CHAIN_MAX * sizeof(**names));
+	formats = malloc(SNAPSHOT_CHAIN_MAX * sizeof(*formats));
+	rc = *names && formats ? snapshot_layers(txn, newer, *names, formats, SNAPSHOT_CHAIN_MAX, n)
+			       : -ENOMEM;
+	free(formats);
+	if (rc) {
+		free(*names);
+		*names = NULL;
+	}
+	return rc;
+}
+
+static bool below_top(const struct object *newer, const struct object *older,
+		      char (*names)[256], size_t n)
+{
+	if (older->parent != newer->parent || older->ino == newer->ino || !snapshot_idle(older))
+		return false;
+	for (size_t i = 1; i < n; i++)
+		if (!strcmp(names[i], older->backing))
+			return true;
+	return false;
+}
+
+int snapshot_is_older(struct catalog_txn *txn, const struct object *newer,
+		      const struct object *older)
+{
+	char(*names)[256];
+	size_t n;
+	int rc = newer_layers(txn, newer, &names, &n);
+
+	if (rc)
+		return rc;
+	rc = below_top(newer, older, names, n) ? 0 : -ENOENT;
+	free(names);
+	return rc;
+}
+
+struct older_walk {
+	struct catalog_txn *txn;
+	const struct object *newer;
+	char (*names)[256];
+	size_t n;
+	int (*fn)(const struct object *older, void *arg);
+	void *arg;
+};
+
+static int older_visit(const char *name, uint64_t ino, void *arg)
+{
+	struct older_walk *w = arg;
+	struct object o;
+	int rc = catalog_object_get_brief(w->txn, ino, &o);
+
+	(void)name;
+	if (!rc && below_top(w->newer, &o, w->names, w->n))
+		rc = w->fn(&o, w->arg);
+	object_clear(&o);
+	return rc;
+}
+
+int snapshot_older_foreach(struct catalog_txn *txn, const struct object *newer,
+			   int (*fn)(const struct object *older, void *arg), void *arg)
+{
+	struct older_walk w = {.txn = txn, .newer = newer, .fn = fn, .arg = arg};
+	int rc = newer_layers(txn, newer, &w.names, &w.n);
+
+	if (rc)
+		return rc == -ENOENT ? 0 : rc;
+	rc = catalog_children_foreach(txn, newer->parent, OBJ_SNAPSHOT, older_visit, &w);
+	free(w.names);
+	return rc;
+}
+
 /* One member of .info. */
 struct info_member {
 	const char *key, *value;

@@ -80,6 +80,21 @@ int snapshot_record_remove(struct catalog_txn *txn, uint64_t snap_ino);
 int snapshot_layers(struct catalog_txn *txn, const struct object *snap,
 		    char (*names)[256], enum image_format *formats, size_t max, size_t *n);
 
+/* changes/ (reader.h): snapshot older is older than snapshot newer when
+ * both belong to the same volume, neither is being created or deleted
+ * (no operation, no merge begun), and older's top file lies below
+ * newer's top file in newer's chain: newer's content is older's plus
+ * what the files above that one hold.
+ * snapshot_is_older(): 0 when it is, -ENOENT when not, -EIO (newer's
+ * chain is broken), -ENOMEM.
+ * snapshot_older_foreach(): call fn(older, arg) for each snapshot older
+ * than newer, in name order; stops early with fn's non-zero value.
+ * Read-only, within the caller's transaction; thread-safe. */
+int snapshot_is_older(struct catalog_txn *txn, const struct object *newer,
+		      const struct object *older);
+int snapshot_older_foreach(struct catalog_txn *txn, const struct object *newer,
+			   int (*fn)(const struct object *older, void *arg), void *arg);
+
 /* Hidden layers: overlays of a volume's chain that no snapshot names
  * (an unmanaged snapshot's overlay, one found by import without a .info
  * key, or one snapfs put on top of an attached volume), kept in the

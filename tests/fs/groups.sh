@@ -260,7 +260,7 @@ check_eq "status available when mkdir returns, consistency_group_id the group's,
 	"$(xattr user.status "$C") $(xattr user.consistency_group_id "$C") $(xattr user.project_id "$C")"
 check_eq "getfattr -d lists the group snapshot's read-only attributes" \
 	"user.consistency_group_id user.created_at user.id user.json user.project_id user.status" "$(attr_list "$C")"
-check_eq "C1 lists info.json and one link per member" "a b c info.json" "$(lsw "$C")"
+check_eq "C1 lists changes/, changes.json/, info.json and one link per member" "a b c changes changes.json info.json" "$(lsw "$C")"
 check_eq "each link is ../../../../volumes/<volume>/snapshots/C1" \
 	"../../../../volumes/a/snapshots/C1 ../../../../volumes/b/snapshots/C1 ../../../../volumes/c/snapshots/C1" \
 	"$(readlink "$C/a" "$C/b" "$C/c" 2>&1 | tr '\n' ' ' | sed 's/ $//')"

@@ -63,7 +63,7 @@ check_eq ".info maps active and the snapshot id to the overlay" \
 	"$(jq -n -S -c --arg s "$sid1" --arg o "$ov1" '{active: $o, ($s): $o}')" \
 	"$(jq -S -c . "$SHARE/$base.info" 2>&1)"
 check_eq "the volume stays available" "available" "$(xattr user.status "$D")"
-check_eq "a snapshot holds disk.raw and info.json" "disk.raw info.json" \
+check_eq "a snapshot holds changes/, changes.json/, disk.raw and info.json" "changes changes.json disk.raw info.json" \
 	"$(ls "$S/s1" 2>&1 | tr '\n' ' ' | sed 's/ $//')"
 check_eq "disk.raw is a regular file of the volume's size" "regular file $GIB" \
 	"$(stat -c '%F %s' "$S/s1/disk.raw" 2>&1)"

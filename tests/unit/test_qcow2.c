@@ -1079,3 +1079,93 @@ Test(qcow2, validate_walks_tables)
 	cr_assert_eq(qcow2_validate(dfd, "r", &info), 0);
 	cr_expect(info.safe);
 }
+
+/* ---- what changed between a chain and its suffix ---- */
+
+Test(qcow2, ranges_above_layers)
+{
+	struct chain_layer l[3] = {{dfd, "ov", IMAGE_FORMAT_QCOW2},
+				   {dfd, "img", IMAGE_FORMAT_QCOW2},
+				   {dfd, "base", IMAGE_FORMAT_RAW}};
+	static uint8_t base[VSIZE];
+	struct chain_range *r;
+	struct chain *c;
+	uint64_t bytes;
+	size_t n;
+
+	memset(base, 0x55, sizeof(base));
+	write_file("base", base, VSIZE / 2);
+	set_backing("base", 4);
+	write_file("img", img, img_len);
+	cr_assert_eq(qcow2_overlay_create(dfd, "ov", "img", IMAGE_FORMAT_QCOW2, 0, 0644), 0);
+	cr_assert_eq(chain_open(&c, l, 3, 0), 0);
+
+	/* the empty top overlay changed nothing */
+	cr_assert_eq(chain_ranges_above(c, 1, &r, &n, &bytes), 0);
+	cr_expect_eq(n, 0);
+	cr_expect_eq(bytes, 0);
+	free(r);
+
+	/* img: data, compressed, zero and data clusters, one range */
+	cr_assert_eq(chain_ranges_above(c, 2, &r, &n, &bytes), 0);
+	cr_assert_eq(n, 1);
+	cr_expect_eq(r[0].start, 0);
+	cr_expect_eq(r[0].len, 4 * CS);
+	cr_expect_eq(bytes, 4 * CS);
+	free(r);
+
+	/* down to the base: what the base file holds, not the virtual size */
+	cr_assert_eq(chain_ranges_above(c, 3, &r, &n, &bytes), 0);
+	cr_assert_eq(n, 1);
+	cr_expect_eq(r[0].start, 0);
+	cr_expect_eq(r[0].len, VSIZE / 2);
+	cr_expect_eq(bytes, VSIZE / 2);
+	free(r);
+
+	cr_expect_eq(chain_ranges_above(c, 0, &r, &n, &bytes), -EINVAL);
+	cr_expect_eq(chain_ranges_above(c, 4, &r, &n, &bytes), -EINVAL);
+	chain_close(c);
+}
+
+Test(qcow2, ranges_above_only_allocated_clusters)
+{
+	struct chain_layer l[2] = {{dfd, "img", IMAGE_FORMAT_QCOW2},
+				   {dfd, "base", IMAGE_FORMAT_RAW}};
+	static uint8_t base[VSIZE];
+	struct chain_range *r;
+	struct chain *c;
+	uint64_t bytes;
+	size_t n;
+
+	/* img's cluster 2 is a zero cluster, 3 data; unallocate 1 */
+	write_file("base", base, VSIZE);
+	set_backing("base", 4);
+	memset(l2e(1), 0, 8);
+	write_file("img", img, img_len);
+	cr_assert_eq(chain_open(&c, l, 2, 0), 0);
+	cr_assert_eq(chain_ranges_above(c, 1, &r, &n, &bytes), 0);
+	cr_assert_eq(n, 2);
+	cr_expect_eq(r[0].start, 0);
+	cr_expect_eq(r[0].len, CS);
+	cr_expect_eq(r[1].start, 2 * CS);
+	cr_expect_eq(r[1].len, 2 * CS);
+	cr_expect_eq(bytes, 3 * CS);
+	cr_expect_eq(chain_ranges_find(r, n, 0), 0);
+	cr_expect_eq(chain_ranges_find(r, n, CS), 1);
+	cr_expect_eq(chain_ranges_find(r, n, 4 * CS), 2);
+	cr_expect_eq((uint64_t)chain_ranges_seek(r, n, VSIZE, 0, SEEK_DATA), 0);
+	cr_expect_eq((uint64_t)chain_ranges_seek(r, n, VSIZE, 0, SEEK_HOLE), CS);
+	cr_expect_eq((uint64_t)chain_ranges_seek(r, n, VSIZE, CS, SEEK_DATA), 2 * CS);
+	cr_expect_eq((uint64_t)chain_ranges_seek(r, n, VSIZE, CS + 5, SEEK_HOLE), CS + 5);
+	cr_expect_eq((uint64_t)chain_ranges_seek(r, n, VSIZE, 2 * CS + 5, SEEK_DATA), 2 * CS + 5);
+	cr_expect_eq((uint64_t)chain_ranges_seek(r, n, VSIZE, 2 * CS, SEEK_HOLE), 4 * CS);
+	cr_expect_eq(chain_ranges_seek(r, n, VSIZE, 4 * CS, SEEK_DATA), -ENXIO);
+	cr_expect_eq(chain_ranges_seek(r, n, VSIZE, VSIZE, SEEK_HOLE), -ENXIO);
+	cr_expect_eq(chain_ranges_seek(r, n, VSIZE, 0, SEEK_SET), -EINVAL);
+	/* a file shorter than the last range: its end is the hole */
+	cr_expect_eq((uint64_t)chain_ranges_seek(r, n, 3 * CS, 2 * CS, SEEK_HOLE), 3 * CS);
+	cr_expect_eq(chain_ranges_seek(NULL, 0, VSIZE, 0, SEEK_DATA), -ENXIO);
+	cr_expect_eq((uint64_t)chain_ranges_seek(NULL, 0, VSIZE, 7, SEEK_HOLE), 7);
+	free(r);
+	chain_close(c);
+}
