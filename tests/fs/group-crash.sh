@@ -131,7 +131,7 @@ for step in $CREATE_UNDONE $CREATE_KEPT; do
 		state="cgsnapshots=[] id= status= entries=[] members=[a: b: c:]"
 	else
 		want=kept names=C again=after
-		state="cgsnapshots=[C] id=uuid status=available entries=[a b c info.json] members=[a:C's id b:C's id c:C's id]"
+		state="cgsnapshots=[C] id=uuid status=available entries=[a b c changes changes.json info.json] members=[a:C's id b:C's id c:C's id]"
 	fi
 	got=undone
 	[ -e "$G/cgsnapshots/C" ] && got=kept

@@ -500,7 +500,7 @@ cg_checks() { # CASE
 	if [ "$want" = undone ]; then
 		names='' state="cgsnapshots=[] id= status= entries=[] members=[a: b: c:]"
 	else
-		names=C state="cgsnapshots=[C] id=uuid status=available entries=[a b c info.json] members=[a:C's id b:C's id c:C's id]"
+		names=C state="cgsnapshots=[C] id=uuid status=available entries=[a b c changes changes.json info.json] members=[a:C's id b:C's id c:C's id]"
 	fi
 	got=undone
 	[ -e "$t/consistencygroups/G/cgsnapshots/C" ] && got=kept
