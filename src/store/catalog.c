@@ -1034,19 +1034,32 @@ static int object_decode_brief(const char *data, size_t len, uint64_t ino, struc
 	}
 }
 
-int catalog_object_get_brief(struct catalog_txn *t, uint64_t ino, struct object *obj)
+/* The stored record of the object whose inode (any slot) is *ino, in *val;
+ * *ino becomes the object's. On failure obj is initialised empty and the
+ * -errno returned. */
+static int record_get(struct catalog_txn *t, uint64_t *ino, MDB_val *val, struct object *obj)
 {
 	unsigned char k[8];
-	MDB_val key = {8, k}, val;
+	MDB_val key = {8, k};
 	int rc;
 
-	ino &= ~INO_SLOT_MASK;
-	be64_put(k, ino);
-	rc = mdb_get(t->txn, t->cat->objects, &key, &val);
+	*ino &= ~INO_SLOT_MASK;
+	be64_put(k, *ino);
+	rc = mdb_get(t->txn, t->cat->objects, &key, val);
 	if (rc) {
 		object_init(obj);
 		return mdb_to_errno(rc, "get");
 	}
+	return 0;
+}
+
+int catalog_object_get_brief(struct catalog_txn *t, uint64_t ino, struct object *obj)
+{
+	MDB_val val;
+	int rc = record_get(t, &ino, &val, obj);
+
+	if (rc)
+		return rc;
 	if (!object_decode_brief(val.mv_data, val.mv_size, ino, obj))
 		return 0;
 	object_clear(obj);
@@ -1066,17 +1079,11 @@ int catalog_object_get_brief(struct catalog_txn *t, uint64_t ino, struct object 
 
 int catalog_object_get(struct catalog_txn *t, uint64_t ino, struct object *obj)
 {
-	unsigned char k[8];
-	MDB_val key = {8, k}, val;
-	int rc;
+	MDB_val val;
+	int rc = record_get(t, &ino, &val, obj);
 
-	ino &= ~INO_SLOT_MASK;
-	be64_put(k, ino);
-	rc = mdb_get(t->txn, t->cat->objects, &key, &val);
-	if (rc) {
-		object_init(obj);
-		return mdb_to_errno(rc, "get");
-	}
+	if (rc)
+		return rc;
 	rc = object_decode(val.mv_data, val.mv_size, ino, obj);
 	if (rc)
 		object_init(obj);

@@ -1124,21 +1124,18 @@ static void *keep_loop(void *arg)
 	return NULL;
 }
 
-int shared_open(struct catalog_shared **out, struct catalog *cat,
-		const struct catalog_shared_options *opts)
+/* A new handle for the share's prefix, its locks ready, not yet talking to
+ * etcd. Returns 0, -ENOMEM, or -EINVAL (a prefix too long, logged). */
+static int shared_new(struct catalog_shared **out, struct catalog *cat,
+		      const struct catalog_shared_options *opts)
 {
 	struct catalog_shared *sh = calloc(1, sizeof(*sh));
-	int rc;
 
 	if (!sh)
 		return -ENOMEM;
 	sh->cat = cat;
-	sh->ttl = opts->ttl ? opts->ttl : 10;
-	if (snprintf(sh->prefix, sizeof(sh->prefix), "%s/", opts->prefix) >= (int)sizeof(sh->prefix) ||
-	    snprintf(sh->host_id, sizeof(sh->host_id), "%s", opts->host_id) >=
-		    (int)sizeof(sh->host_id) ||
-	    !*opts->host_id || strchr(opts->host_id, '/')) {
-		log_err("etcd_prefix or host_id too long, or host_id empty or with '/'");
+	if (snprintf(sh->prefix, sizeof(sh->prefix), "%s/", opts->prefix) >= (int)sizeof(sh->prefix)) {
+		log_err("etcd_prefix too long");
 		free(sh);
 		return -EINVAL;
 	}
@@ -1148,6 +1145,26 @@ int shared_open(struct catalog_shared **out, struct catalog *cat,
 	pthread_cond_init(&sh->keeper_wake, NULL);
 	pthread_cond_init(&sh->linger_wake, NULL);
 	pthread_mutex_init(&sh->holds_lock, NULL);
+	*out = sh;
+	return 0;
+}
+
+int shared_open(struct catalog_shared **out, struct catalog *cat,
+		const struct catalog_shared_options *opts)
+{
+	struct catalog_shared *sh;
+	int rc;
+
+	if (strlen(opts->host_id) >= sizeof(sh->host_id) ||
+	    !*opts->host_id || strchr(opts->host_id, '/')) {
+		log_err("host_id too long, or empty, or with '/'");
+		return -EINVAL;
+	}
+	rc = shared_new(&sh, cat, opts);
+	if (rc)
+		return rc;
+	sh->ttl = opts->ttl ? opts->ttl : 10;
+	snprintf(sh->host_id, sizeof(sh->host_id), "%s", opts->host_id);
 	rc = etcd_new(&sh->etcd, opts->endpoints);
 	if (!rc)
 		rc = host_register(sh);
@@ -1190,23 +1207,11 @@ int shared_open(struct catalog_shared **out, struct catalog *cat,
 int shared_open_snapshot(struct catalog_shared **out, struct catalog *cat,
 			 const struct catalog_shared_options *opts)
 {
-	struct catalog_shared *sh = calloc(1, sizeof(*sh));
-	int rc;
+	struct catalog_shared *sh;
+	int rc = shared_new(&sh, cat, opts);
 
-	if (!sh)
-		return -ENOMEM;
-	sh->cat = cat;
-	if (snprintf(sh->prefix, sizeof(sh->prefix), "%s/", opts->prefix) >= (int)sizeof(sh->prefix)) {
-		log_err("etcd_prefix too long");
-		free(sh);
-		return -EINVAL;
-	}
-	sh->plen = strlen(sh->prefix);
-	pthread_mutex_init(&sh->lock, NULL);
-	pthread_cond_init(&sh->cond, NULL);
-	pthread_cond_init(&sh->keeper_wake, NULL);
-	pthread_cond_init(&sh->linger_wake, NULL);
-	pthread_mutex_init(&sh->holds_lock, NULL);
+	if (rc)
+		return rc;
 	rc = etcd_new(&sh->etcd, opts->endpoints);
 	if (!rc)
 		rc = full_load(sh);
