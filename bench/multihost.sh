@@ -5,7 +5,9 @@
 # etcd prefix) and one LMDB-only mount over a share of its own, and prints:
 #   1. median mkdir(2) latency of a snapshot (N1 of them, one volume, timed
 #      per call from one process) with LMDB and with etcd (on A), beside
-#      `qemu-img create -f qcow2 -b BASE -F raw` of the same overlay;
+#      `qemu-img create -f qcow2 -b BASE -F raw` of the same overlay, and
+#      the floor under the etcd figure: one bare etcd transaction from a
+#      plain HTTP client, times the two a crash-safe create needs;
 #   2. the time to create N snapshots of one volume with mkdir(2) on A (and
 #      on the LMDB mount), and `ls -l` of them on B (a host that did not
 #      create them), first and second listing, beside the LMDB mount;
@@ -106,6 +108,32 @@ print("%.1f %.1f %.1f" % (med(lm), med(et), med(qi)))
 EOS
 )
 
+# 1b. The floor under a snapshot mkdir with etcd: one etcd transaction from
+#    a plain HTTP client (keep-alive, on the endpoint host A uses first),
+#    of the shape a create writes (a compare and two puts of ~1 KiB). A
+#    create costs two: its intent before the share changes, its final record
+#    after .info (a crash in between is finished or undone from the intent).
+etcd_txn=$(python3 - "$N1" "${ENDPOINTS[0]}" <<'EOS'
+import base64, http.client, json, sys, time
+n, ep = int(sys.argv[1]), sys.argv[2]
+host, port = ep.rsplit(":", 1)
+b = lambda s: base64.b64encode(s.encode()).decode()
+c = http.client.HTTPConnection(host, int(port))
+lat = []
+for i in range(n):
+    body = json.dumps({"compare": [{"key": b("/snapfs-bench/floor"), "target": "VERSION",
+                                    "result": "GREATER", "version": "-1"}],
+                       "success": [{"requestPut": {"key": b("/snapfs-bench/floor/a"), "value": b("x" * 1000)}},
+                                   {"requestPut": {"key": b("/snapfs-bench/floor/b"), "value": b("y" * 1000)}}]})
+    t = time.perf_counter()
+    c.request("POST", "/v3/kv/txn", body)
+    c.getresponse().read()
+    lat.append(time.perf_counter() - t)
+    time.sleep(0.02)
+print("%.1f" % (sorted(lat)[(n - 1) // 2] * 1000))
+EOS
+)
+
 # 2. N snapshots of one volume: created on A (and on the LMDB mount) with
 #    mkdir(2) from one process; listed on B.
 create_snaps() { # DIR: seconds to create N snapshots, then medians of the first/last 100 calls
@@ -190,6 +218,11 @@ printf '  %-44s %8s ms\n' "mkdir(2) .../snapshots/S, LMDB" "$lmdb_mkdir" \
 	"qemu-img create -f qcow2 -b BASE -F raw" "$qemu_create"
 printf '  etcd / qemu-img: %s (target <= 0.3x); LMDB / qemu-img: %s\n' \
 	"$(ratio "$etcd_mkdir" "$qemu_create")" "$(ratio "$lmdb_mkdir" "$qemu_create")"
+floor=$(awk -v t="$etcd_txn" 'BEGIN { printf "%.1f", 2 * t }')
+printf '  %-44s %8s ms\n' "one etcd txn, plain HTTP client (median)" "$etcd_txn" \
+	"the two a crash-safe create needs" "$floor"
+printf '  floor / qemu-img: %s: what an etcd mkdir cannot go under here\n' \
+	"$(ratio "$floor" "$qemu_create")"
 echo
 echo "2. $N snapshots of one volume (mkdir(2) in a loop from one process), then ls -l:"
 printf '  %-30s %12s %12s\n' "" "etcd" "LMDB"
