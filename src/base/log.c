@@ -55,7 +55,7 @@ static bool syslog_listening(void)
 	return false;
 }
 
-int log_setup(const char *spec, bool foreground, char *err, size_t errlen)
+int log_setup(const char *spec, bool foreground, const char *fallback, char *err, size_t errlen)
 {
 	if (!spec || !*spec)
 		spec = foreground ? "stderr" : "syslog";
@@ -64,10 +64,22 @@ int log_setup(const char *spec, bool foreground, char *err, size_t errlen)
 	} else if (!strcmp(spec, "syslog")) {
 		log_chosen = DEST_SYSLOG;
 		if (!syslog_listening()) {
-			log_warn("log=syslog: nothing listens on /dev/log; logging to stderr "
-				 "instead%s",
-				 foreground ? "" : " (which the daemon keeps)");
-			log_chosen = DEST_STDERR;
+			/* A daemon must not keep its caller's stderr: a caller
+			 * reading it to the end (a pipe) would wait until unmount. */
+			if (!foreground && fallback)
+				log_fd = open(fallback,
+					      O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY, 0640);
+			if (log_fd >= 0) {
+				log_warn("log=syslog: nothing listens on /dev/log; logging to %s "
+					 "instead",
+					 fallback);
+				log_chosen = DEST_FILE;
+			} else {
+				log_warn("log=syslog: nothing listens on /dev/log; logging to stderr "
+					 "instead%s",
+					 foreground ? "" : " (which the daemon keeps)");
+				log_chosen = DEST_STDERR;
+			}
 		}
 	} else if (spec[0] == '/') {
 		log_fd = open(spec, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY, 0640);

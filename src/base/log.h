@@ -18,11 +18,13 @@ enum log_level { LOG_LEVEL_ERR = 3, LOG_LEVEL_WARN = 4, LOG_LEVEL_INFO = 6, LOG_
 /* Choose where lines go: spec is "syslog", "stderr" or an absolute file
  * path (opened for appending, created 0640 if missing), or NULL for the
  * default: stderr in the foreground, else syslog. syslog without a
- * listener on /dev/log falls back to stderr with a warning. Lines keep
- * going to stderr until log_start(). Returns 0, or -errno with a message
- * in err (errlen bytes) when spec is not one of these or the file cannot
- * be opened. Call once at start-up, before threads start. */
-int log_setup(const char *spec, bool foreground, char *err, size_t errlen);
+ * listener on /dev/log falls back, with a warning, to the file fallback
+ * (a daemon, when fallback is not NULL and opens) or to stderr. Lines keep
+ * going to stderr until log_start(), except for spec's own file. Returns
+ * 0, or -errno with a message in err (errlen bytes) when spec is not one
+ * of these or its file cannot be opened. Call once at start-up, before
+ * threads start. */
+int log_setup(const char *spec, bool foreground, const char *fallback, char *err, size_t errlen);
 
 /* Send lines to the destination chosen by log_setup() from now on. Call
  * once, before threads start. */

@@ -165,7 +165,8 @@ static int daemon_fork(int *ready_fd)
 
 /* The mount is up: detach from the terminal and let daemon_fork()'s parent
  * exit 0. Logs go to their destination (log=) from here on; when that is
- * stderr, the daemon keeps the stderr it was started with. */
+ * stderr (log=stderr, or syslog without a listener and no file to fall
+ * back to), the daemon keeps the stderr it was started with. */
 static void daemon_ready(int ready_fd)
 {
 	char ok = 1;
@@ -194,7 +195,7 @@ int main(int argc, char *argv[])
 	struct fuse_cmdline_opts fo = {0};
 	struct fuse_loop_config *loop = NULL;
 	struct mount_ctx ctx = {0};
-	char err[512], fsname[4200];
+	char err[512], fsname[4200], logfile[PATH_MAX + 16];
 	int ret = 1, rc, ready_fd = -1;
 
 	if (fuse_opt_parse(&args, &cl, snapfs_opt_spec, opt_proc) == -1)
@@ -241,7 +242,8 @@ int main(int argc, char *argv[])
 		goto out_opts;
 	}
 	log_set_level(cl.opts.log_level_value);
-	if (log_setup(cl.opts.log, fo.foreground, err, sizeof(err))) {
+	snprintf(logfile, sizeof(logfile), "%s/snapfs.log", cl.opts.catalog_dir);
+	if (log_setup(cl.opts.log, fo.foreground, logfile, err, sizeof(err))) {
 		fprintf(stderr, "snapfs: %s\n", err);
 		goto out_cmdline;
 	}

@@ -7,7 +7,7 @@
 # naming the option.
 . "$(dirname "$0")/lib.sh"
 export LC_ALL=C
-plan 21
+plan 22
 
 T=$MNT/tenants
 STAMP='^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{6}Z snapfs\[[0-9]+\]: '
@@ -80,12 +80,20 @@ daemon() {
 }
 
 daemon syslog ""
-wait_gone "$WORK/syslog.err"
-check "no /dev/log listener: a warning at start says so" \
-	grep -q "warning: log=syslog: nothing listens on /dev/log; logging to stderr instead (which the daemon keeps)" "$WORK/syslog.err"
-check "and the daemon's lines are not lost: the refusal is on its stderr" \
-	grep -q "info: setxattr user.meta.a/b tenants/acme: EINVAL: " "$WORK/syslog.err"
-check "as is its unmount" grep -q "info: unmounted" "$WORK/syslog.err"
+wait_gone "$CAT/snapfs.log"
+check "no /dev/log listener: a warning at start says so, on the caller's stderr" \
+	grep -q "warning: log=syslog: nothing listens on /dev/log; logging to $CAT/snapfs.log instead" "$WORK/syslog.err"
+check "and the daemon's lines are not lost: the refusal is in the catalogue's snapfs.log" \
+	grep -q "info: setxattr user.meta.a/b tenants/acme: EINVAL: " "$CAT/snapfs.log"
+check "as is its unmount" grep -q "info: unmounted" "$CAT/snapfs.log"
+n=$(grep -c "info: unmounted" "$CAT/snapfs.log")
+check "the daemon keeps no caller's stderr: a caller reading it to the end is not held" \
+	timeout 20 bash -c 'out=$("$1" -o "$2" "$3" "$4" 2>&1) || exit 1; fusermount3 -u "$4"' \
+	x "$SNAPFS" "catalog=$CAT,log=syslog" "$SHARE" "$MNT"
+for i in $(seq 1 100); do
+	[ "$(grep -c "info: unmounted" "$CAT/snapfs.log")" -gt "$n" ] && break
+	sleep 0.1
+done
 
 daemon stderr "log=stderr"
 wait_gone "$WORK/stderr.err"

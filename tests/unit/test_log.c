@@ -19,7 +19,7 @@ static void setup(void)
 
 	tmpdir_make(dir, sizeof(dir), "log");
 	snprintf(path, sizeof(path), "%s/snapfs.log", dir);
-	cr_assert_eq(log_setup(path, true, err, sizeof(err)), 0, "%s", err);
+	cr_assert_eq(log_setup(path, true, NULL, err, sizeof(err)), 0, "%s", err);
 	log_start();
 }
 
@@ -81,11 +81,11 @@ Test(log_names, bad_destinations)
 {
 	char err[256];
 
-	cr_assert_eq(log_setup("relative.log", true, err, sizeof(err)), -EINVAL);
+	cr_assert_eq(log_setup("relative.log", true, NULL, err, sizeof(err)), -EINVAL);
 	cr_assert(strstr(err, "log=relative.log") != NULL, "%s", err);
-	cr_assert_eq(log_setup("/nonexistent-dir/x.log", true, err, sizeof(err)), -ENOENT);
+	cr_assert_eq(log_setup("/nonexistent-dir/x.log", true, NULL, err, sizeof(err)), -ENOENT);
 	cr_assert(strstr(err, "cannot open the log file") != NULL, "%s", err);
-	cr_assert_eq(log_setup("stderr", false, err, sizeof(err)), 0);
+	cr_assert_eq(log_setup("stderr", false, NULL, err, sizeof(err)), 0);
 	cr_assert(log_uses_stderr());
 }
 
