@@ -249,6 +249,11 @@ int options_finalize(struct snapfs_options *o, const char *share, char *err, siz
 			 o->read_ahead);
 		return -EINVAL;
 	}
+	if (size_parse_bytes(o->map_memory, &o->map_memory_bytes) ||
+	    o->map_memory_bytes < 64 * 1024) {
+		snprintf(err, errlen, "map_memory=%s: not a size of at least 64K", o->map_memory);
+		return -EINVAL;
+	}
 	{
 		uint64_t ms;
 

@@ -26,6 +26,7 @@ struct snapfs_options {
 	uint64_t catalog_bytes;
 	uint64_t default_bytes;
 	uint64_t read_ahead_bytes; /* 0: keep the kernel's */
+	uint64_t map_memory_bytes;
 	int qmp_timeout_ms;
 	double attr_timeout_s;
 	bool qcow2_volumes;

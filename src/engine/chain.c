@@ -36,6 +36,7 @@ struct xt {
 struct xvec {
 	struct xt *v;
 	size_t n, cap;
+	uint64_t *own; /* bytes every vector of one build holds */
 };
 
 struct layer {
@@ -55,26 +56,98 @@ struct chain {
 	struct layer *layers;
 	struct xt *ext;
 	size_t next;
+	uint64_t ext_bytes; /* taken from the memory bound */
 };
 
 static atomic_uint_fast64_t chain_uid_next = 1;
 
+/* ---- the process-wide memory bound (chain_memory_set_limit()) ---- */
+
+static atomic_uint_fast64_t memory_used;
+static atomic_uint_fast64_t memory_limit = CHAIN_MEMORY_DEFAULT;
+
+void chain_memory_set_limit(uint64_t bytes)
+{
+	atomic_store(&memory_limit, bytes ? bytes : CHAIN_MEMORY_DEFAULT);
+}
+
+uint64_t chain_memory_limit(void)
+{
+	return atomic_load(&memory_limit);
+}
+
+uint64_t chain_memory_used(void)
+{
+	return atomic_load(&memory_used);
+}
+
+int chain_memory_take(uint64_t bytes)
+{
+	uint_fast64_t used = atomic_load(&memory_used);
+	uint64_t limit = atomic_load(&memory_limit);
+
+	do {
+		if (bytes > limit || used > limit - bytes)
+			return -ENOMEM;
+	} while (!atomic_compare_exchange_weak(&memory_used, &used, used + bytes));
+	return 0;
+}
+
+void chain_memory_put(uint64_t bytes)
+{
+	atomic_fetch_sub(&memory_used, bytes);
+}
+
 /* ---- extent vectors ---- */
 
+/* Room for one more extent. Returns 0, -EFBIG when this build alone would
+ * pass the bound or CHAIN_MAX_EXTENTS (the image's fault), -ENOBUFS when
+ * the bound is full with other chains' maps, -ENOMEM when malloc fails. */
 static int xvec_reserve(struct xvec *x)
 {
 	if (x->n < x->cap)
 		return 0;
 	if (x->n >= CHAIN_MAX_EXTENTS)
-		return -E2BIG;
+		return -EFBIG;
+	/* double; near the bound, grow by an eighth */
 	size_t cap = x->cap ? x->cap * 2 : 64;
+	uint64_t limit = chain_memory_limit();
+	uint64_t own = x->own ? *x->own : 0;
+
+	if (cap > CHAIN_MAX_EXTENTS)
+		cap = CHAIN_MAX_EXTENTS;
+	if (own + (cap - x->cap) * sizeof(struct xt) > limit)
+		cap = x->cap + x->cap / 8 + 1;
+	uint64_t more = (cap - x->cap) * sizeof(struct xt);
+
+	if (own + more > limit)
+		return -EFBIG;
+	if (chain_memory_take(more))
+		return -ENOBUFS;
 	struct xt *v = realloc(x->v, cap * sizeof(*v));
 
-	if (!v)
+	if (!v) {
+		chain_memory_put(more);
 		return -ENOMEM;
+	}
+	if (x->own)
+		*x->own += more;
 	x->v = v;
 	x->cap = cap;
 	return 0;
+}
+
+/* Free x's extents and give their memory back. */
+static void xvec_free(struct xvec *x)
+{
+	uint64_t bytes = x->cap * sizeof(struct xt);
+
+	free(x->v);
+	chain_memory_put(bytes);
+	if (x->own)
+		*x->own -= bytes;
+	x->v = NULL;
+	x->n = x->cap = 0;
 }
 
 /* Append e, merging with the last extent when they continue each other. */
@@ -377,7 +450,7 @@ static int layer_map(struct chain *c, size_t i, const struct qcow2_image *img, s
 		return raw_map(l, (uint16_t)i, vec);
 	reason[0] = '\0';
 	ret = qcow2_image_map(img, run_to_xt, &rc, reason, sizeof(reason));
-	if (ret < 0 && ret != -ENOMEM && ret != -E2BIG)
+	if (ret < 0 && ret != -ENOMEM && ret != -EFBIG && ret != -ENOBUFS)
 		log_err("chain: %s: %s", l->name, reason[0] ? reason : strerror(-ret));
 	return ret;
 }
@@ -393,6 +466,7 @@ void chain_close(struct chain *c)
 	}
 	free(c->layers);
 	free(c->ext);
+	chain_memory_put(c->ext_bytes);
 	free(c);
 }
 
@@ -434,7 +508,8 @@ int chain_data_by_depth(const struct chain_layer *layers, size_t n, uint64_t *by
 static int chain_open_counting(struct chain **out, const struct chain_layer *layers, size_t n,
 			       uint64_t size, uint64_t *counts)
 {
-	struct xvec view = {0}, lmap = {0}, res = {0};
+	uint64_t own = 0;
+	struct xvec view = {.own = &own}, lmap = {.own = &own}, res = {.own = &own};
 	struct qcow2_image img;
 	struct chain *c;
 	size_t i;
@@ -482,10 +557,8 @@ static int chain_open_counting(struct chain **out, const struct chain_layer *lay
 		if (counts)
 			counts[i] = view_data_bytes(&view, c->layers[i].vsize);
 	}
-	free(lmap.v);
-	lmap.v = NULL;
-	free(res.v);
-	res.v = NULL;
+	xvec_free(&lmap);
+	xvec_free(&res);
 
 	/* Expose size bytes: cut or extend the top's view. */
 	c->size = size ? size : c->layers[0].vsize;
@@ -519,22 +592,34 @@ static int chain_open_counting(struct chain **out, const struct chain_layer *lay
 	if (view.n && view.n < view.cap) {
 		struct xt *v = realloc(view.v, view.n * sizeof(*v));
 
-		if (v)
+		if (v) {
+			chain_memory_put((view.cap - view.n) * sizeof(*v));
 			view.v = v;
+			view.cap = view.n;
+		}
 	}
 	c->ext = view.v;
 	c->next = view.n;
+	c->ext_bytes = view.cap * sizeof(struct xt);
 	*out = c;
 	return 0;
 fail:
-	if (ret == -E2BIG) {
-		log_err("chain: %s: the resolved map would exceed %u extents", layers[0].name,
+	if (ret == -EFBIG) {
+		log_err("chain: %s: its map would pass the bound on map memory (%llu KiB) or "
+			"%u extents: refused",
+			layers[0].name, (unsigned long long)(chain_memory_limit() >> 10),
 			CHAIN_MAX_EXTENTS);
+		ret = -EIO;
+	} else if (ret == -ENOBUFS) {
+		log_err("chain: %s: the maps of open chains hold %llu KiB of the %llu KiB they "
+			"may use: not resolved now",
+			layers[0].name, (unsigned long long)(chain_memory_used() >> 10),
+			(unsigned long long)(chain_memory_limit() >> 10));
 		ret = -ENOMEM;
 	}
-	free(view.v);
-	free(lmap.v);
-	free(res.v);
+	xvec_free(&view);
+	xvec_free(&lmap);
+	xvec_free(&res);
 	chain_close(c);
 	return ret;
 }
@@ -807,12 +892,19 @@ int64_t chain_seek(const struct chain *c, uint64_t off, int whence)
 	return (int64_t)c->ext[j].start;
 }
 
+/* Whether extent e comes from a layer above depth. */
+static bool xt_above(const struct xt *e, unsigned depth)
+{
+	/* a hole's layer is the chain depth: never above */
+	return e->kind != CHAIN_EXTENT_HOLE && e->layer < depth;
+}
+
 int chain_ranges_above(const struct chain *c, unsigned depth, struct chain_range **out, size_t *n,
 		       uint64_t *bytes)
 {
 	struct chain_range *v = NULL;
-	size_t cnt = 0, cap = 0;
-	uint64_t total = 0;
+	size_t cnt = 0, i;
+	uint64_t total = 0, end = UINT64_MAX;
 
 	*out = NULL;
 	*n = 0;
@@ -820,27 +912,40 @@ int chain_ranges_above(const struct chain *c, unsigned depth, struct chain_range
 		*bytes = 0;
 	if (depth == 0 || depth > c->nlayers)
 		return -EINVAL;
-	for (size_t i = 0; i < c->next; i++) {
+	/* count first: the ranges take exactly their room from the bound */
+	for (i = 0; i < c->next; i++) {
 		const struct xt *e = &c->ext[i];
 
-		/* a hole's layer is the chain depth: never above */
-		if (e->kind == CHAIN_EXTENT_HOLE || e->layer >= depth)
+		if (!xt_above(e, depth))
+			continue;
+		if (e->start != end)
+			cnt++;
+		end = e->start + e->len;
+	}
+	if (cnt) {
+		if (chain_memory_take(cnt * sizeof(*v))) {
+			log_err("chain: %s: the maps of open chains hold %llu KiB of the %llu KiB "
+				"they may use: no room for %zu ranges",
+				c->layers[0].name, (unsigned long long)(chain_memory_used() >> 10),
+				(unsigned long long)(chain_memory_limit() >> 10), cnt);
+			return -ENOMEM;
+		}
+		v = malloc(cnt * sizeof(*v));
+		if (!v) {
+			chain_memory_put(cnt * sizeof(*v));
+			return -ENOMEM;
+		}
+	}
+	cnt = 0;
+	for (i = 0; i < c->next; i++) {
+		const struct xt *e = &c->ext[i];
+
+		if (!xt_above(e, depth))
 			continue;
 		total += e->len;
 		if (cnt && v[cnt - 1].start + v[cnt - 1].len == e->start) {
 			v[cnt - 1].len += e->len;
 			continue;
-		}
-		if (cnt == cap) {
-			size_t ncap = cap ? cap * 2 : 16;
-			struct chain_range *nv = realloc(v, ncap * sizeof(*nv));
-
-			if (!nv) {
-				free(v);
-				return -ENOMEM;
-			}
-			v = nv;
-			cap = ncap;
 		}
 		v[cnt].start = e->start;
 		v[cnt].len = e->len;
@@ -851,6 +956,12 @@ int chain_ranges_above(const struct chain *c, unsigned depth, struct chain_range
 	if (bytes)
 		*bytes = total;
 	return 0;
+}
+
+void chain_ranges_free(struct chain_range *r, size_t n)
+{
+	free(r);
+	chain_memory_put(n * sizeof(*r));
 }
 
 size_t chain_ranges_find(const struct chain_range *r, size_t n, uint64_t off)

@@ -28,11 +28,38 @@
 /* Deepest chain chain_open() accepts. */
 #define CHAIN_MAX_DEPTH 1024
 
-/* Most extents a resolved map (or one layer's map) may hold, ~40 bytes
- * each: 32 Mi extents, 1.3 GiB. A sparse image costs a few extents however
+/* Most extents a resolved map (or one layer's map) may hold, 48 bytes
+ * each: 32 Mi extents, 1.5 GiB. A sparse image costs a few extents however
  * large its virtual size; only images fragmented into tens of millions of
- * runs reach this, and are refused with -ENOMEM and a log line. */
+ * runs reach this, and are refused with -EIO and a log line. */
 #define CHAIN_MAX_EXTENTS (1u << 25)
+
+/* The memory bound on maps, process-wide: the extents of every open
+ * chain, the maps chain_open() is building (all its intermediate maps
+ * too), the ranges chain_ranges_above() returned and not yet freed, and
+ * what callers count with chain_memory_take(), together never pass it.
+ * A chain whose map alone would pass it is refused with -EIO (a hostile
+ * or absurdly fragmented image); one that does not fit beside the maps
+ * already held, with -ENOMEM. Both are logged. Outside the bound: per
+ * chain_open() in progress, the L1 table of the layer being walked (at
+ * most 2 x QCOW2_MAX_L1_BYTES) and one cluster; per reading thread, one
+ * decompressed cluster. Default: CHAIN_MEMORY_DEFAULT (1 GiB, about 22
+ * Mi extents: a 1.3 TiB disk written in scattered 64 KiB clusters). */
+#define CHAIN_MEMORY_DEFAULT (1ULL << 30)
+
+/* Set the bound (0: CHAIN_MEMORY_DEFAULT). A bound below what is held now
+ * only refuses later growth. Thread-safe. */
+void chain_memory_set_limit(uint64_t bytes);
+
+/* The bound, and the bytes held under it now. Thread-safe. */
+uint64_t chain_memory_limit(void);
+uint64_t chain_memory_used(void);
+
+/* Count bytes a caller keeps for a map (say, a text form of its ranges)
+ * under the bound. Returns 0, or -ENOMEM when they do not fit (nothing
+ * counted). chain_memory_put() gives them back. Thread-safe. */
+int chain_memory_take(uint64_t bytes);
+void chain_memory_put(uint64_t bytes);
 
 struct chain;
 
@@ -78,9 +105,10 @@ struct chain_extent {
  * Returns 0 and *out, or -EINVAL (bad arguments: n is 0 or over
  * CHAIN_MAX_DEPTH, raw above the base, size absurd), -EIO (a hostile or
  * corrupt image, or a header that does not name the next file; one
- * log_err line names the file and the reason), -ENOMEM (also when the map
- * would exceed CHAIN_MAX_EXTENTS; logged), or the -errno of
- * a failed open/read (logged). The chain owns the fds it opened.
+ * log_err line names the file and the reason; also a map that alone would
+ * pass the memory bound or CHAIN_MAX_EXTENTS), -ENOMEM (out of memory, or
+ * no room beside the maps already held: logged), or the -errno of a
+ * failed open/read (logged). The chain owns the fds it opened.
  * Thread-safe (no shared state). */
 int chain_open(struct chain **out, const struct chain_layer *layers, size_t n, uint64_t size);
 
@@ -103,7 +131,7 @@ uint64_t chain_size(const struct chain *c);
 size_t chain_depth(const struct chain *c);
 const char *chain_layer_name(const struct chain *c, unsigned depth);
 
-/* Number of extents in the resolved map (memory is ~40 bytes each). */
+/* Number of extents in the resolved map (48 bytes each). */
 size_t chain_extent_count(const struct chain *c);
 
 /* Read len bytes at virtual offset off into buf. Returns the number of
@@ -132,12 +160,16 @@ struct chain_range {
 /* The ranges whose content comes from the layers above depth (index <
  * depth: data, zero and compressed clusters those layers allocate, the
  * topmost of them winning), sorted, merged when they touch: what differs
- * between the chain and its suffix from depth down. *out is malloc'd
- * (NULL when *n is 0); *bytes (may be NULL) is their total length.
- * Returns 0, -EINVAL (depth is 0 or over chain_depth()), -ENOMEM.
- * Thread-safe. */
+ * between the chain and its suffix from depth down. *out (NULL when *n
+ * is 0) is counted under the memory bound: free it with
+ * chain_ranges_free(). *bytes (may be NULL) is their total length.
+ * Returns 0, -EINVAL (depth is 0 or over chain_depth()), -ENOMEM (also
+ * when the bound has no room; logged). Thread-safe. */
 int chain_ranges_above(const struct chain *c, unsigned depth, struct chain_range **out, size_t *n,
 		       uint64_t *bytes);
+
+/* Free the n ranges chain_ranges_above() returned. NULL is fine. */
+void chain_ranges_free(struct chain_range *r, size_t n);
 
 /* lseek(2) SEEK_DATA / SEEK_HOLE in a file of size bytes whose data is
  * the n sorted, disjoint ranges r[] and holes elsewhere (the end is a

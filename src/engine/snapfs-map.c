@@ -16,6 +16,7 @@
 #include "chain.h"
 #include "log.h"
 #include "qcow2.h"
+#include "util.h"
 
 #define MAX_FILES CHAIN_MAX_DEPTH
 
@@ -54,6 +55,9 @@ static const char usage_text[] =
 	"      --create NEW     create NEW as a qcow2 v3 overlay of BACKING (in\n"
 	"                       NEW's directory); --size 0 or none: BACKING's size\n"
 	"  -F, --backing-format FMT   backing format for --create (default: detect)\n"
+	"  -m, --map-memory SIZE  most memory the map may take (K, M, G suffixes;\n"
+	"                       default 1G): a chain whose map needs more is\n"
+	"                       refused (exit 1, a log line)\n"
 	"  -q, --quiet          no log lines on stderr\n"
 	"  -h, --help           this text\n"
 	"\n"
@@ -414,6 +418,7 @@ static int run(int argc, char **argv)
 		{"check", no_argument, NULL, 'k'},
 		{"create", required_argument, NULL, 'C'},
 		{"backing-format", required_argument, NULL, 'F'},
+		{"map-memory", required_argument, NULL, 'm'},
 		{"quiet", no_argument, NULL, 'q'},
 		{"offset", required_argument, NULL, 'o'},
 		{"length", required_argument, NULL, 'l'},
@@ -430,7 +435,7 @@ static int run(int argc, char **argv)
 	int ch, ret;
 
 	/* "+-": options and FILEs in order, so --format applies to the next FILE. */
-	while ((ch = getopt_long(argc, argv, "-f:cds:npkF:qho:l:", opts, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, "-f:cds:npkF:m:qho:l:", opts, NULL)) != -1) {
 		switch (ch) {
 		case 1:
 			if (nfiles >= MAX_FILES) {
@@ -495,6 +500,16 @@ static int run(int argc, char **argv)
 		case 'C':
 			create = optarg;
 			break;
+		case 'm': {
+			uint64_t bytes;
+
+			if (size_parse_bytes(optarg, &bytes) || bytes == 0) {
+				fprintf(stderr, "snapfs-map: bad size '%s'\n", optarg);
+				return 2;
+			}
+			chain_memory_set_limit(bytes);
+			break;
+		}
 		case 'q':
 			log_set_quiet(true);
 			break;

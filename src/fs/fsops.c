@@ -489,11 +489,12 @@ static void open_file_free(struct snapfs *fs, struct open_file *of)
 		reader_release(fs, of->reader);
 	if (of->changes)
 		reader_changes_release(fs, of->changes);
-	free(of->data);
+	if (of->type != NODE_CHANGES_JSON)
+		free(of->data);
 	free(of);
 }
 
-/* changes.json: the pair's text (built by the first open), copied. */
+/* changes.json: the pair's text, built by the first open, shared. */
 static int changes_text(struct open_file *of)
 {
 	const struct chain_range *r;
@@ -508,13 +509,13 @@ static int changes_text(struct open_file *of)
 		rc = changes_json_text(reader_changes_chain(of->changes), r, n, &text, &len);
 		if (rc)
 			return rc;
-		reader_changes_text_set(of->changes, text, len);
+		rc = reader_changes_text_set(of->changes, text, len);
+		if (rc)
+			return rc;
 		t = reader_changes_text(of->changes, &len);
 	}
-	of->data = malloc(len ? len : 1);
-	if (!of->data)
-		return -ENOMEM;
-	memcpy(of->data, t, len);
+	/* the entry's text, kept while of->changes holds the entry */
+	of->data = (char *)t;
 	of->len = len;
 	return 0;
 }

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "catalog.h"
+#include "chain.h"
 #include "import.h"
 #include "log.h"
 #include "reader.h"
@@ -196,6 +197,7 @@ int snapfs_open(struct snapfs **out, const struct snapfs_options *opts)
 		return -ENOMEM;
 	fs->opts = opts;
 	fs->mounted_at = time_now_usec();
+	chain_memory_set_limit(opts->map_memory_bytes);
 	{
 		pthread_rwlockattr_t attr;
 

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "catalog.h"
+#include "chain.h"
 #include "log.h"
 #include "reader.h"
 #include "tree.h"
@@ -235,6 +236,9 @@ int status_json_text(struct snapfs *fs, char **data, size_t *len)
 	json_object_set_new(doc, "catalogue", usage);
 	json_object_set_new(doc, "hosts", json_incref(hosts));
 	json_object_set_new(doc, "readers", json_incref(r.list));
+	json_object_set_new(doc, "map_memory",
+			    json_pack("{s:I,s:I}", "used", (json_int_t)chain_memory_used(), "limit",
+				      (json_int_t)chain_memory_limit()));
 	json_object_set_new(doc, "problems", json_incref(problems));
 	*data = json_dumps(doc, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
 	if (!*data) {

@@ -35,10 +35,13 @@ struct reader {
  * changes its record's backing file, whose hash keys the entry. */
 #define ALLOC_BUCKETS 4096
 
+/* An alloc_entry's allocated for a chain that did not resolve. */
+#define ALLOC_UNRESOLVED UINT64_MAX
+
 struct alloc_entry {
 	uint64_t ino;
 	uint64_t key;           /* hash of the snapshot's backing file */
-	uint64_t allocated;
+	uint64_t allocated;     /* or ALLOC_UNRESOLVED */
 	struct alloc_entry *next;
 };
 
@@ -104,7 +107,9 @@ void reader_registry_free(struct reader_registry *reg)
 		struct reader_changes *c = reg->changes;
 
 		reg->changes = c->next;
-		free(c->ranges);
+		chain_ranges_free(c->ranges, c->nranges);
+		if (c->text)
+			chain_memory_put(c->text_len);
 		free(c->text);
 		free(c);
 	}
@@ -138,8 +143,8 @@ static void unlink_reader(struct reader_registry *reg, struct reader *victim)
 	}
 }
 
-/* Keep at most READER_CACHE_UNUSED unused chains: drop the oldest. */
-static void trim(struct reader_registry *reg)
+/* Keep at most keep unused chains: drop the oldest. */
+static void trim_to(struct reader_registry *reg, unsigned keep)
 {
 	for (;;) {
 		struct reader *oldest = NULL;
@@ -152,7 +157,7 @@ static void trim(struct reader_registry *reg)
 			if (!oldest || r->last_used < oldest->last_used)
 				oldest = r;
 		}
-		if (unused <= READER_CACHE_UNUSED)
+		if (unused <= keep)
 			return;
 		unlink_reader(reg, oldest);
 		chain_close(oldest->chain);
@@ -409,7 +414,7 @@ int reader_allocated(struct snapfs *fs, struct catalog_txn *txn, const struct ob
 	}
 	pthread_mutex_unlock(&reg->lock);
 	if (r || e)
-		return 0;
+		return !r && e->allocated == ALLOC_UNRESOLVED ? -ENOENT : 0;
 	/* Usually one pass over the volume's chain answers for all its
 	 * snapshots (ls -ls of a snapshots/ directory); a snapshot off that
 	 * chain, or a chain that does not resolve, is computed alone. */
@@ -428,8 +433,11 @@ int reader_allocated(struct snapfs *fs, struct catalog_txn *txn, const struct ob
 	if (!rc)
 		rc = chain_open(&c, layers, n, snap->size);
 	free(names);
-	if (rc)
+	if (rc) {
+		/* logged once: the next stat does not resolve it again */
+		alloc_put(reg, ino, key, ALLOC_UNRESOLVED);
 		return -ENOENT;
+	}
 	*bytes = chain_data_bytes(c);
 	chain_close(c);
 	alloc_put(reg, ino, key, *bytes);
@@ -465,7 +473,13 @@ int reader_open(struct snapfs *fs, uint64_t ino, struct reader **out)
 		r = calloc(1, sizeof(*r));
 		if (!r)
 			rc = -ENOMEM;
-		else if ((rc = build_chain(fs, ino, &r->chain)) != 0) {
+		else if ((rc = build_chain(fs, ino, &r->chain)) == -ENOMEM && reg->head) {
+			/* the memory bound on maps is full: unused chains
+			 * give their room */
+			trim_to(reg, 0);
+			rc = build_chain(fs, ino, &r->chain);
+		}
+		if (rc) {
 			free(r);
 			r = NULL;
 		} else {
@@ -500,7 +514,7 @@ void reader_release(struct snapfs *fs, struct reader *r)
 	pthread_mutex_lock(&reg->lock);
 	last = --r->refs == 0;
 	r->last_used = ++reg->clock;
-	trim(reg);
+	trim_to(reg, READER_CACHE_UNUSED);
 	pthread_cond_broadcast(&reg->released);
 	pthread_mutex_unlock(&reg->lock);
 	if (last)
@@ -698,16 +712,26 @@ const char *reader_changes_text(struct reader_changes *rc, size_t *len)
 	return t;
 }
 
-void reader_changes_text_set(struct reader_changes *rc, char *text, size_t len)
+int reader_changes_text_set(struct reader_changes *rc, char *text, size_t len)
 {
+	int rc_take = 0;
+
 	pthread_mutex_lock(&changes_lock);
 	if (rc->text) {
+		free(text);
+	} else if ((rc_take = chain_memory_take(len)) != 0) {
+		log_err("snapshot inode %llu: the maps of open chains hold %llu KiB of the %llu "
+			"KiB they may use: no room for %zu bytes of changes.json",
+			(unsigned long long)rc->newer,
+			(unsigned long long)(chain_memory_used() >> 10),
+			(unsigned long long)(chain_memory_limit() >> 10), len);
 		free(text);
 	} else {
 		rc->text = text;
 		rc->text_len = len;
 	}
 	pthread_mutex_unlock(&changes_lock);
+	return rc_take;
 }
 
 void reader_changes_release(struct snapfs *fs, struct reader_changes *rc)
@@ -723,7 +747,9 @@ void reader_changes_release(struct snapfs *fs, struct reader_changes *rc)
 				break;
 			}
 		}
-		free(rc->ranges);
+		chain_ranges_free(rc->ranges, rc->nranges);
+		if (rc->text)
+			chain_memory_put(rc->text_len);
 		free(rc->text);
 		free(rc);
 	}

@@ -93,10 +93,12 @@ const struct chain_range *reader_changes_ranges(struct reader_changes *rc, size_
 						uint64_t *bytes);
 
 /* The pair's text form, built once by the caller and kept with the entry
- * (reader_changes_text_set() takes text, malloc'd; it is freed if the
- * entry already has one). reader_changes_text() returns NULL before. */
+ * while an open holds it. reader_changes_text_set() takes text, malloc'd:
+ * it is freed if the entry already has one, or when the memory bound on
+ * maps (chain_memory_take()) has no room for it: then -ENOMEM (logged),
+ * else 0. reader_changes_text() returns NULL before. */
 const char *reader_changes_text(struct reader_changes *rc, size_t *len);
-void reader_changes_text_set(struct reader_changes *rc, char *text, size_t len);
+int reader_changes_text_set(struct reader_changes *rc, char *text, size_t len);
 
 void reader_changes_release(struct snapfs *fs, struct reader_changes *rc);
 

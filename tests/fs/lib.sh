@@ -123,6 +123,7 @@ strerror_of() {
 	EIO) echo "Input/output error" ;;
 	EAGAIN) echo "Resource temporarily unavailable" ;;
 	EDQUOT) echo "Disk quota exceeded" ;;
+	ENOMEM) echo "Cannot allocate memory" ;;
 	*) echo "unknown errno name $1" >&2; return 1 ;;
 	esac
 }

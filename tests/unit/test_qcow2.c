@@ -1149,7 +1149,7 @@ Test(qcow2, ranges_above_layers)
 	cr_assert_eq(chain_ranges_above(c, 1, &r, &n, &bytes), 0);
 	cr_expect_eq(n, 0);
 	cr_expect_eq(bytes, 0);
-	free(r);
+	chain_ranges_free(r, n);
 
 	/* img: data, compressed, zero and data clusters, one range */
 	cr_assert_eq(chain_ranges_above(c, 2, &r, &n, &bytes), 0);
@@ -1157,7 +1157,7 @@ Test(qcow2, ranges_above_layers)
 	cr_expect_eq(r[0].start, 0);
 	cr_expect_eq(r[0].len, 4 * CS);
 	cr_expect_eq(bytes, 4 * CS);
-	free(r);
+	chain_ranges_free(r, n);
 
 	/* down to the base: what the base file holds, not the virtual size */
 	cr_assert_eq(chain_ranges_above(c, 3, &r, &n, &bytes), 0);
@@ -1165,7 +1165,7 @@ Test(qcow2, ranges_above_layers)
 	cr_expect_eq(r[0].start, 0);
 	cr_expect_eq(r[0].len, VSIZE / 2);
 	cr_expect_eq(bytes, VSIZE / 2);
-	free(r);
+	chain_ranges_free(r, n);
 
 	cr_expect_eq(chain_ranges_above(c, 0, &r, &n, &bytes), -EINVAL);
 	cr_expect_eq(chain_ranges_above(c, 4, &r, &n, &bytes), -EINVAL);
@@ -1211,6 +1211,6 @@ Test(qcow2, ranges_above_only_allocated_clusters)
 	cr_expect_eq((uint64_t)chain_ranges_seek(r, n, 3 * CS, 2 * CS, SEEK_HOLE), 3 * CS);
 	cr_expect_eq(chain_ranges_seek(NULL, 0, VSIZE, 0, SEEK_DATA), -ENXIO);
 	cr_expect_eq((uint64_t)chain_ranges_seek(NULL, 0, VSIZE, 7, SEEK_HOLE), 7);
-	free(r);
+	chain_ranges_free(r, n);
 	chain_close(c);
 }
