@@ -5,9 +5,9 @@
 #                verify (sha256 of the copy against disk.raw), keep the
 #                snapshot: it is the next night's starting point.
 #   each night:  mkdir a new snapshot S; copy snapshots/S/changes/P (P: the
-#                previous night's snapshot) into the backup image with a
-#                SEEK_DATA walk, which reads and writes only the clusters
-#                written since P; verify; rmdir P.
+#                previous night's snapshot) into the backup image with
+#                apply-changes (beside this script), which reads and writes
+#                only the clusters written since P; verify; rmdir P.
 #
 # Usage: incremental-backup.sh VOLUME_DIR DEST_DIR
 #   VOLUME_DIR  e.g. /srv/snapfs/tenants/acme/volumes/db
@@ -52,66 +52,14 @@ fail() {
 	exit 1
 }
 
-# apply_changes SRC DST: copy SRC's data regions into DST at the same
-# offsets (SEEK_DATA/SEEK_HOLE walk, 1 MiB at a time), make DST SRC's size,
-# fsync; prints the bytes copied. A hole of SRC is left as DST has it.
-apply_changes() {
-	python3 - "$1" "$2" <<'PY'
-import os, sys
-src = os.open(sys.argv[1], os.O_RDONLY)
-dst = os.open(sys.argv[2], os.O_WRONLY)
-# no read-ahead: around a scattered change it would read holes
-os.posix_fadvise(src, 0, 0, os.POSIX_FADV_RANDOM)
-size = os.fstat(src).st_size
-pos = copied = 0
-while pos < size:
-    try:
-        d = os.lseek(src, pos, os.SEEK_DATA)
-    except OSError:
-        break  # ENXIO: no data after pos
-    h = os.lseek(src, d, os.SEEK_HOLE)
-    while d < h:
-        buf = os.pread(src, min(h - d, 1 << 20), d)
-        if not buf:
-            sys.exit("short read at %d" % d)
-        os.pwrite(dst, buf, d)
-        d += len(buf)
-        copied += len(buf)
-    pos = h
-os.ftruncate(dst, size)
-os.fsync(dst)
-print(copied)
-PY
-}
-
-# ranges_sum FILE RANGES-FROM: sha256 of FILE's bytes over the data regions
-# of RANGES-FROM (a changes file).
-ranges_sum() {
-	python3 - "$1" "$2" <<'PY'
-import hashlib, os, sys
-f = os.open(sys.argv[1], os.O_RDONLY)
-r = os.open(sys.argv[2], os.O_RDONLY)
-os.posix_fadvise(f, 0, 0, os.POSIX_FADV_RANDOM)
-size = os.fstat(r).st_size
-h = hashlib.sha256()
-pos = 0
-while pos < size:
-    try:
-        d = os.lseek(r, pos, os.SEEK_DATA)
-    except OSError:
-        break
-    e = os.lseek(r, d, os.SEEK_HOLE)
-    h.update(b"%d-%d;" % (d, e))
-    while d < e:
-        buf = os.pread(f, min(e - d, 1 << 20), d)
-        if not buf:
-            sys.exit("short read at %d" % d)
-        h.update(buf)
-        d += len(buf)
-    pos = e
-print(h.hexdigest())
-PY
-}
+# apply-changes (beside this script, or on PATH) copies a changes file's
+# data regions into the backup at the same offsets, reading the ranges from
+# changes.json/, and checksums those ranges (--sum).
+apply=$(dirname "$0")/apply-changes
+[ -f "$apply" ] || apply=$(command -v apply-changes) ||
+	{ echo "apply-changes not found beside $0 or on PATH" >&2; exit 1; }
+apply_changes() { python3 "$apply" "$1" "$2"; }
+ranges_sum() { python3 "$apply" --sum "$2" "$1"; }
 
 elapsed() { awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }'; }
 whole_sum() { sha256sum <"$1" | cut -d' ' -f1; }

@@ -2,8 +2,9 @@
 # changes/ (README "Incremental backups"): snapshots/S/changes/<O> is a
 # sparse file of S's size whose data regions are the clusters the overlays
 # between an older snapshot O and S allocate (data, zero writes, discards,
-# compressed writes), holes elsewhere; applied with a SEEK_DATA walk onto a
-# copy of O's disk.raw it gives S's disk.raw, byte for byte. Its allocated
+# compressed writes), holes elsewhere; applied with examples/apply-changes
+# onto a copy of O's disk.raw (ranges from changes.json/, and from a
+# SEEK_DATA walk) it gives S's disk.raw, byte for byte. Its allocated
 # bytes equal the union of what qemu-img map says each overlay between them
 # allocates. changes.json/<O> lists the same ranges in qemu-img map's shape.
 # Over a raw base, a qcow2 base (volume_format=qcow2) and an imported Cinder
@@ -46,30 +47,20 @@ print(total, n)
 PY
 }
 
-# apply SRC DST: copy SRC's data regions (SEEK_DATA walk) into DST at the same
-# offsets, and give DST SRC's size.
-apply() {
-	python3 - "$1" "$2" <<'PY'
-import os, sys
-src = os.open(sys.argv[1], os.O_RDONLY)
-dst = os.open(sys.argv[2], os.O_WRONLY)
-size = os.fstat(src).st_size
-pos = 0
-while pos < size:
-    try:
-        d = os.lseek(src, pos, os.SEEK_DATA)
-    except OSError:
-        break
-    h = os.lseek(src, d, os.SEEK_HOLE)
-    while d < h:
-        buf = os.pread(src, min(h - d, 1 << 20), d)
-        if not buf:
-            sys.exit("short read")
-        os.pwrite(dst, buf, d)
-        d += len(buf)
-    pos = h
-os.ftruncate(dst, size)
-PY
+APPLY=${top_srcdir:-$(cd "$(dirname "$0")/../.." && pwd)}/examples/apply-changes
+
+# applied_sums OLDER-IMAGE CHANGES: "sha256 sha256" of OLDER-IMAGE's copy
+# with CHANGES applied by examples/apply-changes, the ranges read from
+# changes.json/ and found by SEEK_DATA/SEEK_HOLE.
+applied_sums() {
+	local w out=
+	for w in json seek; do
+		cp --sparse=always "$1" "$WORK/copy.raw"
+		"$APPLY" --walk $w "$2" "$WORK/copy.raw" >/dev/null || echo "apply-changes --walk $w failed" >&2
+		out="$out${out:+ }$(whole_sum "$WORK/copy.raw")"
+		rm -f "$WORK/copy.raw"
+	done
+	echo "$out"
 }
 
 # expect_alloc SHARE-FILE STOP-FILE: bytes allocated (qemu-img map: depth 0,
@@ -95,11 +86,9 @@ check_pair() {
 	vid=$(xattr user.id "$d")
 	sido=$(xattr user.id "$d/snapshots/$o")
 	sids=$(xattr user.id "$d/snapshots/$s")
-	cp --sparse=always "$d/snapshots/$o/disk.raw" "$WORK/copy.raw"
-	apply "$d/snapshots/$s/changes/$o" "$WORK/copy.raw"
-	check_eq "$4: $o + changes/$o is $s (sha256)" "$(whole_sum "$d/snapshots/$s/disk.raw")" \
-		"$(whole_sum "$WORK/copy.raw")"
-	rm -f "$WORK/copy.raw"
+	exp=$(whole_sum "$d/snapshots/$s/disk.raw")
+	check_eq "$4: $o + changes/$o is $s (sha256; ranges from changes.json, from SEEK_DATA)" \
+		"$exp $exp" "$(applied_sums "$d/snapshots/$o/disk.raw" "$d/snapshots/$s/changes/$o")"
 	exp=$(expect_alloc "$(backing_of "volume-$vid.$sids")" "$(backing_of "volume-$vid.$sido")")
 	got=$(seek_walk "$d/snapshots/$s/changes/$o")
 	check_eq "$4: $s/changes/$o's data is what the overlays between allocate ($exp bytes)" \
@@ -255,11 +244,9 @@ check_eq "changes/c1/ holds one file per member volume" "m1 m2|m1 m2" \
 check_eq "each is the member snapshot's changes file (same inode)" \
 	"$(stat -c %i "$V/m1/snapshots/c2/changes/c1")" "$(stat -c %i "$C/c2/changes/c1/m1")"
 for m in m1 m2; do
-	cp --sparse=always "$V/$m/snapshots/c1/disk.raw" "$WORK/copy.raw"
-	apply "$C/c2/changes/c1/$m" "$WORK/copy.raw"
-	check_eq "member $m: c1 + changes/c1/$m is c2 (sha256)" \
-		"$(whole_sum "$V/$m/snapshots/c2/disk.raw")" "$(whole_sum "$WORK/copy.raw")"
-	rm -f "$WORK/copy.raw"
+	exp=$(whole_sum "$V/$m/snapshots/c2/disk.raw")
+	check_eq "member $m: c1 + changes/c1/$m is c2 (sha256; changes.json, SEEK_DATA)" "$exp $exp" \
+		"$(applied_sums "$V/$m/snapshots/c1/disk.raw" "$C/c2/changes/c1/$m")"
 done
 exec 7<"$C/c2/changes/c1/m1"
 check_errno "rmdir of the older group snapshot while a member's changes file is open: EBUSY" EBUSY rmdir "$C/c1"
