@@ -111,16 +111,24 @@ APPLY=$(cd "$(dirname "$0")/.." && pwd)/examples/apply-changes
 evict() { python3 -c 'import os, sys
 fd = os.open(sys.argv[1], os.O_RDONLY)
 os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)' "$1"; }
+# timed OUTPUT CMD...: runs CMD (its stdout in $out) and times it as it
+# returns ($t) and until sync -f OUTPUT returns ($t_sync)
+timed() {
+	local dst=$1 t0 t1
+	shift
+	t0=$(now)
+	out=$("$@")
+	t1=$(now)
+	t=$(secs "$t0" "$t1")
+	sync -f "$dst"
+	t_sync=$(secs "$t0" "$(now)")
+}
 
 # A. incremental
 echo "# A. incremental: apply-changes s2/changes/s1 onto the backup (changes.json, 4 threads)"
 evict "$S2/changes/s1"
-t0=$(now)
-copied=$(python3 "$APPLY" --no-fsync "$S2/changes/s1" "$WORK/backup.raw")
-t1=$(now)
-incr=$(secs "$t0" "$t1")
-sync -f "$WORK/backup.raw"
-incr_sync=$(secs "$t0" "$(now)")
+timed "$WORK/backup.raw" python3 "$APPLY" --no-fsync "$S2/changes/s1" "$WORK/backup.raw"
+copied=$out incr=$t incr_sync=$t_sync
 echo "#    applied in $incr s, $incr_sync s with sync ($(mib "$copied") MiB)"
 t1=$(now)
 [ "$(python3 "$APPLY" --sum "$S2/changes/s1" "$S2/disk.raw")" = \
@@ -132,23 +140,15 @@ echo "#    changed ranges verified (apply-changes --sum of both) in $incr_verify
 # writes the same bytes again)
 echo "# A2. the same by a SEEK_DATA walk, one thread"
 evict "$S2/changes/s1"
-t0=$(now)
-python3 "$APPLY" --no-fsync --walk seek -j 1 "$S2/changes/s1" "$WORK/backup.raw" >/dev/null
-t1=$(now)
-seekw=$(secs "$t0" "$t1")
-sync -f "$WORK/backup.raw"
-seekw_sync=$(secs "$t0" "$(now)")
+timed "$WORK/backup.raw" python3 "$APPLY" --no-fsync --walk seek -j 1 "$S2/changes/s1" "$WORK/backup.raw"
+seekw=$t seekw_sync=$t_sync
 echo "#    $seekw s, $seekw_sync s with sync"
 
 # B. full copy
 echo "# B. full: cp --sparse=always s2/disk.raw"
 evict "$S2/disk.raw"
-t0=$(now)
-cp --sparse=always "$S2/disk.raw" "$WORK/full.raw"
-t1=$(now)
-full=$(secs "$t0" "$t1")
-sync -f "$WORK/full.raw"
-full_sync=$(secs "$t0" "$(now)")
+timed "$WORK/full.raw" cp --sparse=always "$S2/disk.raw" "$WORK/full.raw"
+full=$t full_sync=$t_sync
 full_bytes=$(($(stat -c %b "$WORK/full.raw") * 512))
 rm -f "$WORK/full.raw"
 echo "#    $full s, $full_sync s with sync ($(mib "$full_bytes") MiB)"
@@ -158,12 +158,8 @@ s2top=$(getfattr --absolute-names --only-values -n user.id "$S2")
 s2file=$(qemu-img info --output=json "$SHARE/volume-$(getfattr --absolute-names --only-values -n user.id "$V").$s2top" |
 	jq -r '.["backing-filename"]')
 echo "# C. without snapfs: qemu-img convert -O raw of $s2file's chain"
-t0=$(now)
-qemu-img convert -f qcow2 -O raw "$SHARE/$s2file" "$WORK/conv.raw"
-t1=$(now)
-conv=$(secs "$t0" "$t1")
-sync -f "$WORK/conv.raw"
-conv_sync=$(secs "$t0" "$(now)")
+timed "$WORK/conv.raw" qemu-img convert -f qcow2 -O raw "$SHARE/$s2file" "$WORK/conv.raw"
+conv=$t conv_sync=$t_sync
 conv_bytes=$(($(stat -c %b "$WORK/conv.raw") * 512))
 rm -f "$WORK/conv.raw"
 echo "#    $conv s, $conv_sync s with sync ($(mib "$conv_bytes") MiB)"
@@ -174,12 +170,8 @@ write_change "$small_mib" 777 >/dev/null
 mkdir "$V/snapshots/s3"
 S3=$V/snapshots/s3
 evict "$S3/changes/s2"
-t0=$(now)
-copied3=$(python3 "$APPLY" --no-fsync "$S3/changes/s2" "$WORK/backup.raw")
-t1=$(now)
-incr3=$(secs "$t0" "$t1")
-sync -f "$WORK/backup.raw"
-incr3_sync=$(secs "$t0" "$(now)")
+timed "$WORK/backup.raw" python3 "$APPLY" --no-fsync "$S3/changes/s2" "$WORK/backup.raw"
+copied3=$out incr3=$t incr3_sync=$t_sync
 echo "#    $incr3 s, $incr3_sync s with sync ($(mib "$copied3") MiB)"
 
 same="not checked (CHECK=0)"

@@ -21,7 +21,7 @@ for tool in qemu-img qemu-io jq sha256sum python3; do
 		exit 0
 	fi
 done
-plan 81
+plan 85
 
 SIZE=64M
 lsw() { ls "$@" 2>&1 | tr '\n' ' ' | sed 's/ $//'; }
@@ -56,7 +56,7 @@ applied_sums() {
 	local w out=
 	for w in json seek; do
 		cp --sparse=always "$1" "$WORK/copy.raw"
-		"$APPLY" --walk $w "$2" "$WORK/copy.raw" >/dev/null || echo "apply-changes --walk $w failed" >&2
+		python3 "$APPLY" --walk $w "$2" "$WORK/copy.raw" >/dev/null || echo "apply-changes --walk $w failed" >&2
 		out="$out${out:+ }$(whole_sum "$WORK/copy.raw")"
 		rm -f "$WORK/copy.raw"
 	done
@@ -170,6 +170,24 @@ check_errno "an unknown name in changes/: ENOENT" ENOENT stat "$S/s2/changes/nop
 check_errno "an unknown name in changes.json/: ENOENT" ENOENT stat "$S/s2/changes.json/nope"
 check_errno "mkdir in changes/: EPERM or EACCES" EPERM mkdir "$S/s3/changes/x"
 check_errno "rm of changes/s1: EPERM" EPERM rm -f "$S/s3/changes/s1"
+
+# apply-changes itself: --sum tells a changed byte, refusals
+cp --sparse=always "$S/s1/disk.raw" "$WORK/copy.raw"
+python3 "$APPLY" "$S/s3/changes/s1" "$WORK/copy.raw" >/dev/null
+sums=$(for f in "$S/s3/disk.raw" "$WORK/copy.raw" "$S/s1/disk.raw"; do
+	python3 "$APPLY" --sum "$S/s3/changes/s1" "$f"; done | uniq | wc -l)
+printf '\x00' | dd of="$WORK/copy.raw" bs=1 seek=$((2 << 20)) conv=notrunc status=none
+check_eq "apply-changes --sum: s3 and the copy agree, s1 differs, so does one changed byte" "2 differ" \
+	"$sums $([ "$(python3 "$APPLY" --sum "$S/s3/changes/s1" "$WORK/copy.raw")" = \
+		"$(python3 "$APPLY" --sum "$S/s3/changes/s1" "$S/s3/disk.raw")" ] && echo same || echo differ)"
+rm -f "$WORK/copy.raw"
+python3 "$APPLY" "$S/s3/changes/s1" "$WORK/none.raw" >/dev/null 2>"$WORK/err"
+check_eq "apply-changes onto a missing image: exit 1, the reason" "1 yes" \
+	"$? $(grep -q 'none.raw: No such file' "$WORK/err" && echo yes)"
+python3 "$APPLY" -j 0 "$S/s3/changes/s1" "$S/s1/disk.raw" >/dev/null 2>&1
+check_eq "apply-changes -j 0: exit 2" 2 "$?"
+python3 "$APPLY" --walk json "$S/s3/disk.raw" "$WORK/none.raw" >/dev/null 2>&1
+check_eq "apply-changes --walk json of a file with no changes.json/: exit 1" 1 "$?"
 
 # an open changes file holds both snapshots
 exec 7<"$S/s3/changes/s1"
