@@ -15,18 +15,24 @@
 
 #define QEMU_IMG_MAX_ARGS 32
 
-/* Report each "(NN.NN/100%)" that qemu-img -p prints in chunk. */
+/* Report each "(NN.NN/100%)" that qemu-img -p prints in chunk (len bytes,
+ * not NUL-terminated: the number is copied out before it is parsed). */
 static void parse_progress(const char *chunk, size_t len, qemu_img_progress_fn fn, void *arg)
 {
 	for (size_t i = 0; i + 6 <= len; i++) {
 		size_t j = i;
+		char num[16];
 		double pct;
 
 		if (memcmp(chunk + i, "/100%)", 6))
 			continue;
 		while (j > 0 && chunk[j - 1] != '(' && i - j < 8)
 			j--;
-		if (j > 0 && chunk[j - 1] == '(' && sscanf(chunk + j, "%lf", &pct) == 1)
+		if (j == 0 || chunk[j - 1] != '(')
+			continue;
+		memcpy(num, chunk + j, i - j);
+		num[i - j] = '\0';
+		if (sscanf(num, "%lf", &pct) == 1)
 			fn((int)pct, arg);
 	}
 }

@@ -240,12 +240,12 @@ mount_host_start() {
 	mkdir -p "$mnt" "$WORK/cat-$name"
 	chmod 755 "$mnt"
 	echo "--- mount (options $opts) at $(date +%T.%N)" >>"$log"
-	"$SNAPFS" -f -o "$opts" "$SHARE" "$mnt" >>"$log" 2>&1 &
+	"${SNAPFS_WRAP[@]}" "$SNAPFS" -f -o "$opts" "$SHARE" "$mnt" >>"$log" 2>&1 &
 	HOST_PID[$name]=$!
 }
 mount_host_wait() {
 	local name=$1 mnt=$WORK/mnt-$1 i
-	for i in $(seq 1 300); do
+	for i in $(seq 1 $((SNAPFS_MOUNT_WAIT * 20 > 300 ? SNAPFS_MOUNT_WAIT * 20 : 300))); do
 		mountpoint -q "$mnt" && return 0
 		kill -0 "${HOST_PID[$name]}" 2>/dev/null || break
 		sleep 0.05

@@ -8,10 +8,23 @@
 # (etcdlib.sh) and every mount adds etcd=, etcd_prefix=, etcd_ttl= and one
 # host_id for the whole script, so that a mount after a crash is the same
 # host coming back; $CAT is then only the host's local cache.
+# SNAPFS_WRAPPER: a command line put in front of every daemon the tests
+# mount (mount_snapfs, etcdlib's mount_host), split into words, e.g.
+#   SNAPFS_WRAPPER="valgrind --error-exitcode=99 --leak-check=full
+#     --errors-for-leak-kinds=definite --track-fds=no -q --log-file=/tmp/vg.%p"
+# A memcheck error or definite leak then makes the daemon exit 99, which
+# unmount_snapfs's exit-status check reports. With a wrapper, a mount is
+# waited for up to SNAPFS_MOUNT_WAIT seconds (default 60; 10 without).
 
 set -u
 : "${top_builddir:=$(cd "$(dirname "$0")/../.." && pwd)}"
 SNAPFS="$top_builddir/snapfs"
+read -r -a SNAPFS_WRAP <<<"${SNAPFS_WRAPPER:-}"
+if [ -n "${SNAPFS_WRAPPER:-}" ]; then
+	SNAPFS_MOUNT_WAIT=${SNAPFS_MOUNT_WAIT:-60}
+else
+	SNAPFS_MOUNT_WAIT=${SNAPFS_MOUNT_WAIT:-10}
+fi
 TEST_NAME=$(basename "$0" .sh)
 [ "${SNAPFS_TEST_ETCD:-}" = 1 ] && TEST_NAME+=-etcd
 T_COUNT=0
@@ -165,9 +178,9 @@ mount_snapfs() {
 		fi
 		opts+=",$(host_opts "$TEST_NAME")"
 	fi
-	"$SNAPFS" -f -o "$opts" "$SHARE" "$MNT" >>"$LOG" 2>&1 &
+	"${SNAPFS_WRAP[@]}" "$SNAPFS" -f -o "$opts" "$SHARE" "$MNT" >>"$LOG" 2>&1 &
 	SNAPFS_PID=$!
-	for i in $(seq 1 100); do
+	for i in $(seq 1 $((SNAPFS_MOUNT_WAIT * 10))); do
 		if mountpoint -q "$MNT"; then
 			return 0
 		fi
@@ -181,8 +194,8 @@ mount_snapfs() {
 	return 1
 }
 
-# unmount_snapfs: unmount and check that the daemon exits 0 (under ASan a
-# leak or error would make it exit non-zero).
+# unmount_snapfs: unmount and check that the daemon exits 0 (under ASan, or
+# valgrind as SNAPFS_WRAPPER, a leak or error would make it exit non-zero).
 unmount_snapfs() {
 	local rc
 	fusermount3 -u "$MNT"

@@ -482,6 +482,65 @@ Test(qcow2, snapshots_past_eof)
 	put64(img + H_SNAP_OFF, 1000 * CS);
 	reads_cluster1();
 }
+/* Read syscalls of this process so far (/proc/self/io), or -1. */
+static long long read_syscalls(void)
+{
+	FILE *f = fopen("/proc/self/io", "r");
+	long long n = -1;
+	char line[128];
+
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "syscr: %lld", &n) == 1)
+			break;
+	fclose(f);
+	return n;
+}
+
+/* The most snapshots qemu allows, all past the end of the file: they read
+ * as zeros and open, without a read per entry (the fuzzer found a header
+ * like this costing 65536 preads per open). */
+Test(qcow2, snapshots_past_eof_not_read)
+{
+	struct image_info info;
+	long long before, after;
+
+	put32(img + H_NB_SNAP, QCOW2_MAX_SNAPSHOTS);
+	put64(img + H_SNAP_OFF, 1000 * CS);
+	reads_cluster1();
+	before = read_syscalls();
+	cr_assert_eq(qcow2_probe(dfd, "img", &info), 0);
+	cr_expect(info.safe, "%s", info.reason);
+	after = read_syscalls();
+	if (before >= 0 && after >= 0)
+		cr_expect_lt(after - before, 100, "%lld reads to probe one header", after - before);
+}
+
+/* A table that starts inside the file and runs past its end: the entries
+ * in the file are checked (over more than one 4 KiB read), those past the
+ * end are zeros. */
+Test(qcow2, snapshots_across_eof)
+{
+	size_t nin = 150, at = (NCL + 1) * CS; /* an extra 8 KiB after the image */
+	uint8_t *grown = realloc(img, at + nin * 56);
+
+	cr_assert(grown);
+	img = grown;
+	memset(img + img_len, 0, at + nin * 56 - img_len);
+	img_len = at + nin * 56 - 20; /* the last entry cut short */
+	for (size_t i = 0; i < nin; i++) {
+		put16(img + at + i * 56 + 12, 3); /* id "1" .. padded */
+		put16(img + at + i * 56 + 14, 13); /* name */
+	}
+	put32(img + H_NB_SNAP, (uint32_t)nin + 1000);
+	put64(img + H_SNAP_OFF, at);
+	reads_cluster1();
+	/* an entry in the second 4 KiB read with too much extra data */
+	put32(img + at + 100 * 56 + 36, QCOW2_MAX_SNAPSHOT_EXTRA + 1);
+	refused();
+}
+
 Test(qcow2, snapshots_offset_unaligned_without_snapshots)
 {
 	put64(img + H_SNAP_OFF, 9 * CS + 8);
