@@ -9,21 +9,23 @@
 #   - CHANGE_MIB (default 512) MiB written as 64 KiB clusters at spread
 #     offsets over the whole virtual size (one night of a database), then
 #     snapshot s2;
-#   then, each timed, with the file read evicted from the page cache first
-#   (a night's reads are cold; the share's files stay cached):
+#   then each step timed twice: cold (sync, every cache dropped: a night's
+#   reads come from the disk, as VMs writing with cache=none left them) and
+#   warm (the share's files in the page cache, only the file read through
+#   the mount evicted):
 #   A. incremental: s2/changes/s1 applied onto the first night's backup by
 #      examples/apply-changes (ranges from changes.json/s1, 4 threads; what
 #      examples/incremental-backup.sh runs), then the sha256 check of the
 #      changed ranges (apply-changes --sum of both, VERIFY=changes);
 #   A2. the same by a single-threaded SEEK_DATA walk (--walk seek -j 1);
-#   each copy is timed as it returns (its writes in the page cache) and
-#   until sync -f of its output returns (on disk, as a backup must be);
 #   B. full: cp --sparse=always s2/disk.raw (reads every allocated byte);
 #   C. without snapfs: qemu-img convert -O raw of s2's chain (the share's
 #      files; qemu-img compare cannot list differences: it stops at the
 #      first one);
 #   A3. a second night: CHANGE_MIB/4 written, snapshot s3, s3/changes/s2
 #      applied (time proportional to the change: A3/A against bytes);
+#   each timed as it returns (its writes in the page cache) and until
+#   sync -f of its output returns (on disk, as a backup must be);
 #   and, last, checks that the updated backup equals s3's disk.raw (sha256
 #   of both whole images, not timed: minutes at 100 GiB). Prints each figure
 #   as it is measured, then a table with bytes, seconds and ratios.
@@ -34,6 +36,10 @@
 # CHECK=0 skips the final whole-image sha256, which takes minutes)
 set -euo pipefail
 SNAPFS=${1:-$(cd "$(dirname "$0")/.." && pwd)/build/snapfs}
+if [ ! -w /proc/sys/vm/drop_caches ]; then
+	echo "run as root: the cold timings drop the page cache" >&2
+	exit 1
+fi
 VSIZE_GIB=${VSIZE_GIB:-100}
 BASE_GIB=${BASE_GIB:-10}
 CHANGE_MIB=${CHANGE_MIB:-512}
@@ -106,6 +112,7 @@ echo "#    the overlay allocates $(mib "$written") MiB"
 mkdir "$V/snapshots/s2"
 S2=$V/snapshots/s2
 
+# run directly: its #!/usr/bin/python3, not whatever python3 PATH finds first
 APPLY=$(cd "$(dirname "$0")/.." && pwd)/examples/apply-changes
 # evict FILE: drop FILE's pages from the page cache (a night's reads are cold)
 evict() { python3 -c 'import os, sys
@@ -124,55 +131,62 @@ timed() {
 	t_sync=$(secs "$t0" "$(now)")
 }
 
-# A. incremental
+# step NAME READ OUTPUT CMD...: times CMD cold (caches dropped: a night's
+# reads come from the disk, as a hypervisor's cache=none writes left them)
+# and warm (the share's files in the page cache, READ evicted); sets
+# NAME_cold, NAME_cold_sync, NAME_warm, NAME_warm_sync and $out
+step() {
+	local name=$1 read=$2 dst=$3 mode
+	shift 3
+	for mode in cold warm; do
+		if [ $mode = cold ]; then
+			sync
+			echo 3 >/proc/sys/vm/drop_caches
+		elif [ -n "$read" ]; then
+			evict "$read"
+		fi
+		timed "$dst" "$@"
+		printf -v "${name}_$mode" %s "$t"
+		printf -v "${name}_${mode}_sync" %s "$t_sync"
+		echo "#    $mode: $t s, $t_sync s with sync"
+	done
+}
+
+# A. incremental (applied twice: the same bytes, idempotent)
 echo "# A. incremental: apply-changes s2/changes/s1 onto the backup (changes.json, 4 threads)"
-evict "$S2/changes/s1"
-timed "$WORK/backup.raw" python3 "$APPLY" --no-fsync "$S2/changes/s1" "$WORK/backup.raw"
-copied=$out incr=$t incr_sync=$t_sync
-echo "#    applied in $incr s, $incr_sync s with sync ($(mib "$copied") MiB)"
+step A "$S2/changes/s1" "$WORK/backup.raw" "$APPLY" --no-fsync "$S2/changes/s1" "$WORK/backup.raw"
+copied=$out
 t1=$(now)
-[ "$(python3 "$APPLY" --sum "$S2/changes/s1" "$S2/disk.raw")" = \
-	"$(python3 "$APPLY" --sum "$S2/changes/s1" "$WORK/backup.raw")" ]
+[ "$("$APPLY" --sum "$S2/changes/s1" "$S2/disk.raw")" = \
+	"$("$APPLY" --sum "$S2/changes/s1" "$WORK/backup.raw")" ]
 incr_verify=$(secs "$t1" "$(now)")
-echo "#    changed ranges verified (apply-changes --sum of both) in $incr_verify s"
+echo "#    $(mib "$copied") MiB; changed ranges verified (apply-changes --sum of both) in $incr_verify s (warm)"
 
-# A2. the same with the single-threaded SEEK_DATA loop (idempotent: it
-# writes the same bytes again)
 echo "# A2. the same by a SEEK_DATA walk, one thread"
-evict "$S2/changes/s1"
-timed "$WORK/backup.raw" python3 "$APPLY" --no-fsync --walk seek -j 1 "$S2/changes/s1" "$WORK/backup.raw"
-seekw=$t seekw_sync=$t_sync
-echo "#    $seekw s, $seekw_sync s with sync"
+step A2 "$S2/changes/s1" "$WORK/backup.raw" \
+	"$APPLY" --no-fsync --walk seek -j 1 "$S2/changes/s1" "$WORK/backup.raw"
 
-# B. full copy
 echo "# B. full: cp --sparse=always s2/disk.raw"
-evict "$S2/disk.raw"
-timed "$WORK/full.raw" cp --sparse=always "$S2/disk.raw" "$WORK/full.raw"
-full=$t full_sync=$t_sync
+step B "$S2/disk.raw" "$WORK/full.raw" cp --sparse=always "$S2/disk.raw" "$WORK/full.raw"
 full_bytes=$(($(stat -c %b "$WORK/full.raw") * 512))
 rm -f "$WORK/full.raw"
-echo "#    $full s, $full_sync s with sync ($(mib "$full_bytes") MiB)"
 
-# C. qemu-img convert of the chain
 s2top=$(getfattr --absolute-names --only-values -n user.id "$S2")
 s2file=$(qemu-img info --output=json "$SHARE/volume-$(getfattr --absolute-names --only-values -n user.id "$V").$s2top" |
 	jq -r '.["backing-filename"]')
 echo "# C. without snapfs: qemu-img convert -O raw of $s2file's chain"
-timed "$WORK/conv.raw" qemu-img convert -f qcow2 -O raw "$SHARE/$s2file" "$WORK/conv.raw"
-conv=$t conv_sync=$t_sync
+step C "" "$WORK/conv.raw" qemu-img convert -f qcow2 -O raw "$SHARE/$s2file" "$WORK/conv.raw"
 conv_bytes=$(($(stat -c %b "$WORK/conv.raw") * 512))
 rm -f "$WORK/conv.raw"
-echo "#    $conv s, $conv_sync s with sync ($(mib "$conv_bytes") MiB)"
-# A, a second night with a quarter of the change: time proportional to it
+
+# A3. a second night with a quarter of the change: time proportional to it
 small_mib=$((CHANGE_MIB / 4))
-echo "# a second night: ${small_mib} MiB written, snapshot s3, apply-changes s3/changes/s2"
+echo "# A3. a second night: ${small_mib} MiB written, snapshot s3, apply-changes s3/changes/s2"
 write_change "$small_mib" 777 >/dev/null
 mkdir "$V/snapshots/s3"
 S3=$V/snapshots/s3
-evict "$S3/changes/s2"
-timed "$WORK/backup.raw" python3 "$APPLY" --no-fsync "$S3/changes/s2" "$WORK/backup.raw"
-copied3=$out incr3=$t incr3_sync=$t_sync
-echo "#    $incr3 s, $incr3_sync s with sync ($(mib "$copied3") MiB)"
+step A3 "$S3/changes/s2" "$WORK/backup.raw" "$APPLY" --no-fsync "$S3/changes/s2" "$WORK/backup.raw"
+copied3=$out
 
 same="not checked (CHECK=0)"
 if [ "${CHECK:-1}" = 1 ]; then
@@ -186,22 +200,24 @@ fi
 echo
 echo "incremental backup of a ${VSIZE_GIB} GiB volume, ${BASE_GIB} GiB in use, ${CHANGE_MIB} MiB changed" \
 	"($(nproc) cores, $(uname -r))"
-printf '  %-50s %8s %9s %9s %12s\n' "" "MiB" "s" "s + sync" "vs A (+sync)"
-printf '  %-50s %8s %9s %9s %12s\n' "A. apply-changes s2/changes/s1 (json, 4 threads)" "$(mib "$copied")" \
-	"$incr" "$incr_sync" "1.0x (1.0x)"
-printf '  %-50s %8s %9s\n' "   then verify the changed ranges (--sum of both)" "" "$incr_verify"
-printf '  %-50s %8s %9s %9s %12s\n' "A2. the same by SEEK_DATA walk, 1 thread" "$(mib "$copied")" \
-	"$seekw" "$seekw_sync" "$(ratio "$seekw" "$incr") ($(ratio "$seekw_sync" "$incr_sync"))"
-printf '  %-50s %8s %9s %9s %12s\n' "B. cp --sparse=always s2/disk.raw (full)" "$(mib "$full_bytes")" \
-	"$full" "$full_sync" "$(ratio "$full" "$incr") ($(ratio "$full_sync" "$incr_sync"))"
-printf '  %-50s %8s %9s %9s %12s\n' "C. qemu-img convert -O raw of the chain" "$(mib "$conv_bytes")" \
-	"$conv" "$conv_sync" "$(ratio "$conv" "$incr") ($(ratio "$conv_sync" "$incr_sync"))"
-printf '  %-50s %8s %9s %9s %12s\n' "A3. next night: apply-changes s3/changes/s2" "$(mib "$copied3")" \
-	"$incr3" "$incr3_sync" "$(ratio "$incr3" "$incr") ($(ratio "$incr3_sync" "$incr_sync"))"
-printf '  %-50s %8s %9s\n' "first night: cp --sparse=always s1/disk.raw" "" "$first"
+printf '  %-44s %6s %7s %7s %7s %7s  %s\n' "" "MiB" "cold s" "+ sync" "warm s" "+ sync" \
+	"vs A: cold (+sync), warm (+sync)"
+row() { # row NAME LABEL MIB
+	local c=${1}_cold w=${1}_warm
+	local cs=${c}_sync ws=${w}_sync
+	printf '  %-44s %6s %7s %7s %7s %7s  %s\n' "$2" "$3" "${!c}" "${!cs}" "${!w}" "${!ws}" \
+		"$(ratio "${!c}" "$A_cold") ($(ratio "${!cs}" "$A_cold_sync")), $(ratio "${!w}" "$A_warm") ($(ratio "${!ws}" "$A_warm_sync"))"
+}
+row A "A. apply-changes s2/changes/s1 (json, -j 4)" "$(mib "$copied")"
+printf '  %-44s %6s %7s %7s %7s\n' "   then --sum of both (VERIFY=changes)" "" "" "" "$incr_verify"
+row A2 "A2. the same, SEEK_DATA walk, -j 1" "$(mib "$copied")"
+row B "B. cp --sparse=always s2/disk.raw (full)" "$(mib "$full_bytes")"
+row C "C. qemu-img convert -O raw of the chain" "$(mib "$conv_bytes")"
+row A3 "A3. next night: s3/changes/s2" "$(mib "$copied3")"
+printf '  %-44s %6s %7s\n' "first night: cp --sparse=always s1/disk.raw" "" "$first"
 printf '  A3 moves %s of A'"'"'s bytes in %s of its time (proportional: the same)\n' \
 	"$(awk -v a="$copied3" -v b="$copied" 'BEGIN { printf "%.2f", a / b }')" \
-	"$(awk -v a="$incr3" -v b="$incr" 'BEGIN { printf "%.2f", a / b }')"
+	"$(awk -v a="$A3_cold" -v b="$A_cold" 'BEGIN { printf "%.2f", a / b }') (cold)"
 printf '  updated backup equals s3/disk.raw (sha256): %s; target: A >= 20x faster than B\n' "$same"
 echo "  reproduce: sudo VSIZE_GIB=$VSIZE_GIB BASE_GIB=$BASE_GIB CHANGE_MIB=$CHANGE_MIB bench/incremental.sh"
 [ "$same" != no ]
