@@ -58,8 +58,11 @@ fail() {
 apply=$(dirname "$0")/apply-changes
 [ -f "$apply" ] || apply=$(command -v apply-changes) ||
 	{ echo "apply-changes not found beside $0 or on PATH" >&2; exit 1; }
-apply_changes() { python3 "$apply" "$1" "$2"; }
-ranges_sum() { python3 "$apply" --sum "$2" "$1"; }
+# as itself when executable (#!/usr/bin/python3); copies under
+# /usr/share/doc are not
+run_apply() { if [ -x "$apply" ]; then "$apply" "$@"; else python3 "$apply" "$@"; fi; }
+apply_changes() { run_apply "$1" "$2"; }
+ranges_sum() { run_apply --sum "$2" "$1"; }
 
 elapsed() { awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }'; }
 whole_sum() { sha256sum <"$1" | cut -d' ' -f1; }
