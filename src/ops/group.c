@@ -1230,7 +1230,7 @@ static int source_layers(struct snapfs *fs, struct catalog_txn *txn, const struc
 	if (rc)
 		return rc;
 	for (size_t i = 0; i < *n; i++)
-		layers[i] = (struct chain_layer){fs->share->dirfd, names[i], formats[i]};
+		layers[i] = (struct chain_layer){fs->share->dirfd, names[i], formats[i], false};
 	rc = chain_open(&chain, layers, *n, src->size);
 	if (rc)
 		return rc == -ENOMEM ? rc : -EIO;

@@ -252,6 +252,13 @@ static const char *format_name(enum image_format f)
 int snapshot_layers(struct catalog_txn *txn, const struct object *snap,
 		    char (*names)[256], enum image_format *formats, size_t max, size_t *n)
 {
+	return snapshot_layers_merging(txn, snap, names, formats, NULL, max, n);
+}
+
+int snapshot_layers_merging(struct catalog_txn *txn, const struct object *snap,
+			    char (*names)[256], enum image_format *formats, bool *merging,
+			    size_t max, size_t *n)
+{
 	struct snap_list l;
 	struct object vol;
 	const char *cur = snap->backing;
@@ -276,8 +283,12 @@ int snapshot_layers(struct catalog_txn *txn, const struct object *snap,
 		}
 		snprintf(names[depth], 256, "%s", cur);
 		formats[depth] = file_format(&vol, cur);
-		depth++;
 		below = snap_by_file(&l, cur);
+		/* the overlay of a snapshot whose delete began: being merged
+		 * into the file below (or merged, and about to go) */
+		if (merging)
+			merging[depth] = below && below->merge_state != MERGE_NONE;
+		depth++;
 		if (!below)
 			break; /* the base file */
 		cur = below->backing;

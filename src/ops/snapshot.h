@@ -79,6 +79,12 @@ int snapshot_record_remove(struct catalog_txn *txn, uint64_t snap_ino);
  * Returns 0, or -EIO when the catalogue's chain is broken. */
 int snapshot_layers(struct catalog_txn *txn, const struct object *snap,
 		    char (*names)[256], enum image_format *formats, size_t max, size_t *n);
+/* snapshot_layers(), and merging[i]: whether file i is the overlay of a
+ * snapshot whose delete began (a merge under way, here or on another host,
+ * is moving its data into the file below: struct chain_layer's merging). */
+int snapshot_layers_merging(struct catalog_txn *txn, const struct object *snap,
+			    char (*names)[256], enum image_format *formats, bool *merging,
+			    size_t max, size_t *n);
 
 /* changes/ (reader.h): snapshot older is older than snapshot newer when
  * both belong to the same volume, neither is being created or deleted

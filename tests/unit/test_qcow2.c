@@ -149,7 +149,7 @@ static void write_file(const char *name, const void *buf, size_t len)
 
 static int open_img(struct chain **c)
 {
-	struct chain_layer l = {dfd, "img", IMAGE_FORMAT_QCOW2};
+	struct chain_layer l = {dfd, "img", IMAGE_FORMAT_QCOW2, false};
 
 	write_file("img", img, img_len);
 	return chain_open(c, &l, 1, 0);
@@ -295,7 +295,7 @@ Test(qcow2, dirty_bit_is_fine)
 
 Test(qcow2, size_param_cuts_and_extends)
 {
-	struct chain_layer l = {dfd, "img", IMAGE_FORMAT_QCOW2};
+	struct chain_layer l = {dfd, "img", IMAGE_FORMAT_QCOW2, false};
 	struct chain *c;
 
 	write_file("img", img, img_len);
@@ -317,7 +317,7 @@ Test(qcow2, truncated_files)
 
 	for (size_t i = 0; i < sizeof(lens) / sizeof(lens[0]); i++) {
 		struct chain *c = NULL;
-		struct chain_layer l = {dfd, "t", IMAGE_FORMAT_QCOW2};
+		struct chain_layer l = {dfd, "t", IMAGE_FORMAT_QCOW2, false};
 
 		write_file("t", img, lens[i]);
 		cr_expect_eq(chain_open(&c, &l, 1, 0), -EIO, "length %zu", lens[i]);
@@ -552,7 +552,7 @@ Test(qcow2, crypto_header_extension)
 }
 Test(qcow2, backing_format_unknown)
 {
-	struct chain_layer l[2] = {{dfd, "img", IMAGE_FORMAT_QCOW2}, {dfd, "b", IMAGE_FORMAT_RAW}};
+	struct chain_layer l[2] = {{dfd, "img", IMAGE_FORMAT_QCOW2, false}, {dfd, "b", IMAGE_FORMAT_RAW, false}};
 	struct chain *c = NULL;
 
 	put32(img + 112, 0xe2792aca);
@@ -729,8 +729,8 @@ static void set_backing(const char *name, size_t len)
 
 static int open_two(const char *next_name)
 {
-	struct chain_layer l[2] = {{dfd, "img", IMAGE_FORMAT_QCOW2},
-				   {dfd, next_name, IMAGE_FORMAT_RAW}};
+	struct chain_layer l[2] = {{dfd, "img", IMAGE_FORMAT_QCOW2, false},
+				   {dfd, next_name, IMAGE_FORMAT_RAW, false}};
 	struct chain *c = NULL;
 	int ret;
 
@@ -795,7 +795,7 @@ Test(qcow2, no_backing_but_more_layers)
 }
 Test(qcow2, bad_arguments)
 {
-	struct chain_layer l[2] = {{dfd, "a", IMAGE_FORMAT_RAW}, {dfd, "b", IMAGE_FORMAT_RAW}};
+	struct chain_layer l[2] = {{dfd, "a", IMAGE_FORMAT_RAW, false}, {dfd, "b", IMAGE_FORMAT_RAW, false}};
 	struct chain *c = NULL;
 
 	write_file("a", "x", 1);
@@ -809,7 +809,7 @@ Test(qcow2, bad_arguments)
 }
 Test(qcow2, symlink_and_directory_refused)
 {
-	struct chain_layer l = {dfd, "link", IMAGE_FORMAT_RAW};
+	struct chain_layer l = {dfd, "link", IMAGE_FORMAT_RAW, false};
 	struct chain *c = NULL;
 
 	cr_assert_eq(symlinkat("/etc/passwd", dfd, "link"), 0);
@@ -825,8 +825,8 @@ Test(qcow2, symlink_and_directory_refused)
 
 Test(qcow2, overlay_over_raw_base)
 {
-	struct chain_layer l[2] = {{dfd, "img", IMAGE_FORMAT_QCOW2},
-				   {dfd, "base", IMAGE_FORMAT_RAW}};
+	struct chain_layer l[2] = {{dfd, "img", IMAGE_FORMAT_QCOW2, false},
+				   {dfd, "base", IMAGE_FORMAT_RAW, false}};
 	static uint8_t base[VSIZE];
 	struct chain *c;
 
@@ -863,9 +863,9 @@ Test(qcow2, deep_chain_of_overlays)
 			i == DEPTH - 2 ? IMAGE_FORMAT_RAW : IMAGE_FORMAT_QCOW2, VSIZE, 0644);
 
 		cr_assert_eq(ret, 0, "overlay %d: %d", i, ret);
-		l[i] = (struct chain_layer){dfd, names[i], IMAGE_FORMAT_QCOW2};
+		l[i] = (struct chain_layer){dfd, names[i], IMAGE_FORMAT_QCOW2, false};
 	}
-	l[DEPTH - 1] = (struct chain_layer){dfd, "base", IMAGE_FORMAT_RAW};
+	l[DEPTH - 1] = (struct chain_layer){dfd, "base", IMAGE_FORMAT_RAW, false};
 	cr_assert_eq(chain_open(&c, l, DEPTH, 0), 0);
 	cr_expect_eq(chain_extent_count(c), 1);
 	expect_bytes(c, 0, VSIZE, 0x11);
@@ -967,8 +967,8 @@ Test(qcow2, probe)
 
 Test(qcow2, overlay_create)
 {
-	struct chain_layer l[2] = {{dfd, "ov", IMAGE_FORMAT_QCOW2},
-				   {dfd, "base", IMAGE_FORMAT_RAW}};
+	struct chain_layer l[2] = {{dfd, "ov", IMAGE_FORMAT_QCOW2, false},
+				   {dfd, "base", IMAGE_FORMAT_RAW, false}};
 	static uint8_t base[VSIZE];
 	struct image_info info;
 	struct chain *c;
@@ -1026,7 +1026,7 @@ Test(qcow2, sparse_1tib_map_is_small)
 	const uint64_t cs = 65536, tib = 1ULL << 40;
 	size_t len = 5 * cs;
 	uint8_t *b = calloc(1, len);
-	struct chain_layer l = {dfd, "big", IMAGE_FORMAT_QCOW2};
+	struct chain_layer l = {dfd, "big", IMAGE_FORMAT_QCOW2, false};
 	struct chain *c;
 
 	cr_assert(b);
@@ -1122,9 +1122,9 @@ Test(qcow2, validate_walks_tables)
 
 Test(qcow2, ranges_above_layers)
 {
-	struct chain_layer l[3] = {{dfd, "ov", IMAGE_FORMAT_QCOW2},
-				   {dfd, "img", IMAGE_FORMAT_QCOW2},
-				   {dfd, "base", IMAGE_FORMAT_RAW}};
+	struct chain_layer l[3] = {{dfd, "ov", IMAGE_FORMAT_QCOW2, false},
+				   {dfd, "img", IMAGE_FORMAT_QCOW2, false},
+				   {dfd, "base", IMAGE_FORMAT_RAW, false}};
 	static uint8_t base[VSIZE];
 	struct chain_range *r;
 	struct chain *c;
@@ -1167,8 +1167,8 @@ Test(qcow2, ranges_above_layers)
 
 Test(qcow2, ranges_above_only_allocated_clusters)
 {
-	struct chain_layer l[2] = {{dfd, "img", IMAGE_FORMAT_QCOW2},
-				   {dfd, "base", IMAGE_FORMAT_RAW}};
+	struct chain_layer l[2] = {{dfd, "img", IMAGE_FORMAT_QCOW2, false},
+				   {dfd, "base", IMAGE_FORMAT_RAW, false}};
 	static uint8_t base[VSIZE];
 	struct chain_range *r;
 	struct chain *c;
