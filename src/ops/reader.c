@@ -572,30 +572,55 @@ void reader_drop_unused(struct snapfs *fs)
 
 int reader_exclude(struct snapfs *fs, uint64_t ino, int (*fn)(void *arg), void *arg)
 {
-	struct reader_registry *reg = fs->readers;
-	struct reader *r;
-	int rc;
+	return reader_exclude_many(fs, &ino, 1, fn, arg);
+}
 
+int reader_exclude_many(struct snapfs *fs, const uint64_t *inos, size_t n, int (*fn)(void *arg),
+			void *arg)
+{
+	struct reader_registry *reg = fs->readers;
+	struct reader *r, *open;
 	struct timespec deadline;
+	int rc;
 
 	clock_gettime(CLOCK_REALTIME, &deadline);
 	deadline.tv_sec += READER_CLOSE_WAIT_MS / 1000;
 	pthread_mutex_lock(&reg->lock);
-	while ((r = find(reg, ino & ~INO_SLOT_MASK)) && r->refs) {
-		if (pthread_cond_timedwait(&reg->released, &reg->lock, &deadline) == ETIMEDOUT)
+	for (;;) {
+		open = NULL;
+		for (size_t i = 0; i < n && !open; i++) {
+			r = find(reg, inos[i] & ~INO_SLOT_MASK);
+			if (r && r->refs)
+				open = r;
+		}
+		if (!open ||
+		    pthread_cond_timedwait(&reg->released, &reg->lock, &deadline) == ETIMEDOUT)
 			break;
 	}
-	if (r && r->refs) {
+	if (open && open->refs) {
+		uint64_t ino = open->ino;
+
 		pthread_mutex_unlock(&reg->lock);
 		return log_refuse(-EBUSY, "snapshot inode %llu is open for reading: not now",
 				  (unsigned long long)ino);
 	}
-	if (r) {
-		unlink_reader(reg, r);
-		chain_close(r->chain);
-		free(r);
+	for (size_t i = 0; i < n; i++) {
+		r = find(reg, inos[i] & ~INO_SLOT_MASK);
+		if (r && r->refs) { /* opened meanwhile (after the timeout) */
+			pthread_mutex_unlock(&reg->lock);
+			return log_refuse(-EBUSY, "snapshot inode %llu is open for reading: not now",
+					  (unsigned long long)r->ino);
+		}
 	}
-	alloc_forget(reg, ino & ~INO_SLOT_MASK);
+	for (size_t i = 0; i < n; i++) {
+		r = find(reg, inos[i] & ~INO_SLOT_MASK);
+		if (r) {
+			unlink_reader(reg, r);
+			chain_close(r->chain);
+			free(r);
+		}
+		alloc_forget(reg, inos[i] & ~INO_SLOT_MASK);
+	}
 	rc = fn(arg);
 	pthread_mutex_unlock(&reg->lock);
 	return rc;
