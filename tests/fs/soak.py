@@ -70,6 +70,7 @@ import hashlib
 import json
 import os
 import random
+import re
 import subprocess
 import sys
 import threading
@@ -768,34 +769,39 @@ class Soak:
         sids = []
         with Shared([v.lock for v in members]):
             self.call(k, "mkdir " + path, os.mkdir, path)
+            # the members from the group snapshot's info.json (the names
+            # in the members' snapshots/ may reach this host's kernel a
+            # moment later: snapfs tells it from a thread of its own)
             try:
-                cgid = os.getxattr(path, "user.id").decode()
+                dfd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
             except OSError as e:
-                if e.errno != errno.ENOENT:
-                    self.error(k, "getfattr user.id %s: %s" % (path, e.strerror))
+                if e.errno != errno.ENOENT:  # deleted at once by another client
+                    self.error(k, "open %s: %s" % (path, e.strerror))
                 return
-            for v in members:
-                sp = os.path.join(self.vdir(m, v.name), "snapshots", name)
+            try:
+                fd = os.open("info.json", os.O_RDONLY, dir_fd=dfd)
                 try:
-                    fd = os.open(sp, os.O_RDONLY | os.O_DIRECTORY)
-                except OSError as e:
-                    if e.errno != errno.ENOENT:
-                        self.error(k, "open %s: %s" % (sp, e.strerror))
-                    return  # the group snapshot was deleted at once
-                try:
-                    sid = os.getxattr(fd, "user.id").decode()
-                    of = os.getxattr(fd, "user.cgsnapshot_id").decode()
-                except OSError as e:
-                    if e.errno != errno.ENOENT:
-                        self.error(k, "getfattr %s: %s" % (sp, e.strerror))
-                    return
+                    info = json.loads(os.read(fd, 1 << 20))["cgsnapshot"]
                 finally:
                     os.close(fd)
-                if of != cgid:
-                    # another group snapshot of that name, made after ours was deleted
-                    continue
-                self.record(sid, v, m)
-                sids.append((sid, sp))
+            except OSError as e:
+                if e.errno != errno.ENOENT:
+                    self.error(k, "cat %s/info.json: %s" % (path, e.strerror))
+                return
+            except (ValueError, KeyError) as e:
+                self.error(k, "%s/info.json: %r" % (path, e))
+                return
+            finally:
+                os.close(dfd)
+            by_id = {v.id: v for v in members}
+            got = info.get("cgsnapshot_members") or []
+            if sorted(x.get("volume_id") for x in got) != sorted(by_id):
+                self.error(k, "%s: members %s, not the group's volumes" % (path, got))
+                return
+            for x in got:
+                v = by_id[x["volume_id"]]
+                self.record(x["id"], v, m)
+                sids.append((x["id"], os.path.join(self.vdir(m, v.name), "snapshots", name)))
         for sid, sp in sids:
             self.seen_elsewhere(k, m, sid, sp)
 
@@ -1088,8 +1094,15 @@ class Soak:
         check(not missing, "every kind of operation completed at least once (%s)" % " ".join(KINDS),
               ["never completed: " + " ".join(missing)] if missing else [])
         errs = [e for e in self.errors if " final: " not in e and " setup: " not in e]
+        kinds = {}
+        for e in errs:  # every error by its shape (ids, paths and times out)
+            key = re.sub(r"[0-9a-f]{8}-[0-9a-f-]{27}", "ID", e.split(" ", 1)[1])
+            key = re.sub(r"/\S*/(mnt|share)\S*/", "/.../", key)
+            kinds[key] = kinds.get(key, 0) + 1
         check(not errs, "%d clients for %.0f s: no error but the errnos the contract gives for races (%d errors)"
-              % (self.nclients, ran, len(errs)), errs[:40] + (["... %d more" % (len(errs) - 40)] if len(errs) > 40 else []))
+              % (self.nclients, ran, len(errs)),
+              ["%d x %s" % (n, key) for key, n in sorted(kinds.items(), key=lambda x: -x[1])][:20] +
+              ["first ones:"] * bool(errs) + errs[:20] + (["... %d more" % (len(errs) - 20)] if len(errs) > 20 else []))
         check(self.wrong_bytes == 0, "no wrong byte in any read of disk.raw or qemu-img conversion (%d)"
               % self.wrong_bytes, self.wrong[:40])
         check(not self.hung and all(max(self.stats[k]["lat"] or [0]) <= HANG_SECONDS for k in KINDS),
