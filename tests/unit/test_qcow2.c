@@ -872,6 +872,52 @@ Test(qcow2, deep_chain_of_overlays)
 	chain_close(c);
 }
 
+/* A merge under way (snapfs deleting a snapshot): the file above the
+ * merged one already names the one below it, or the merged file is gone.
+ * A layer marked merging is then left out; an unmarked one never is. */
+Test(qcow2, merging_layer_left_out)
+{
+	struct chain_layer l[3] = {{dfd, "top", IMAGE_FORMAT_QCOW2, false},
+				   {dfd, "mid", IMAGE_FORMAT_QCOW2, false},
+				   {dfd, "base", IMAGE_FORMAT_RAW, false}};
+	static uint8_t base[VSIZE];
+	uint64_t counts[3];
+	struct chain *c;
+
+	memset(base, 0x22, sizeof(base));
+	write_file("base", base, sizeof(base));
+	cr_assert_eq(qcow2_overlay_create(dfd, "mid", "base", IMAGE_FORMAT_RAW, VSIZE, 0644), 0);
+	/* top rebased onto base: mid is being merged away */
+	cr_assert_eq(qcow2_overlay_create(dfd, "top", "base", IMAGE_FORMAT_RAW, VSIZE, 0644), 0);
+	cr_expect_eq(chain_open(&c, l, 3, 0), -EIO, "an unmarked layer is never skipped");
+	l[1].merging = true;
+	cr_assert_eq(chain_open(&c, l, 3, 0), 0);
+	cr_expect_eq(chain_depth(c), 2);
+	cr_expect_str_eq(chain_layer_name(c, 1), "base");
+	expect_bytes(c, 0, VSIZE, 0x22);
+	chain_close(c);
+	cr_assert_eq(chain_data_by_depth(l, 3, counts), 0);
+	cr_expect_eq(counts[0], VSIZE);
+	cr_expect_eq(counts[1], counts[2], "a layer left out counts as the one below it");
+	/* the header names neither the next layer nor one below merging ones */
+	l[2].name = "mid";
+	l[2].format = IMAGE_FORMAT_QCOW2;
+	cr_expect_eq(chain_open(&c, l, 3, 0), -EIO);
+
+	/* the merged file gone: left out when marked, else ENOENT */
+	{
+		struct chain_layer g[2] = {{dfd, "gone", IMAGE_FORMAT_QCOW2, false},
+					   {dfd, "base", IMAGE_FORMAT_RAW, false}};
+
+		cr_expect_eq(chain_open(&c, g, 2, 0), -ENOENT);
+		g[0].merging = true;
+		cr_assert_eq(chain_open(&c, g, 2, 0), 0);
+		cr_expect_eq(chain_depth(c), 1);
+		expect_bytes(c, 0, VSIZE, 0x22);
+		chain_close(c);
+	}
+}
+
 /* ---- threads ---- */
 
 struct reader_arg {
