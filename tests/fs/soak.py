@@ -265,6 +265,7 @@ class Soak:
         self.wrong = []  # (what, bytes)
         self.wrong_bytes = 0
         self.rss = {p: [] for p in self.pids}
+        self.rss_split = {}  # pid -> [(t, RssAnon kB, RssFile kB)]
         self.cross = {"seen": 0, "late": 0, "ms": [], "reads_of_other_host": 0, "xattr_seen": 0}
         self.deadline = None
         self.t0 = None
@@ -929,10 +930,10 @@ class Soak:
             for p in self.pids:
                 try:
                     with open("/proc/%d/status" % p) as f:
-                        for line in f:
-                            if line.startswith("VmRSS:"):
-                                self.rss[p].append((now, int(line.split()[1])))
-                                break
+                        fields = dict(line.split(":", 1) for line in f if ":" in line)
+                    kb = {k: int(fields[k].split()[0]) for k in ("VmRSS", "RssAnon", "RssFile") if k in fields}
+                    self.rss[p].append((now, kb["VmRSS"]))
+                    self.rss_split.setdefault(p, []).append((now, kb.get("RssAnon", 0), kb.get("RssFile", 0)))
                 except OSError:
                     self.error("final", "daemon %d is gone during the soak" % p)
                     self.stop.set()
@@ -1085,6 +1086,13 @@ class Soak:
                                 (f["last_quarter_max"] or 0) / 1024, f["samples"]))
                 lines.append("RSS samples (s:MiB): " + " ".join(
                     "%.0f:%.1f" % (t, kb / 1024) for t, kb in self.rss[p]))
+                sp = self.rss_split.get(p) or []
+                if sp:
+                    mid = sp[len(sp) // 2]
+                    lines.append("of which anonymous / file-backed (the catalogue's map, libraries), MiB: "
+                                 "start %.1f / %.1f, middle %.1f / %.1f, end %.1f / %.1f"
+                                 % (sp[0][1] / 1024, sp[0][2] / 1024, mid[1] / 1024, mid[2] / 1024,
+                                    sp[-1][1] / 1024, sp[-1][2] / 1024))
 
         # the checks (a fixed number: 7 + one per daemon + 2 with several mounts)
         check(self.stats["setup"]["errors"] == 0,
