@@ -623,6 +623,42 @@ Test(qcow2, data_cluster_past_eof)
 	put64(l2e(0), 1000 * CS);
 	refused();
 }
+/* A file that grows while it is mapped (qemu-img commit writing into the
+ * file under an overlay being merged: the new cluster is written before
+ * the L2 entry that points to it) maps: the size is asked again. */
+static int find_host(void *opaque, const struct qcow2_run *r)
+{
+	uint64_t *want = opaque;
+
+	if (r->kind == QCOW2_RUN_DATA && r->start == 4 * CS && r->host == want[0])
+		want[1] = 1;
+	return 0;
+}
+Test(qcow2, data_cluster_written_after_open)
+{
+	static uint8_t data[16384];
+	struct qcow2_image qi;
+	uint64_t want[2] = {img_len, 0};
+	uint8_t entry[8];
+	char reason[256];
+	int fd;
+
+	write_file("img", img, img_len);
+	fd = openat(dfd, "img", O_RDWR);
+	cr_assert(fd >= 0);
+	cr_assert_eq(qcow2_image_open(&qi, fd, "img", reason, sizeof(reason)), 0, "%s", reason);
+	memset(data, 0x77, CS);
+	cr_assert_eq(pwrite(fd, data, CS, img_len), (ssize_t)CS);
+	put64(entry, img_len | (1ULL << 63));
+	cr_assert_eq(pwrite(fd, entry, 8, L2 + 4 * 8), 8);
+	cr_expect_eq(qcow2_image_map(&qi, find_host, want, reason, sizeof(reason)), 0, "%s", reason);
+	cr_expect_eq(want[1], 1, "the new cluster is mapped");
+	/* an entry past the end of what the file holds is still refused */
+	put64(entry, (img_len + 8 * CS) | (1ULL << 63));
+	cr_assert_eq(pwrite(fd, entry, 8, L2 + 4 * 8), 8);
+	cr_expect_eq(qcow2_image_map(&qi, find_host, want, reason, sizeof(reason)), -EIO);
+	close(fd);
+}
 Test(qcow2, data_cluster_far_past_eof)
 {
 	put64(l2e(0), 0x00fffffffffffe00ULL);
