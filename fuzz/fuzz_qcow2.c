@@ -110,9 +110,9 @@ static void exercise(struct chain *c)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	struct chain_layer one = {dfd, "top", IMAGE_FORMAT_QCOW2};
-	struct chain_layer two[2] = {{dfd, "top", IMAGE_FORMAT_QCOW2},
-				     {dfd, "base", IMAGE_FORMAT_RAW}};
+	struct chain_layer one = {dfd, "top", IMAGE_FORMAT_QCOW2, false};
+	struct chain_layer two[2] = {{dfd, "top", IMAGE_FORMAT_QCOW2, false},
+				     {dfd, "base", IMAGE_FORMAT_RAW, false}};
 	struct image_info info;
 	struct chain *c;
 	int ret;

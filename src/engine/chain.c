@@ -360,10 +360,13 @@ static bool xt_is_data(const struct xt *e)
 
 /* ---- open / close ---- */
 
-static int layer_open(struct chain *c, const struct chain_layer *cl, size_t i, size_t n,
-		      const struct chain_layer *next, struct qcow2_image *img)
+/* Open cl as c->layers[k] and read its header into img. A layer marked
+ * merging whose file is gone answers -ENOENT without a log line (the
+ * caller leaves it out). */
+static int layer_open(struct chain *c, const struct chain_layer *cl, size_t k,
+		      struct qcow2_image *img)
 {
-	struct layer *l = &c->layers[i];
+	struct layer *l = &c->layers[k];
 	char reason[256];
 	struct stat st;
 	int ret;
@@ -376,7 +379,8 @@ static int layer_open(struct chain *c, const struct chain_layer *cl, size_t i, s
 	l->fd = openat(cl->dirfd, cl->name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 	if (l->fd < 0) {
 		ret = -errno;
-		log_err("chain: %s: open: %s", cl->name, strerror(-ret));
+		if (ret != -ENOENT || !cl->merging)
+			log_err("chain: %s: open: %s", cl->name, strerror(-ret));
 		return ret;
 	}
 	if (fstat(l->fd, &st) < 0) {
@@ -405,6 +409,14 @@ static int layer_open(struct chain *c, const struct chain_layer *cl, size_t i, s
 	l->vsize = img->virtual_size;
 	l->cluster_size = img->cluster_size;
 	l->compression = img->compression;
+	return 0;
+}
+
+/* A qcow2 layer's header must name next as its backing file (none when
+ * next is NULL). */
+static int layer_check_backing(const struct chain_layer *cl, const struct qcow2_image *img,
+			       const struct chain_layer *next)
+{
 	if (!next) {
 		if (img->has_backing) {
 			log_err("chain: %s: header names backing file \"%.100s\" but the chain "
@@ -435,8 +447,34 @@ static int layer_open(struct chain *c, const struct chain_layer *cl, size_t i, s
 			image_format_name(next->format));
 		return -EIO;
 	}
-	(void)n;
 	return 0;
+}
+
+/* The layer after layers[i] that img's header names: i + 1, or a lower one
+ * when every layer in between is merging (a merge under way has already
+ * rebased layers[i] onto it); i + 1 when none fits (the check then says
+ * why). */
+static size_t layer_next(const struct chain_layer *layers, size_t n, size_t i,
+			 const struct qcow2_image *img)
+{
+	if (!img->has_backing || i + 1 >= n)
+		return i + 1;
+	for (size_t j = i + 1; j < n; j++) {
+		if (!strcmp(img->backing_name, layers[j].name))
+			return j;
+		if (!layers[j].merging)
+			break;
+	}
+	return i + 1;
+}
+
+static void layer_clear(struct layer *l)
+{
+	if (l->fd >= 0)
+		close(l->fd);
+	free(l->name);
+	memset(l, 0, sizeof(*l));
+	l->fd = -1;
 }
 
 static int layer_map(struct chain *c, size_t i, const struct qcow2_image *img, struct xvec *vec)
@@ -510,9 +548,9 @@ static int chain_open_counting(struct chain **out, const struct chain_layer *lay
 {
 	uint64_t own = 0;
 	struct xvec view = {.own = &own}, lmap = {.own = &own}, res = {.own = &own};
-	struct qcow2_image img;
+	struct qcow2_image *imgs = NULL;
+	size_t *orig = NULL, kept = 0, i, k;
 	struct chain *c;
-	size_t i;
 	int ret;
 
 	*out = NULL;
@@ -537,26 +575,68 @@ static int chain_open_counting(struct chain **out, const struct chain_layer *lay
 		c->layers[i].fd = -1;
 	c->nlayers = n;
 	c->uid = atomic_fetch_add(&chain_uid_next, 1);
+	imgs = calloc(n, sizeof(*imgs));
+	orig = calloc(n, sizeof(*orig));
+	if (!imgs || !orig) {
+		ret = -ENOMEM;
+		goto fail;
+	}
 
-	/* Bottom up: view is what layer i+1 and below show. */
-	for (i = n; i-- > 0;) {
-		ret = layer_open(c, &layers[i], i, n, i + 1 < n ? &layers[i + 1] : NULL, &img);
+	/* Top down: each header names the next file kept. A merging layer
+	 * whose file is gone was merged into the one below (it is removed
+	 * only then), as is one the header above already skips. */
+	for (i = 0; i < n;) {
+		size_t next = i + 1;
+
+		ret = layer_open(c, &layers[i], kept, &imgs[kept]);
+		if (ret == -ENOENT && layers[i].merging && i + 1 < n) {
+			layer_clear(&c->layers[kept]);
+			i++;
+			continue;
+		}
 		if (ret < 0)
 			goto fail;
+		if (layers[i].format == IMAGE_FORMAT_QCOW2) {
+			next = layer_next(layers, n, i, &imgs[kept]);
+			ret = layer_check_backing(&layers[i], &imgs[kept],
+						  next < n ? &layers[next] : NULL);
+			if (ret < 0)
+				goto fail;
+		}
+		orig[kept++] = i;
+		i = next;
+	}
+
+	/* Bottom up: view is what layer k+1 and below show. */
+	for (k = kept; k-- > 0;) {
 		lmap.n = 0;
-		ret = layer_map(c, i, &img, &lmap);
+		ret = layer_map(c, k, &imgs[k], &lmap);
 		if (ret < 0)
 			goto fail;
 		res.n = 0;
-		ret = overlay(&res, &lmap, &view, (uint16_t)n);
+		ret = overlay(&res, &lmap, &view, (uint16_t)kept);
 		if (ret < 0)
 			goto fail;
 		struct xvec t = view;
 		view = res;
 		res = t;
 		if (counts)
-			counts[i] = view_data_bytes(&view, c->layers[i].vsize);
+			counts[orig[k]] = view_data_bytes(&view, c->layers[k].vsize);
 	}
+	if (counts) {
+		/* a layer left out shows what the layer below it shows */
+		for (i = n, k = kept; i-- > 0;) {
+			if (k > 0 && orig[k - 1] == i)
+				k--;
+			else
+				counts[i] = i + 1 < n ? counts[i + 1] : 0;
+		}
+	}
+	c->nlayers = kept;
+	free(imgs);
+	free(orig);
+	imgs = NULL;
+	orig = NULL;
 	xvec_free(&lmap);
 	xvec_free(&res);
 
@@ -574,7 +654,7 @@ static int chain_open_counting(struct chain **out, const struct chain_layer *lay
 		uint64_t end = view.n ? view.v[view.n - 1].start + view.v[view.n - 1].len : 0;
 		struct xt h = {.start = end,
 			       .len = c->size - end,
-			       .layer = (uint16_t)n,
+			       .layer = (uint16_t)kept,
 			       .kind = CHAIN_EXTENT_HOLE};
 
 		ret = xvec_push(&view, &h);
@@ -620,6 +700,8 @@ fail:
 	xvec_free(&view);
 	xvec_free(&lmap);
 	xvec_free(&res);
+	free(imgs);
+	free(orig);
 	chain_close(c);
 	return ret;
 }

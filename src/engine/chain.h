@@ -70,6 +70,9 @@ struct chain_layer {
 			   * with AT_FDCWD; only backing names from
 			   * headers must be basenames) */
 	enum image_format format; /* raw is only allowed as the last layer */
+	bool merging; /* a merge under way commits this file's data into the
+		       * next layer: it is left out when it is gone, or when the
+		       * header above it already names a layer below it */
 };
 
 enum chain_extent_kind {
@@ -109,6 +112,9 @@ struct chain_extent {
  * pass the memory bound or CHAIN_MAX_EXTENTS), -ENOMEM (out of memory, or
  * no room beside the maps already held: logged), or the -errno of a
  * failed open/read (logged). The chain owns the fds it opened.
+ * Layers marked merging that the files no longer hold (see struct
+ * chain_layer) are left out: chain_depth() and chain_layer_name() count
+ * only the files opened.
  * Thread-safe (no shared state). */
 int chain_open(struct chain **out, const struct chain_layer *layers, size_t n, uint64_t size);
 

@@ -443,6 +443,7 @@ int qcow2_image_open(struct qcow2_image *img, int fd, const char *name, char *re
 
 struct map_state {
 	const struct qcow2_image *img;
+	uint64_t file_size; /* img's, asked again when it falls short */
 	qcow2_run_fn fn;
 	void *opaque;
 	struct qcow2_run cur;
@@ -496,10 +497,26 @@ static int map_emit(struct map_state *st, enum qcow2_run_kind kind, uint64_t sta
 	return 0;
 }
 
+/* Whether [off, off + len) lies within the file. A file may grow while it
+ * is mapped (qemu-img commit writing into the file under an overlay being
+ * merged, which other snapshots' chains hold: qemu writes a new cluster
+ * before the table entry that points to it): its size is asked again
+ * before saying no. A hostile image's size does not change. */
+static bool within_file(struct map_state *st, uint64_t off, uint64_t len)
+{
+	struct stat sb;
+
+	if (off <= st->file_size && len <= st->file_size - off)
+		return true;
+	if (fstat(st->img->fd, &sb) == 0 && (uint64_t)sb.st_size > st->file_size)
+		st->file_size = (uint64_t)sb.st_size;
+	return off <= st->file_size && len <= st->file_size - off;
+}
+
 /* Data at host for len bytes; the part past EOF reads as zeros. */
 static int map_emit_data(struct map_state *st, uint64_t start, uint64_t len, uint64_t host)
 {
-	uint64_t fsz = st->img->file_size;
+	uint64_t fsz = st->file_size;
 	uint64_t avail = host < fsz ? fsz - host : 0;
 	uint64_t d = len < avail ? len : avail;
 	int ret;
@@ -518,9 +535,9 @@ static int cmp_u64(const void *a, const void *b)
 }
 
 /* Check the L1 table and the placement of every L2 table. */
-static int check_l1(const struct qcow2_image *img, const uint64_t *l1, char *reason,
-		    size_t reason_len)
+static int check_l1(struct map_state *st, const uint64_t *l1, char *reason, size_t reason_len)
 {
+	const struct qcow2_image *img = st->img;
 	uint64_t cs = img->cluster_size;
 	uint64_t *offs;
 	size_t k = 0, i;
@@ -542,7 +559,7 @@ static int check_l1(const struct qcow2_image *img, const uint64_t *l1, char *rea
 			free(offs);
 			FAIL("L2 table %zu offset 0x%llx unaligned", i, (unsigned long long)off);
 		}
-		if (off > img->file_size || cs > img->file_size - off) {
+		if (!within_file(st, off, cs)) {
 			free(offs);
 			FAIL("L2 table %zu at 0x%llx past EOF", i, (unsigned long long)off);
 		}
@@ -622,7 +639,7 @@ static int map_l2(struct map_state *st, const uint8_t *l2, uint64_t vstart, uint
 			else if (!off)
 				ret = map_emit(st, QCOW2_RUN_UNALLOCATED, cstart, clen, false, 0,
 					       0);
-			else if (off >= img->file_size)
+			else if (!within_file(st, off, 1))
 				FAIL("data cluster for 0x%llx at 0x%llx past EOF",
 				     (unsigned long long)cstart, (unsigned long long)off);
 			else
@@ -640,7 +657,7 @@ static int map_l2(struct map_state *st, const uint8_t *l2, uint64_t vstart, uint
 		if (alloc && !off)
 			FAIL("cluster at 0x%llx has allocated subclusters but no host cluster",
 			     (unsigned long long)cstart);
-		if (alloc && off >= img->file_size)
+		if (alloc && !within_file(st, off, 1))
 			FAIL("data cluster for 0x%llx at 0x%llx past EOF",
 			     (unsigned long long)cstart, (unsigned long long)off);
 		if (!alloc && !zero) {
@@ -677,7 +694,7 @@ static int map_l2(struct map_state *st, const uint8_t *l2, uint64_t vstart, uint
 int qcow2_image_map(const struct qcow2_image *img, qcow2_run_fn fn, void *opaque, char *reason,
 		    size_t reason_len)
 {
-	struct map_state st = {.img = img, .fn = fn, .opaque = opaque};
+	struct map_state st = {.img = img, .file_size = img->file_size, .fn = fn, .opaque = opaque};
 	uint64_t cs = img->cluster_size;
 	uint64_t coverage = cs << img->l2_bits;
 	uint64_t *l1 = NULL;
@@ -707,7 +724,7 @@ int qcow2_image_map(const struct qcow2_image *img, qcow2_run_fn fn, void *opaque
 	}
 	for (i = 0; i < img->l1_used; i++)
 		l1[i] = get_be64(raw + i * 8);
-	ret = check_l1(img, l1, reason, reason_len);
+	ret = check_l1(&st, l1, reason, reason_len);
 	if (ret < 0)
 		goto out;
 

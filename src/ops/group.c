@@ -933,23 +933,14 @@ static int delete_failed(struct catalog_txn *txn, struct object *cg, void *arg)
 	return 0;
 }
 
-static int no_work(void *arg)
-{
-	return 0;
-}
-
-/* -EBUSY when a member's disk.raw is open (here or on another host) or QEMU
- * writes a member's files:
- * asked before anything is recorded, so that a busy member changes
- * nothing. */
+/* -EBUSY when QEMU writes a member's files: asked before anything is
+ * recorded, so that a busy member changes nothing. (Readers and other
+ * operations: delete_record_all().) */
 static int members_check_unused(struct snapfs *fs, const struct member_set *m)
 {
 	int rc = 0;
 
 	for (size_t i = 0; i < m->count && !rc; i++) {
-		rc = reader_exclude(fs, m->snaps[i].ino, no_work, NULL);
-		if (!rc)
-			rc = snapshot_check_unread(fs, &m->snaps[i]);
 		if (!rc && !m->vols[i].attach[0]) /* QEMU merges an attached one */
 			rc = share_file_check_unused(fs->share, m->vols[i].file);
 		if (!rc && !m->vols[i].attach[0])
@@ -958,10 +949,69 @@ static int members_check_unused(struct snapfs *fs, const struct member_set *m)
 	return rc;
 }
 
+struct delete_all {
+	struct snapfs *fs;
+	uint64_t cg_ino;
+	struct delete_check check;
+};
+
+/* Step 1 of a group snapshot's delete, under the reader registry's lock
+ * with no member open here: in one transaction, the group snapshot and
+ * every member's delete (snapshot_delete_member_record(): none open on
+ * another host, no other operation on its volume) are recorded, or
+ * nothing is (-EBUSY). From then on no other operation starts on a
+ * member's volume and no member opens, until its merge is done: a
+ * member's merge never meets another operation halfway through the
+ * group's delete. */
+static int delete_record_all(void *arg)
+{
+	struct delete_all *d = arg;
+	struct catalog_txn *txn;
+	struct object cg;
+	int rc = catalog_txn_begin(d->fs->cat, true, &txn);
+
+	if (rc)
+		return rc;
+	rc = load_kind(txn, d->cg_ino, OBJ_CGSNAPSHOT, &cg);
+	if (!rc)
+		rc = delete_begin(txn, &cg, &d->check);
+	for (size_t i = 0; !rc && i < member_count(&cg); i++)
+		rc = snapshot_delete_member_record(d->fs, txn, member_at(&cg, i));
+	if (!rc)
+		rc = catalog_object_update(txn, &cg);
+	object_clear(&cg);
+	return txn_end(txn, rc);
+}
+
 static int drop_member(struct catalog_txn *txn, struct object *cg, void *arg)
 {
 	members_remove(cg->members, *(const uint64_t *)arg);
 	return 0;
+}
+
+/* The members whose deletes were recorded with the group snapshot's and
+ * will not run now: error_deleting (as the group snapshot), their volumes
+ * free for other operations. */
+static void abandon_members(struct snapfs *fs, uint64_t cg_ino)
+{
+	struct catalog_txn *txn;
+	struct object cg;
+	uint64_t *inos = NULL;
+	size_t n = 0;
+
+	if (catalog_txn_begin(fs->cat, false, &txn))
+		return;
+	if (!load_kind(txn, cg_ino, OBJ_CGSNAPSHOT, &cg)) {
+		n = member_count(&cg);
+		inos = calloc(n + 1, sizeof(*inos));
+		for (size_t i = 0; inos && i < n; i++)
+			inos[i] = member_at(&cg, i);
+	}
+	object_clear(&cg);
+	catalog_txn_abort(txn);
+	for (size_t i = 0; inos && i < n; i++)
+		snapshot_delete_abandon(fs, inos[i]);
+	free(inos);
 }
 
 /* Merge every member still listed, then forget the group snapshot. */
@@ -984,11 +1034,17 @@ static int delete_members(struct snapfs *fs, uint64_t cg_ino)
 		catalog_txn_abort(txn);
 		if (rc || !member)
 			break;
-		rc = snapshot_delete_member(fs, member);
+		/* recorded with the group snapshot (delete_record_all()), or
+		 * not (a retry, or a delete recorded before they were) */
+		rc = snapshot_delete_recorded(fs, member);
+		if (rc == -EINVAL)
+			rc = snapshot_delete_member(fs, member);
 		if (rc == -ENOENT) /* a stale entry */
 			rc = object_modify(fs, cg_ino, drop_member, &member);
-		if (rc)
+		if (rc) {
+			abandon_members(fs, cg_ino);
 			return rc;
+		}
 		if (first)
 			fault_point("cgsnapshot-delete-member");
 		first = false;
@@ -1007,9 +1063,10 @@ static int delete_members(struct snapfs *fs, uint64_t cg_ino)
 
 int group_snapshot_delete(struct snapfs *fs, const struct cred *cred, uint64_t ino, bool force)
 {
-	struct delete_check c = {force, 0};
+	struct delete_all d = {fs, ino, {force, 0}};
 	struct member_set m;
 	struct object cg;
+	uint64_t *inos = NULL;
 	int rc;
 
 	if (force && !cred_is_admin(fs, cred))
@@ -1017,10 +1074,14 @@ int group_snapshot_delete(struct snapfs *fs, const struct cred *cred, uint64_t i
 	rc = member_set_load(fs, ino, &cg, &m);
 	if (!rc)
 		rc = members_check_unused(fs, &m);
+	if (!rc && !(inos = calloc(m.count + 1, sizeof(*inos))))
+		rc = -ENOMEM;
+	for (size_t i = 0; !rc && i < m.count; i++)
+		inos[i] = m.snaps[i].ino;
+	if (!rc)
+		rc = reader_exclude_many(fs, inos, m.count, delete_record_all, &d);
+	free(inos);
 	member_set_free(&m);
-	if (rc)
-		goto out;
-	rc = object_modify(fs, ino, delete_begin, &c);
 	if (rc)
 		goto out;
 	fault_point("cgsnapshot-delete-recorded");
@@ -1230,7 +1291,7 @@ static int source_layers(struct snapfs *fs, struct catalog_txn *txn, const struc
 	if (rc)
 		return rc;
 	for (size_t i = 0; i < *n; i++)
-		layers[i] = (struct chain_layer){fs->share->dirfd, names[i], formats[i]};
+		layers[i] = (struct chain_layer){fs->share->dirfd, names[i], formats[i], false};
 	rc = chain_open(&chain, layers, *n, src->size);
 	if (rc)
 		return rc == -ENOMEM ? rc : -EIO;

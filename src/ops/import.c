@@ -198,7 +198,7 @@ int import_chain_resolve(int dirfd, const char *vol_id, const char *top, struct 
 	}
 	if (!rc) {
 		for (size_t i = 0; i < c->n; i++)
-			layers[i] = (struct chain_layer){dirfd, c->names[i], c->formats[i]};
+			layers[i] = (struct chain_layer){dirfd, c->names[i], c->formats[i], false};
 		rc = chain_open(&chain, layers, c->n, 0);
 		if (rc) {
 			snprintf(reason, len, "the chain from %s does not resolve: %s", top,
@@ -1323,7 +1323,7 @@ int import_overlay_check(struct snapfs *fs, struct catalog_txn *txn, const struc
 		snprintf(names[0], sizeof(names[0]), "%s", name);
 		formats[0] = IMAGE_FORMAT_QCOW2;
 		for (size_t i = 0; i <= n; i++)
-			layers[i] = (struct chain_layer){fs->share->dirfd, names[i], formats[i]};
+			layers[i] = (struct chain_layer){fs->share->dirfd, names[i], formats[i], false};
 		rc = chain_open(&chain, layers, n + 1, 0);
 		if (!rc)
 			chain_close(chain);

@@ -165,20 +165,26 @@ static void trim_to(struct reader_registry *reg, unsigned keep)
 	}
 }
 
-/* 0 when snap's data can be served; else -EINVAL (not a snapshot), -EIO
- * (a delete began: never served again), -EBUSY (being created or
- * deleted). */
+/* 0 when snap's data can be served; else -EINVAL (not a snapshot), -EBUSY
+ * (being created or deleted), -EIO (a delete began and failed: never
+ * served again). */
 static int snapshot_servable(const struct object *snap)
 {
 	if (snap->kind != OBJ_SNAPSHOT)
 		return -EINVAL;
+	/* being created, or a delete under way (here or on another host): a
+	 * refusal of the moment, as for any operation its status forbids */
+	if (*snap->op)
+		return log_refuse(-EBUSY, "snapshot %s (%s) is %s: not served now", snap->name,
+				  snap->id, snap->status);
 	if (snap->merge_state != MERGE_NONE) {
-		/* a delete began: the file under its overlay holds newer data */
-		log_err("snapshot %s (%s) is being or failed to be deleted (%s): its content is "
-			"gone, not serving it", snap->name, snap->id, snap->status);
+		/* a delete began and failed: the file under its overlay holds
+		 * newer data */
+		log_err("snapshot %s (%s) failed to be deleted (%s): its content is gone, not "
+			"serving it", snap->name, snap->id, snap->status);
 		return -EIO;
 	}
-	return *snap->op ? -EBUSY : 0;
+	return 0;
 }
 
 /* Several hosts: check once more, under the catalogue's writer lock, that
@@ -210,6 +216,7 @@ static int build_chain(struct snapfs *fs, uint64_t ino, struct chain **out)
 {
 	char(*names)[256] = malloc(SNAPSHOT_CHAIN_MAX * sizeof(*names));
 	enum image_format formats[SNAPSHOT_CHAIN_MAX];
+	bool merging[SNAPSHOT_CHAIN_MAX];
 	struct chain_layer layers[SNAPSHOT_CHAIN_MAX];
 	struct catalog_txn *txn;
 	struct object snap;
@@ -224,13 +231,15 @@ static int build_chain(struct snapfs *fs, uint64_t ino, struct chain **out)
 	if (!rc)
 		rc = snapshot_servable(&snap);
 	if (!rc)
-		rc = snapshot_layers(txn, &snap, names, formats, SNAPSHOT_CHAIN_MAX, &n);
+		rc = snapshot_layers_merging(txn, &snap, names, formats, merging, SNAPSHOT_CHAIN_MAX,
+					     &n);
 	catalog_txn_abort(txn);
 	if (!rc) {
 		for (size_t i = 0; i < n; i++) {
 			layers[i].dirfd = fs->share->dirfd;
 			layers[i].name = names[i];
 			layers[i].format = formats[i];
+			layers[i].merging = merging[i];
 		}
 		rc = chain_open(out, layers, n, snap.size);
 		if (rc)
@@ -326,6 +335,7 @@ static int alloc_fill_volume(struct snapfs *fs, struct catalog_txn *txn, const s
 	char(*names)[256] = malloc(SNAPSHOT_CHAIN_MAX * sizeof(*names));
 	uint64_t *counts = malloc(SNAPSHOT_CHAIN_MAX * sizeof(*counts));
 	enum image_format formats[SNAPSHOT_CHAIN_MAX];
+	bool merging[SNAPSHOT_CHAIN_MAX];
 	struct chain_layer layers[SNAPSHOT_CHAIN_MAX];
 	struct alloc_snaps l = {.txn = txn};
 	struct object vol = {0}, top = {0}; /* the loads initialise them */
@@ -345,11 +355,13 @@ static int alloc_fill_volume(struct snapfs *fs, struct catalog_txn *txn, const s
 		rc = catalog_object_get_brief(txn, top_ino, &top);
 	}
 	if (!rc)
-		rc = snapshot_layers(txn, &top, names, formats, SNAPSHOT_CHAIN_MAX, &n);
+		rc = snapshot_layers_merging(txn, &top, names, formats, merging, SNAPSHOT_CHAIN_MAX,
+					     &n);
 	for (size_t i = 0; !rc && i < n; i++) {
 		layers[i].dirfd = fs->share->dirfd;
 		layers[i].name = names[i];
 		layers[i].format = formats[i];
+		layers[i].merging = merging[i];
 	}
 	if (!rc)
 		rc = chain_data_by_depth(layers, n, counts);
@@ -389,6 +401,7 @@ int reader_allocated(struct snapfs *fs, struct catalog_txn *txn, const struct ob
 {
 	char(*names)[256] = NULL;
 	enum image_format formats[SNAPSHOT_CHAIN_MAX];
+	bool merging[SNAPSHOT_CHAIN_MAX];
 	struct chain_layer layers[SNAPSHOT_CHAIN_MAX];
 	struct reader_registry *reg = fs->readers;
 	uint64_t ino = snap->ino & ~INO_SLOT_MASK;
@@ -424,11 +437,12 @@ int reader_allocated(struct snapfs *fs, struct catalog_txn *txn, const struct ob
 	names = malloc(SNAPSHOT_CHAIN_MAX * sizeof(*names));
 	if (!names)
 		return -ENOMEM;
-	rc = snapshot_layers(txn, snap, names, formats, SNAPSHOT_CHAIN_MAX, &n);
+	rc = snapshot_layers_merging(txn, snap, names, formats, merging, SNAPSHOT_CHAIN_MAX, &n);
 	for (size_t i = 0; !rc && i < n; i++) {
 		layers[i].dirfd = fs->share->dirfd;
 		layers[i].name = names[i];
 		layers[i].format = formats[i];
+		layers[i].merging = merging[i];
 	}
 	if (!rc)
 		rc = chain_open(&c, layers, n, snap->size);
@@ -558,30 +572,55 @@ void reader_drop_unused(struct snapfs *fs)
 
 int reader_exclude(struct snapfs *fs, uint64_t ino, int (*fn)(void *arg), void *arg)
 {
-	struct reader_registry *reg = fs->readers;
-	struct reader *r;
-	int rc;
+	return reader_exclude_many(fs, &ino, 1, fn, arg);
+}
 
+int reader_exclude_many(struct snapfs *fs, const uint64_t *inos, size_t n, int (*fn)(void *arg),
+			void *arg)
+{
+	struct reader_registry *reg = fs->readers;
+	struct reader *r, *open;
 	struct timespec deadline;
+	int rc;
 
 	clock_gettime(CLOCK_REALTIME, &deadline);
 	deadline.tv_sec += READER_CLOSE_WAIT_MS / 1000;
 	pthread_mutex_lock(&reg->lock);
-	while ((r = find(reg, ino & ~INO_SLOT_MASK)) && r->refs) {
-		if (pthread_cond_timedwait(&reg->released, &reg->lock, &deadline) == ETIMEDOUT)
+	for (;;) {
+		open = NULL;
+		for (size_t i = 0; i < n && !open; i++) {
+			r = find(reg, inos[i] & ~INO_SLOT_MASK);
+			if (r && r->refs)
+				open = r;
+		}
+		if (!open ||
+		    pthread_cond_timedwait(&reg->released, &reg->lock, &deadline) == ETIMEDOUT)
 			break;
 	}
-	if (r && r->refs) {
+	if (open && open->refs) {
+		uint64_t ino = open->ino;
+
 		pthread_mutex_unlock(&reg->lock);
 		return log_refuse(-EBUSY, "snapshot inode %llu is open for reading: not now",
 				  (unsigned long long)ino);
 	}
-	if (r) {
-		unlink_reader(reg, r);
-		chain_close(r->chain);
-		free(r);
+	for (size_t i = 0; i < n; i++) {
+		r = find(reg, inos[i] & ~INO_SLOT_MASK);
+		if (r && r->refs) { /* opened meanwhile (after the timeout) */
+			pthread_mutex_unlock(&reg->lock);
+			return log_refuse(-EBUSY, "snapshot inode %llu is open for reading: not now",
+					  (unsigned long long)r->ino);
+		}
 	}
-	alloc_forget(reg, ino & ~INO_SLOT_MASK);
+	for (size_t i = 0; i < n; i++) {
+		r = find(reg, inos[i] & ~INO_SLOT_MASK);
+		if (r) {
+			unlink_reader(reg, r);
+			chain_close(r->chain);
+			free(r);
+		}
+		alloc_forget(reg, inos[i] & ~INO_SLOT_MASK);
+	}
 	rc = fn(arg);
 	pthread_mutex_unlock(&reg->lock);
 	return rc;

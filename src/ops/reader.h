@@ -67,6 +67,10 @@ void reader_drop_unused(struct snapfs *fs);
  * that are closing (the kernel sends release after close(2) returned).
  * Returns -EBUSY when it stays open, else fn's value. */
 int reader_exclude(struct snapfs *fs, uint64_t ino, int (*fn)(void *arg), void *arg);
+/* reader_exclude() of several snapshots at once: fn runs with none of
+ * inos[0..n-1] open (a group snapshot's members). */
+int reader_exclude_many(struct snapfs *fs, const uint64_t *inos, size_t n, int (*fn)(void *arg),
+			void *arg);
 
 /* ---- changes between two snapshots of a volume (changes/<older>) ----
  *

@@ -252,6 +252,13 @@ static const char *format_name(enum image_format f)
 int snapshot_layers(struct catalog_txn *txn, const struct object *snap,
 		    char (*names)[256], enum image_format *formats, size_t max, size_t *n)
 {
+	return snapshot_layers_merging(txn, snap, names, formats, NULL, max, n);
+}
+
+int snapshot_layers_merging(struct catalog_txn *txn, const struct object *snap,
+			    char (*names)[256], enum image_format *formats, bool *merging,
+			    size_t max, size_t *n)
+{
 	struct snap_list l;
 	struct object vol;
 	const char *cur = snap->backing;
@@ -276,8 +283,12 @@ int snapshot_layers(struct catalog_txn *txn, const struct object *snap,
 		}
 		snprintf(names[depth], 256, "%s", cur);
 		formats[depth] = file_format(&vol, cur);
-		depth++;
 		below = snap_by_file(&l, cur);
+		/* the overlay of a snapshot whose delete began: being merged
+		 * into the file below (or merged, and about to go) */
+		if (merging)
+			merging[depth] = below && below->merge_state != MERGE_NONE;
+		depth++;
 		if (!below)
 			break; /* the base file */
 		cur = below->backing;
@@ -819,16 +830,12 @@ struct delete_plan {
 	char higher[256];       /* the overlay above the snapshot's, "" if newest */
 };
 
-/* Step 1 (under the reader registry's lock): check and record. */
-static int delete_record(void *arg)
+/* Step 1 in txn: check and record. */
+static int delete_record_in(struct delete_plan *p, struct catalog_txn *txn)
 {
-	struct delete_plan *p = arg;
-	struct catalog_txn *txn;
 	struct snap_list l;
-	int rc = catalog_txn_begin(p->fs->cat, true, &txn);
+	int rc;
 
-	if (rc)
-		return rc;
 	object_clear(&p->snap);
 	object_clear(&p->vol);
 	rc = snap_get_with_volume(txn, p->ino, &p->snap, &p->vol);
@@ -869,11 +876,37 @@ static int delete_record(void *arg)
 		if (!rc)
 			rc = catalog_object_update(txn, &p->vol);
 	}
+	return rc;
+}
+
+/* Step 1 (under the reader registry's lock): check and record. */
+static int delete_record(void *arg)
+{
+	struct delete_plan *p = arg;
+	struct catalog_txn *txn;
+	int rc = catalog_txn_begin(p->fs->cat, true, &txn);
+
+	if (rc)
+		return rc;
+	rc = delete_record_in(p, txn);
 	if (rc) {
 		catalog_txn_abort(txn);
 		return rc;
 	}
 	return catalog_txn_commit(txn);
+}
+
+int snapshot_delete_member_record(struct snapfs *fs, struct catalog_txn *txn, uint64_t ino)
+{
+	struct delete_plan p = {fs, NULL, ino, true, true, {0}, {0}, ""}; /* records below */
+	int rc;
+
+	object_init(&p.snap);
+	object_init(&p.vol);
+	rc = delete_record_in(&p, txn);
+	object_clear(&p.snap);
+	object_clear(&p.vol);
+	return rc;
 }
 
 static int set_progress(struct catalog_txn *txn, struct object *o, void *arg)
@@ -1267,6 +1300,29 @@ static int delete_failed(struct catalog_txn *txn, struct object *o, void *arg)
 	return 0;
 }
 
+/* Steps 2 to 6 of the delete step 1 recorded (p->snap and p->vol as it
+ * left them); status error_deleting when the merge fails. */
+static int delete_run(struct delete_plan *p)
+{
+	struct snapfs *fs = p->fs;
+	int rc;
+
+	fault_point("snapshot-delete-recorded");
+	rc = p->vol.attach[0] ? delete_merge_attached(fs, &p->snap, &p->vol)
+			      : delete_merge(fs, &p->snap, &p->vol);
+	if (rc) {
+		log_err("snapshot %s (%s): merge of %s failed: status error_deleting", p->snap.name,
+			p->snap.id, p->snap.file);
+		object_modify(fs, p->snap.ino, delete_failed, NULL);
+		object_modify(fs, p->vol.ino, delete_failed, NULL);
+		return rc == -ENOSPC ? rc : -EIO;
+	}
+	reader_drop_unused(fs);
+	log_info("deleted snapshot %s (%s) of volume %s%s", p->snap.name, p->snap.id, p->vol.id,
+		 p->member ? " (with its group snapshot)" : p->force ? " (force)" : "");
+	return 0;
+}
+
 static int delete_snapshot(struct snapfs *fs, const struct cred *cred, uint64_t ino, bool force,
 			   bool member)
 {
@@ -1292,23 +1348,52 @@ static int delete_snapshot(struct snapfs *fs, const struct cred *cred, uint64_t 
 		goto out;
 
 	rc = reader_exclude(fs, ino, delete_record, &p);
-	if (rc)
-		goto out;
-	fault_point("snapshot-delete-recorded");
-	rc = p.vol.attach[0] ? delete_merge_attached(fs, &p.snap, &p.vol)
-			     : delete_merge(fs, &p.snap, &p.vol);
-	if (rc) {
-		log_err("snapshot %s (%s): merge of %s failed: status error_deleting", p.snap.name,
-			p.snap.id, p.snap.file);
-		object_modify(fs, p.snap.ino, delete_failed, NULL);
-		object_modify(fs, p.vol.ino, delete_failed, NULL);
-		rc = rc == -ENOSPC ? rc : -EIO;
-		goto out;
-	}
-	reader_drop_unused(fs);
-	log_info("deleted snapshot %s (%s) of volume %s%s", p.snap.name, p.snap.id, p.vol.id,
-		 member ? " (with its group snapshot)" : force ? " (force)" : "");
+	if (!rc)
+		rc = delete_run(&p);
 out:
+	object_clear(&p.snap);
+	object_clear(&p.vol);
+	return rc;
+}
+
+static int abandon_txn(struct catalog_txn *txn, uint64_t ino)
+{
+	struct object snap, vol;
+	int rc = snap_get_with_volume(txn, ino, &snap, &vol);
+
+	if (!rc && !strcmp(snap.op, "delete")) {
+		snprintf(snap.status, sizeof(snap.status), "error_deleting");
+		set_op(&snap, "", "");
+		rc = catalog_object_update(txn, &snap);
+		if (!rc && !strcmp(vol.op, "snapshot-delete") && !strcmp(vol.op_arg, snap.id)) {
+			set_op(&vol, "", "");
+			rc = catalog_object_update(txn, &vol);
+		}
+	}
+	object_clear(&snap);
+	object_clear(&vol);
+	return rc == -ENOENT ? 0 : rc;
+}
+
+int snapshot_delete_abandon(struct snapfs *fs, uint64_t ino)
+{
+	return in_write_txn(fs, abandon_txn, ino);
+}
+
+int snapshot_delete_recorded(struct snapfs *fs, uint64_t ino)
+{
+	struct delete_plan p = {fs, NULL, ino, true, true, {0}, {0}, ""}; /* records below */
+	struct catalog_txn *txn;
+	int rc = catalog_txn_begin(fs->cat, false, &txn);
+
+	if (rc)
+		return rc;
+	rc = snap_get_with_volume(txn, ino, &p.snap, &p.vol);
+	catalog_txn_abort(txn);
+	if (!rc && strcmp(p.snap.op, "delete"))
+		rc = -EINVAL; /* not recorded: snapshot_delete_member() */
+	if (!rc)
+		rc = delete_run(&p);
 	object_clear(&p.snap);
 	object_clear(&p.vol);
 	return rc;

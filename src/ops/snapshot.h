@@ -46,6 +46,19 @@ int snapshot_delete(struct snapfs *fs, const struct cred *cred, uint64_t ino, bo
 /* A group snapshot's member: merge and forget snapshot ino as
  * snapshot_delete() with force, although it belongs to a group snapshot. */
 int snapshot_delete_member(struct snapfs *fs, uint64_t ino);
+/* A group snapshot's delete records every member's delete at once, in its
+ * own write transaction txn, under reader_exclude_many() of the members:
+ * snapshot_delete_member_record() makes the same checks and records as
+ * step 1 of snapshot_delete_member() (-EBUSY, a refusal, when the
+ * snapshot or its volume is busy, or it is open on another host);
+ * snapshot_delete_recorded() then runs the merge (the steps after it;
+ * -EINVAL when the delete is not recorded). */
+int snapshot_delete_member_record(struct snapfs *fs, struct catalog_txn *txn, uint64_t ino);
+int snapshot_delete_recorded(struct snapfs *fs, uint64_t ino);
+/* A member's delete recorded that will not run (the group snapshot's
+ * delete stopped at another member): status error_deleting, its volume
+ * free again; nothing to do when it is not recorded. */
+int snapshot_delete_abandon(struct snapfs *fs, uint64_t ino);
 
 /* The steps of a create, for group snapshots (group.c), which run them for
  * every member with one catalogue transaction per step:
@@ -79,6 +92,12 @@ int snapshot_record_remove(struct catalog_txn *txn, uint64_t snap_ino);
  * Returns 0, or -EIO when the catalogue's chain is broken. */
 int snapshot_layers(struct catalog_txn *txn, const struct object *snap,
 		    char (*names)[256], enum image_format *formats, size_t max, size_t *n);
+/* snapshot_layers(), and merging[i]: whether file i is the overlay of a
+ * snapshot whose delete began (a merge under way, here or on another host,
+ * is moving its data into the file below: struct chain_layer's merging). */
+int snapshot_layers_merging(struct catalog_txn *txn, const struct object *snap,
+			    char (*names)[256], enum image_format *formats, bool *merging,
+			    size_t max, size_t *n);
 
 /* changes/ (reader.h): snapshot older is older than snapshot newer when
  * both belong to the same volume, neither is being created or deleted

@@ -243,9 +243,10 @@ int share_file_check_unused(struct share *share, const char *name)
 
 		if (fcntl(fd, F_OFD_GETLK, &fl) == 0 && fl.l_type != F_UNLCK) {
 			close(fd);
-			log_err("%s/%s is in use: a process (QEMU?) holds its write lock (byte %lld)",
-				share->path, name, (long long)qemu_lock_bytes[i]);
-			return -EBUSY;
+			return log_refuse(-EBUSY,
+					  "%s/%s is in use: a process (QEMU?) holds its write lock "
+					  "(byte %lld)",
+					  share->path, name, (long long)qemu_lock_bytes[i]);
 		}
 	}
 	close(fd);

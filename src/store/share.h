@@ -93,7 +93,7 @@ int share_file_remove(struct share *share, const char *name);
 /* fsync the share directory. */
 int share_dir_sync(struct share *share);
 
-/* -EBUSY (with a log line) when a process such as QEMU holds a lock on
+/* -EBUSY (a refusal: log_refuse()) when a process such as QEMU holds a lock on
  * name that says it writes the image or refuses to share writing (QEMU's
  * OFD locks: byte 101 "write", byte 201 "unshare write"); 0 otherwise,
  * also when name does not exist. */

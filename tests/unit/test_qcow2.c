@@ -149,7 +149,7 @@ static void write_file(const char *name, const void *buf, size_t len)
 
 static int open_img(struct chain **c)
 {
-	struct chain_layer l = {dfd, "img", IMAGE_FORMAT_QCOW2};
+	struct chain_layer l = {dfd, "img", IMAGE_FORMAT_QCOW2, false};
 
 	write_file("img", img, img_len);
 	return chain_open(c, &l, 1, 0);
@@ -295,7 +295,7 @@ Test(qcow2, dirty_bit_is_fine)
 
 Test(qcow2, size_param_cuts_and_extends)
 {
-	struct chain_layer l = {dfd, "img", IMAGE_FORMAT_QCOW2};
+	struct chain_layer l = {dfd, "img", IMAGE_FORMAT_QCOW2, false};
 	struct chain *c;
 
 	write_file("img", img, img_len);
@@ -317,7 +317,7 @@ Test(qcow2, truncated_files)
 
 	for (size_t i = 0; i < sizeof(lens) / sizeof(lens[0]); i++) {
 		struct chain *c = NULL;
-		struct chain_layer l = {dfd, "t", IMAGE_FORMAT_QCOW2};
+		struct chain_layer l = {dfd, "t", IMAGE_FORMAT_QCOW2, false};
 
 		write_file("t", img, lens[i]);
 		cr_expect_eq(chain_open(&c, &l, 1, 0), -EIO, "length %zu", lens[i]);
@@ -611,7 +611,7 @@ Test(qcow2, crypto_header_extension)
 }
 Test(qcow2, backing_format_unknown)
 {
-	struct chain_layer l[2] = {{dfd, "img", IMAGE_FORMAT_QCOW2}, {dfd, "b", IMAGE_FORMAT_RAW}};
+	struct chain_layer l[2] = {{dfd, "img", IMAGE_FORMAT_QCOW2, false}, {dfd, "b", IMAGE_FORMAT_RAW, false}};
 	struct chain *c = NULL;
 
 	put32(img + 112, 0xe2792aca);
@@ -681,6 +681,42 @@ Test(qcow2, data_cluster_past_eof)
 {
 	put64(l2e(0), 1000 * CS);
 	refused();
+}
+/* A file that grows while it is mapped (qemu-img commit writing into the
+ * file under an overlay being merged: the new cluster is written before
+ * the L2 entry that points to it) maps: the size is asked again. */
+static int find_host(void *opaque, const struct qcow2_run *r)
+{
+	uint64_t *want = opaque;
+
+	if (r->kind == QCOW2_RUN_DATA && r->start == 4 * CS && r->host == want[0])
+		want[1] = 1;
+	return 0;
+}
+Test(qcow2, data_cluster_written_after_open)
+{
+	static uint8_t data[16384];
+	struct qcow2_image qi;
+	uint64_t want[2] = {img_len, 0};
+	uint8_t entry[8];
+	char reason[256];
+	int fd;
+
+	write_file("img", img, img_len);
+	fd = openat(dfd, "img", O_RDWR);
+	cr_assert(fd >= 0);
+	cr_assert_eq(qcow2_image_open(&qi, fd, "img", reason, sizeof(reason)), 0, "%s", reason);
+	memset(data, 0x77, CS);
+	cr_assert_eq(pwrite(fd, data, CS, img_len), (ssize_t)CS);
+	put64(entry, img_len | (1ULL << 63));
+	cr_assert_eq(pwrite(fd, entry, 8, L2 + 4 * 8), 8);
+	cr_expect_eq(qcow2_image_map(&qi, find_host, want, reason, sizeof(reason)), 0, "%s", reason);
+	cr_expect_eq(want[1], 1, "the new cluster is mapped");
+	/* an entry past the end of what the file holds is still refused */
+	put64(entry, (img_len + 8 * CS) | (1ULL << 63));
+	cr_assert_eq(pwrite(fd, entry, 8, L2 + 4 * 8), 8);
+	cr_expect_eq(qcow2_image_map(&qi, find_host, want, reason, sizeof(reason)), -EIO);
+	close(fd);
 }
 Test(qcow2, data_cluster_far_past_eof)
 {
@@ -788,8 +824,8 @@ static void set_backing(const char *name, size_t len)
 
 static int open_two(const char *next_name)
 {
-	struct chain_layer l[2] = {{dfd, "img", IMAGE_FORMAT_QCOW2},
-				   {dfd, next_name, IMAGE_FORMAT_RAW}};
+	struct chain_layer l[2] = {{dfd, "img", IMAGE_FORMAT_QCOW2, false},
+				   {dfd, next_name, IMAGE_FORMAT_RAW, false}};
 	struct chain *c = NULL;
 	int ret;
 
@@ -854,7 +890,7 @@ Test(qcow2, no_backing_but_more_layers)
 }
 Test(qcow2, bad_arguments)
 {
-	struct chain_layer l[2] = {{dfd, "a", IMAGE_FORMAT_RAW}, {dfd, "b", IMAGE_FORMAT_RAW}};
+	struct chain_layer l[2] = {{dfd, "a", IMAGE_FORMAT_RAW, false}, {dfd, "b", IMAGE_FORMAT_RAW, false}};
 	struct chain *c = NULL;
 
 	write_file("a", "x", 1);
@@ -868,7 +904,7 @@ Test(qcow2, bad_arguments)
 }
 Test(qcow2, symlink_and_directory_refused)
 {
-	struct chain_layer l = {dfd, "link", IMAGE_FORMAT_RAW};
+	struct chain_layer l = {dfd, "link", IMAGE_FORMAT_RAW, false};
 	struct chain *c = NULL;
 
 	cr_assert_eq(symlinkat("/etc/passwd", dfd, "link"), 0);
@@ -884,8 +920,8 @@ Test(qcow2, symlink_and_directory_refused)
 
 Test(qcow2, overlay_over_raw_base)
 {
-	struct chain_layer l[2] = {{dfd, "img", IMAGE_FORMAT_QCOW2},
-				   {dfd, "base", IMAGE_FORMAT_RAW}};
+	struct chain_layer l[2] = {{dfd, "img", IMAGE_FORMAT_QCOW2, false},
+				   {dfd, "base", IMAGE_FORMAT_RAW, false}};
 	static uint8_t base[VSIZE];
 	struct chain *c;
 
@@ -922,13 +958,59 @@ Test(qcow2, deep_chain_of_overlays)
 			i == DEPTH - 2 ? IMAGE_FORMAT_RAW : IMAGE_FORMAT_QCOW2, VSIZE, 0644);
 
 		cr_assert_eq(ret, 0, "overlay %d: %d", i, ret);
-		l[i] = (struct chain_layer){dfd, names[i], IMAGE_FORMAT_QCOW2};
+		l[i] = (struct chain_layer){dfd, names[i], IMAGE_FORMAT_QCOW2, false};
 	}
-	l[DEPTH - 1] = (struct chain_layer){dfd, "base", IMAGE_FORMAT_RAW};
+	l[DEPTH - 1] = (struct chain_layer){dfd, "base", IMAGE_FORMAT_RAW, false};
 	cr_assert_eq(chain_open(&c, l, DEPTH, 0), 0);
 	cr_expect_eq(chain_extent_count(c), 1);
 	expect_bytes(c, 0, VSIZE, 0x11);
 	chain_close(c);
+}
+
+/* A merge under way (snapfs deleting a snapshot): the file above the
+ * merged one already names the one below it, or the merged file is gone.
+ * A layer marked merging is then left out; an unmarked one never is. */
+Test(qcow2, merging_layer_left_out)
+{
+	struct chain_layer l[3] = {{dfd, "top", IMAGE_FORMAT_QCOW2, false},
+				   {dfd, "mid", IMAGE_FORMAT_QCOW2, false},
+				   {dfd, "base", IMAGE_FORMAT_RAW, false}};
+	static uint8_t base[VSIZE];
+	uint64_t counts[3];
+	struct chain *c;
+
+	memset(base, 0x22, sizeof(base));
+	write_file("base", base, sizeof(base));
+	cr_assert_eq(qcow2_overlay_create(dfd, "mid", "base", IMAGE_FORMAT_RAW, VSIZE, 0644), 0);
+	/* top rebased onto base: mid is being merged away */
+	cr_assert_eq(qcow2_overlay_create(dfd, "top", "base", IMAGE_FORMAT_RAW, VSIZE, 0644), 0);
+	cr_expect_eq(chain_open(&c, l, 3, 0), -EIO, "an unmarked layer is never skipped");
+	l[1].merging = true;
+	cr_assert_eq(chain_open(&c, l, 3, 0), 0);
+	cr_expect_eq(chain_depth(c), 2);
+	cr_expect_str_eq(chain_layer_name(c, 1), "base");
+	expect_bytes(c, 0, VSIZE, 0x22);
+	chain_close(c);
+	cr_assert_eq(chain_data_by_depth(l, 3, counts), 0);
+	cr_expect_eq(counts[0], VSIZE);
+	cr_expect_eq(counts[1], counts[2], "a layer left out counts as the one below it");
+	/* the header names neither the next layer nor one below merging ones */
+	l[2].name = "mid";
+	l[2].format = IMAGE_FORMAT_QCOW2;
+	cr_expect_eq(chain_open(&c, l, 3, 0), -EIO);
+
+	/* the merged file gone: left out when marked, else ENOENT */
+	{
+		struct chain_layer g[2] = {{dfd, "gone", IMAGE_FORMAT_QCOW2, false},
+					   {dfd, "base", IMAGE_FORMAT_RAW, false}};
+
+		cr_expect_eq(chain_open(&c, g, 2, 0), -ENOENT);
+		g[0].merging = true;
+		cr_assert_eq(chain_open(&c, g, 2, 0), 0);
+		cr_expect_eq(chain_depth(c), 1);
+		expect_bytes(c, 0, VSIZE, 0x22);
+		chain_close(c);
+	}
 }
 
 /* ---- threads ---- */
@@ -1026,8 +1108,8 @@ Test(qcow2, probe)
 
 Test(qcow2, overlay_create)
 {
-	struct chain_layer l[2] = {{dfd, "ov", IMAGE_FORMAT_QCOW2},
-				   {dfd, "base", IMAGE_FORMAT_RAW}};
+	struct chain_layer l[2] = {{dfd, "ov", IMAGE_FORMAT_QCOW2, false},
+				   {dfd, "base", IMAGE_FORMAT_RAW, false}};
 	static uint8_t base[VSIZE];
 	struct image_info info;
 	struct chain *c;
@@ -1085,7 +1167,7 @@ Test(qcow2, sparse_1tib_map_is_small)
 	const uint64_t cs = 65536, tib = 1ULL << 40;
 	size_t len = 5 * cs;
 	uint8_t *b = calloc(1, len);
-	struct chain_layer l = {dfd, "big", IMAGE_FORMAT_QCOW2};
+	struct chain_layer l = {dfd, "big", IMAGE_FORMAT_QCOW2, false};
 	struct chain *c;
 
 	cr_assert(b);
@@ -1181,9 +1263,9 @@ Test(qcow2, validate_walks_tables)
 
 Test(qcow2, ranges_above_layers)
 {
-	struct chain_layer l[3] = {{dfd, "ov", IMAGE_FORMAT_QCOW2},
-				   {dfd, "img", IMAGE_FORMAT_QCOW2},
-				   {dfd, "base", IMAGE_FORMAT_RAW}};
+	struct chain_layer l[3] = {{dfd, "ov", IMAGE_FORMAT_QCOW2, false},
+				   {dfd, "img", IMAGE_FORMAT_QCOW2, false},
+				   {dfd, "base", IMAGE_FORMAT_RAW, false}};
 	static uint8_t base[VSIZE];
 	struct chain_range *r;
 	struct chain *c;
@@ -1226,8 +1308,8 @@ Test(qcow2, ranges_above_layers)
 
 Test(qcow2, ranges_above_only_allocated_clusters)
 {
-	struct chain_layer l[2] = {{dfd, "img", IMAGE_FORMAT_QCOW2},
-				   {dfd, "base", IMAGE_FORMAT_RAW}};
+	struct chain_layer l[2] = {{dfd, "img", IMAGE_FORMAT_QCOW2, false},
+				   {dfd, "base", IMAGE_FORMAT_RAW, false}};
 	static uint8_t base[VSIZE];
 	struct chain_range *r;
 	struct chain *c;
