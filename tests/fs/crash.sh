@@ -5,10 +5,7 @@
 # and no record that disagrees with the share.
 . "$(dirname "$0")/lib.sh"
 
-if ! "$SNAPFS" --version | grep -q fault-injection; then
-	echo "1..0 # SKIP snapfs built without --enable-fault-injection"
-	exit 0
-fi
+need_fault_injection
 plan 27
 
 V=$MNT/tenants/acme/volumes

@@ -20,10 +20,7 @@
 . "$(dirname "$0")/snaplib.sh"
 export LC_ALL=C
 
-if ! "$SNAPFS" --version | grep -q fault-injection; then
-	echo "1..0 # SKIP snapfs built without --enable-fault-injection"
-	exit 0
-fi
+need_fault_injection
 plan 22
 
 declare -A EXP
@@ -84,19 +81,10 @@ check_eq "no error line" "" "$(errors_since "$n")"
 
 # ---- a process holds the active file's write lock ----
 busy_file=$(xattr user.active_file "$V/v")
-mkfifo "$WORK/qemu-in"
-qemu-io -f "$(fmt_of "$busy_file")" "$SHARE/$busy_file" <"$WORK/qemu-in" >/dev/null 2>&1 &
-QPID=$!
-exec 7>"$WORK/qemu-in"
-busy_ino=$(stat -c %i "$SHARE/$busy_file")
-for _ in $(seq 1 50); do # until the lock shows in /proc/locks
-	awk -v i="$busy_ino" '{ for (f = 1; f <= NF; f++) if ($f ~ ":" i "$") found = 1 } END { exit !found }' /proc/locks && break
-	sleep 0.1
-done
+hold_write_lock "$busy_file"
 n=$(wc -l <"$LOG")
 check_errno "rmdir while a process holds the active file's write lock: EBUSY" EBUSY rmdir "$V/v/snapshots/s2"
-exec 7>&-
-wait $QPID
+release_write_lock
 check_eq "one info line with the reason, no error line" \
 	"snapfs: info: rmdir tenants/acme/volumes/v/snapshots/s2: EBUSY: $SHARE/$busy_file is in use: a process (QEMU?) holds its write lock (byte 101)" \
 	"$(tail -n +"$((n + 1))" "$LOG")"

@@ -21,10 +21,7 @@
 . "$(dirname "$0")/snaplib.sh"
 export LC_ALL=C
 
-if ! "$SNAPFS" --version | grep -q fault-injection; then
-	echo "1..0 # SKIP snapfs built without --enable-fault-injection"
-	exit 0
-fi
+need_fault_injection
 plan 278
 
 declare -A EXP SID LIVE

@@ -338,19 +338,9 @@ check_eq "nothing created: cgsnapshots/, the members' snapshots, the share" "C1|
 	"$(lsw "$G/cgsnapshots")|$(snaps_of a b c)|$(share_state)"
 setfattr -n user.status -v available "$V/b"
 # A running QEMU holds the last member's active file (as in safety.sh).
-busy_file=$(xattr user.active_file "$V/c")
-mkfifo "$WORK/qemu-in"
-qemu-io -f "$(fmt_of "$busy_file")" "$SHARE/$busy_file" <"$WORK/qemu-in" >/dev/null 2>&1 &
-QPID=$!
-exec 7>"$WORK/qemu-in"
-busy_ino=$(stat -c %i "$SHARE/$busy_file")
-for _ in $(seq 1 50); do # until QEMU's lock on the file shows in /proc/locks
-	awk -v i="$busy_ino" '{ for (f = 1; f <= NF; f++) if ($f ~ ":" i "$") found = 1 } END { exit !found }' /proc/locks && break
-	sleep 0.1
-done
+hold_write_lock "$(xattr user.active_file "$V/c")"
 check_errno "a member whose active file QEMU holds: EBUSY" EBUSY mkdir "$G/cgsnapshots/C2"
-exec 7>&-
-wait $QPID
+release_write_lock
 check_eq "nothing created: no overlay left on the share for the other members" "C1|$before|$state" \
 	"$(lsw "$G/cgsnapshots")|$(snaps_of a b c)|$(share_state)"
 check_errno "a member snapshot deleted alone: EBUSY" EBUSY rmdir "$V/a/snapshots/C1"

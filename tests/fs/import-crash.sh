@@ -9,10 +9,7 @@
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/snaplib.sh"
 
-if ! "$SNAPFS" --version | grep -q fault-injection; then
-	echo "1..0 # SKIP snapfs built without --enable-fault-injection"
-	exit 0
-fi
+need_fault_injection
 for tool in qemu-img qemu-io jq sha256sum; do
 	if ! command -v $tool >/dev/null; then
 		echo "1..0 # SKIP no $tool"

@@ -81,6 +81,13 @@ trap cleanup EXIT
 trap 'exit 1' INT TERM
 
 plan() { echo "1..$1"; }
+# need_fault_injection: the whole script is skipped (TAP "1..0 # SKIP")
+# unless snapfs was built with --enable-fault-injection
+need_fault_injection() {
+	"$SNAPFS" --version | grep -q fault-injection && return
+	echo "1..0 # SKIP snapfs built without --enable-fault-injection"
+	exit 0
+}
 
 ok() {
 	T_COUNT=$((T_COUNT + 1))

@@ -16,10 +16,7 @@
 . "$(dirname "$0")/etcdlib.sh"
 . "$(dirname "$0")/snaplib.sh"
 
-if ! "$SNAPFS" --version | grep -q fault-injection; then
-	echo "1..0 # SKIP snapfs built without --enable-fault-injection"
-	exit 0
-fi
+need_fault_injection
 plan 391
 
 # Host c's qemu-img waits while $WORK/slow exists (20 s at most): a merge on

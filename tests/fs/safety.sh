@@ -42,16 +42,11 @@ check_eq "s2 is intact" "$s2_sum" "$(image_sum "$V/db/snapshots/s2/disk.raw")"
 # 2. A running QEMU holds the active file: no delete of the volume.
 mkdir "$V/busy"
 busy_file=$SHARE/$(xattr user.active_file "$V/busy")
-mkfifo "$WORK/qemu-in"
-qemu-io -f raw "$busy_file" <"$WORK/qemu-in" >/dev/null 2>&1 &
-QPID=$!
-exec 7>"$WORK/qemu-in" # keeps qemu-io's stdin open, so it keeps the image
-sleep 0.5
+hold_write_lock "$(basename "$busy_file")"
 check_errno "rmdir of a volume QEMU writes: EBUSY" EBUSY rmdir "$V/busy"
 check_errno "a snapshot of it: EBUSY" EBUSY mkdir "$V/busy/snapshots/s"
 check "its file is still there" test -f "$busy_file"
-exec 7>&-
-wait $QPID
+release_write_lock
 check "once QEMU is gone, rmdir works" rmdir "$V/busy"
 unmount_snapfs
 

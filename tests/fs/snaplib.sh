@@ -179,3 +179,25 @@ cg_state() {
 	done
 	echo "${out% }]"
 }
+
+# hold_write_lock SHARE-FILE: a qemu-io keeps the file open, with the write
+# lock a running QEMU holds, until release_write_lock (returns once the lock
+# shows in /proc/locks, or after 5 s)
+hold_write_lock() {
+	local ino
+	rm -f "$WORK/qemu-in"
+	mkfifo "$WORK/qemu-in"
+	qemu-io -f "$(fmt_of "$1")" "$SHARE/$1" <"$WORK/qemu-in" >/dev/null 2>&1 &
+	QPID=$!
+	exec 7>"$WORK/qemu-in" # keeps qemu-io's stdin open, so it keeps the image
+	ino=$(stat -c %i "$SHARE/$1")
+	for _ in $(seq 1 50); do
+		awk -v i="$ino" '{ for (f = 1; f <= NF; f++) if ($f ~ ":" i "$") found = 1 } END { exit !found }' \
+			/proc/locks && return
+		sleep 0.1
+	done
+}
+release_write_lock() {
+	exec 7>&-
+	wait "$QPID"
+}

@@ -14,10 +14,7 @@
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/snaplib.sh"
 
-if ! "$SNAPFS" --version | grep -q fault-injection; then
-	echo "1..0 # SKIP snapfs built without --enable-fault-injection"
-	exit 0
-fi
+need_fault_injection
 plan 208
 
 V=$MNT/tenants/acme/volumes
