@@ -17,18 +17,23 @@ plan 42
 CHECK=$top_builddir/snapfs-check
 OUT=$WORK/check.out
 
-catalogue_sum() {
+# catalogue_state: every key of the catalogue with its value and revision
+# (etcd; but the writer lock c/L, which a mount lets go of LINGER_MS after
+# its last change), or the LMDB file's checksum
+catalogue_state() {
 	if [ "$ETCD" = 1 ]; then
-		etcd_ctl get --prefix "$ETCD_PREFIX/c/" -w json | jq -c '[.kvs[]? | [.key, .value, .mod_revision]]' | sha256sum
+		etcd_ctl get --prefix "$ETCD_PREFIX/c/" -w json |
+			jq -c --arg lock "$ETCD_PREFIX/c/L" \
+				'.kvs[]? | select((.key | @base64d) != $lock) | [(.key | @base64d), .value, .mod_revision]'
 	else
 		sha256sum "$CAT/data.mdb" | cut -d' ' -f1
 	fi
 }
-# the share: every file's name, size, mode, inode, mtime and ctime (any
-# write changes ctime) and the content of the small ones (overlays, .info)
-share_sum() {
+# share_state: every file's name, size, mode, inode, mtime and ctime (any
+# write changes ctime) and the checksum of the small ones (overlays, .info)
+share_state() {
 	(cd "$SHARE" && find . -printf '%p %s %m %i %T@ %C@\n' | sort &&
-		find . -type f -size -16M -print0 | sort -z | xargs -0r cat) | sha256sum
+		find . -type f -size -16M -print0 | sort -z | xargs -0r sha256sum)
 }
 # run_check: snapfs-check over the share, output in $OUT; prints its exit status.
 run_check() {
@@ -47,15 +52,20 @@ findings() { grep -v '^snapfs-check:' "$OUT" | sed 's/^\([a-z]*\): \([^:]*\): .*
 # unchanged by it) with that status and those findings (and PATTERN in
 # the report): one TAP check for the run, one for what it found.
 expect() {
-	local before_s before_c st
-	before_s=$(share_sum)
-	before_c=$(catalogue_sum)
+	local st
+	share_state >"$WORK/share.before"
+	catalogue_state >"$WORK/catalogue.before"
 	st=$(run_check)
-	if [ "$st" = "$2" ] && [ "$(share_sum)" = "$before_s" ] && [ "$(catalogue_sum)" = "$before_c" ]; then
+	share_state >"$WORK/share.after"
+	catalogue_state >"$WORK/catalogue.after"
+	if [ "$st" = "$2" ] && cmp -s "$WORK/share.before" "$WORK/share.after" &&
+		cmp -s "$WORK/catalogue.before" "$WORK/catalogue.after"; then
 		ok "$1: exit $2, share and catalogue unchanged"
 	else
 		not_ok "$1: exit $2, share and catalogue unchanged (exit $st)"
 		sed 's/^/#   /' "$OUT" "$OUT.err"
+		diff "$WORK/share.before" "$WORK/share.after" | sed 's/^/#   share: /'
+		diff "$WORK/catalogue.before" "$WORK/catalogue.after" | sed 's/^/#   catalogue: /'
 	fi
 	check_eq "$1: reported" "$3" "$(findings)"
 	if [ -n "${4-}" ]; then
