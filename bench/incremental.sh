@@ -4,15 +4,15 @@
 # without snapfs:
 #   - a volume of VSIZE_GIB (default 100) GiB virtual size whose raw base
 #     has BASE_GIB (default 10) GiB written (the part of the disk in use),
-#   - snapshot s1, its disk.raw copied with cp --sparse=always (the first
-#     night's backup),
-#   - CHANGE_MIB (default 512) MiB written as 64 KiB clusters at spread
+#   - snapshot s1, its disk.raw copied with cp --sparse=always, cold (the
+#     first night's backup: the base alone, read in order),
+#   - CHANGE_MIB (default 1024) MiB written as 64 KiB clusters at spread
 #     offsets over the whole virtual size (one night of a database), then
 #     snapshot s2;
 #   then each step timed twice: cold (sync, every cache dropped: a night's
 #   reads come from the disk, as VMs writing with cache=none left them) and
-#   warm (the share's files in the page cache, only the file read through
-#   the mount evicted):
+#   warm (the share's files read into the page cache just before, the file
+#   read through the mount evicted, the step's earlier output removed):
 #   A. incremental: s2/changes/s1 applied onto the first night's backup by
 #      examples/apply-changes (ranges from changes.json/s1, 4 threads; what
 #      examples/incremental-backup.sh runs), then the sha256 check of the
@@ -24,14 +24,16 @@
 #      first one);
 #   A3. a second night: CHANGE_MIB/4 written, snapshot s3, s3/changes/s2
 #      applied (time proportional to the change: A3/A against bytes);
+#   A0. a night without writes: snapshot s4, s4/changes/s3 applied (no
+#      bytes: the fixed part of every night, which A - A0 and A3 - A0 leave
+#      out);
 #   each timed as it returns (its writes in the page cache) and until
 #   sync -f of its output returns (on disk, as a backup must be);
 #   and, last, checks that the updated backup equals s3's disk.raw (sha256
 #   of both whole images, not timed: minutes at 100 GiB). Prints each figure
 #   as it is measured, then a table with bytes, seconds and ratios.
 # Disk: about 3.2 x BASE_GIB GiB free in the work directory (the base, the
-# backup, one full copy at a time); checked first. The brief's 20 GiB in use
-# and 1 GiB changed: BASE_GIB=20 CHANGE_MIB=1024 (about 65 GiB free).
+# backup, one full copy at a time); checked first.
 # Usage: sudo bench/incremental.sh [SNAPFS_BINARY]   (env WORKDIR, default /tmp;
 # CHECK=0 skips the final whole-image sha256, which takes minutes)
 set -euo pipefail
@@ -42,7 +44,7 @@ if [ ! -w /proc/sys/vm/drop_caches ]; then
 fi
 VSIZE_GIB=${VSIZE_GIB:-100}
 BASE_GIB=${BASE_GIB:-10}
-CHANGE_MIB=${CHANGE_MIB:-512}
+CHANGE_MIB=${CHANGE_MIB:-1024}
 need_kib=$((BASE_GIB * 1024 * 1024 * 32 / 10 + CHANGE_MIB * 1024 * 2 + 1024 * 1024))
 avail_kib=$(df -Pk "${WORKDIR:-/tmp}" | awk 'NR == 2 { print $4 }')
 if [ "$avail_kib" -lt "$need_kib" ]; then
@@ -79,7 +81,9 @@ echo "# writing ${BASE_GIB} GiB into the base of a ${VSIZE_GIB} GiB volume"
 for i in $(seq 0 $((BASE_GIB - 1))); do echo "write -P $((i % 200 + 1)) ${i}G 1G"; done |
 	qemu-io -f raw "$SHARE/$(active)" >/dev/null
 mkdir "$V/snapshots/s1"
-echo "# first night: cp --sparse=always s1/disk.raw"
+echo "# first night: cp --sparse=always s1/disk.raw (cold)"
+sync
+echo 3 >/proc/sys/vm/drop_caches
 t0=$(now)
 cp --sparse=always "$V/snapshots/s1/disk.raw" "$WORK/backup.raw"
 t1=$(now)
@@ -133,17 +137,22 @@ timed() {
 
 # step NAME READ OUTPUT CMD...: times CMD cold (caches dropped: a night's
 # reads come from the disk, as a hypervisor's cache=none writes left them)
-# and warm (the share's files in the page cache, READ evicted); sets
-# NAME_cold, NAME_cold_sync, NAME_warm, NAME_warm_sync and $out
+# and warm (the share's files read into the page cache just before, READ
+# evicted); an OUTPUT that CMD writes whole (not the backup) is removed
+# before each run; sets NAME_cold, NAME_cold_sync, NAME_warm,
+# NAME_warm_sync and $out
 step() {
 	local name=$1 read=$2 dst=$3 mode
 	shift 3
 	for mode in cold warm; do
+		[ "$dst" = "$WORK/backup.raw" ] || rm -f "$dst"
 		if [ $mode = cold ]; then
 			sync
 			echo 3 >/proc/sys/vm/drop_caches
-		elif [ -n "$read" ]; then
-			evict "$read"
+		else
+			# (cp reads the data of sparse files only)
+			for f in "$SHARE"/volume-*; do cp --sparse=always "$f" /dev/null; done
+			[ -z "$read" ] || evict "$read"
 		fi
 		timed "$dst" "$@"
 		printf -v "${name}_$mode" %s "$t"
@@ -188,6 +197,12 @@ S3=$V/snapshots/s3
 step A3 "$S3/changes/s2" "$WORK/backup.raw" "$APPLY" --no-fsync "$S3/changes/s2" "$WORK/backup.raw"
 copied3=$out
 
+echo "# A0. a night without writes: snapshot s4, apply-changes s4/changes/s3 (the fixed part)"
+mkdir "$V/snapshots/s4"
+step A0 "$V/snapshots/s4/changes/s3" "$WORK/backup.raw" \
+	"$APPLY" --no-fsync "$V/snapshots/s4/changes/s3" "$WORK/backup.raw"
+copied0=$out
+
 same="not checked (CHECK=0)"
 if [ "${CHECK:-1}" = 1 ]; then
 	echo "# checking the updated backup against s3/disk.raw (sha256 of 2 x ${VSIZE_GIB} GiB, not timed)"
@@ -214,10 +229,18 @@ row A2 "A2. the same, SEEK_DATA walk, -j 1" "$(mib "$copied")"
 row B "B. cp --sparse=always s2/disk.raw (full)" "$(mib "$full_bytes")"
 row C "C. qemu-img convert -O raw of the chain" "$(mib "$conv_bytes")"
 row A3 "A3. next night: s3/changes/s2" "$(mib "$copied3")"
+row A0 "A0. a night without writes: s4/changes/s3" "$(mib "$copied0")"
 printf '  %-44s %6s %7s\n' "first night: cp --sparse=always s1/disk.raw" "" "$first"
-printf '  A3 moves %s of A'"'"'s bytes in %s of its time (proportional: the same)\n' \
-	"$(awk -v a="$copied3" -v b="$copied" 'BEGIN { printf "%.2f", a / b }')" \
-	"$(awk -v a="$A3_cold" -v b="$A_cold" 'BEGIN { printf "%.2f", a / b }') (cold)"
+# share NUM DEN: NUM / DEN to two places
+share() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", b > 0 ? a / b : 0 }'; }
+printf '  A3 moves %s of A'"'"'s bytes in %s (cold) and %s (warm) of its time;\n' \
+	"$(share "$copied3" "$copied")" "$(share "$A3_cold" "$A_cold")" "$(share "$A3_warm" "$A_warm")"
+printf '  less the fixed part A0: %s (cold) and %s (warm) (proportional: %s)\n' \
+	"$(share "$(awk -v a="$A3_cold" -v b="$A0_cold" 'BEGIN { print a - b }')" \
+		"$(awk -v a="$A_cold" -v b="$A0_cold" 'BEGIN { print a - b }')")" \
+	"$(share "$(awk -v a="$A3_warm" -v b="$A0_warm" 'BEGIN { print a - b }')" \
+		"$(awk -v a="$A_warm" -v b="$A0_warm" 'BEGIN { print a - b }')")" \
+	"$(share "$copied3" "$copied")"
 printf '  updated backup equals s3/disk.raw (sha256): %s; target: A >= 20x faster than B\n' "$same"
 echo "  reproduce: sudo VSIZE_GIB=$VSIZE_GIB BASE_GIB=$BASE_GIB CHANGE_MIB=$CHANGE_MIB bench/incremental.sh"
 [ "$same" != no ]
