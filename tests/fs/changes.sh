@@ -282,17 +282,6 @@ VA=aaaaaaaa-0000-4000-8000-000000000001
 S1=11111111-1111-4111-8111-111111111111
 S2=22222222-2222-4222-8222-222222222222
 S3=33333333-3333-4333-8333-333333333333
-io() {
-	local f=$1 fmt=$2 c args=()
-	shift 2
-	for c in "$@"; do args+=(-c "$c"); done
-	qemu-io -f "$fmt" "${args[@]}" "$SHARE/$f" >/dev/null
-}
-snap_file() { # what Cinder's _create_snapshot does
-	local o="backing_file=$SHARE/$3,backing_fmt=$4${5:+,$5}"
-	qemu-img create -q -f qcow2 -o "$o" "$SHARE/volume-$1.$2" "$SIZE" &&
-		(cd "$SHARE" && qemu-img rebase -q -u -b "$3" -F "$4" "volume-$1.$2")
-}
 qemu-img create -q -f raw "$SHARE/volume-$VA" "$SIZE"
 io "volume-$VA" raw "write -P 0x11 0 4M" "write -P 0x12 60M 1M"
 snap_file $VA $S1 "volume-$VA" raw

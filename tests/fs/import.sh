@@ -31,22 +31,6 @@ T1=55555555-5555-4555-8555-555555555555
 E1=66666666-6666-4666-8666-666666666666
 H1=77777777-7777-4777-8777-777777777777
 
-# io FILE FMT CMD...: write into a share file as the hypervisor would.
-io() {
-	local f=$1 fmt=$2 c args=()
-	shift 2
-	for c in "$@"; do args+=(-c "$c"); done
-	qemu-io -f "$fmt" "${args[@]}" "$SHARE/$f" >/dev/null
-}
-
-# snap_file VID SID BACKING BACKING_FMT [OPTS]: what Cinder's _create_snapshot
-# does: an overlay on the absolute path, then rebase -u to the basename.
-snap_file() {
-	local o="backing_file=$SHARE/$3,backing_fmt=$4${5:+,$5}"
-	qemu-img create -q -f qcow2 -o "$o" "$SHARE/volume-$1.$2" "$SIZE" &&
-		(cd "$SHARE" && qemu-img rebase -q -u -b "$3" -F "$4" "volume-$1.$2")
-}
-
 build_share() {
 	# A: raw base; S1 (zlib compressed, zero clusters); S2 (zstd); S3 (extended L2)
 	qemu-img create -q -f raw "$SHARE/volume-$VA" "$SIZE"

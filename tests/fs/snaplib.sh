@@ -201,3 +201,20 @@ release_write_lock() {
 	exec 7>&-
 	wait "$QPID"
 }
+
+# io FILE FMT CMD...: write into a share file as the hypervisor would.
+io() {
+	local f=$1 fmt=$2 c args=()
+	shift 2
+	for c in "$@"; do args+=(-c "$c"); done
+	qemu-io -f "$fmt" "${args[@]}" "$SHARE/$f" >/dev/null
+}
+
+# snap_file VID SID BACKING BACKING_FMT [OPTS]: what Cinder's _create_snapshot
+# does: an overlay of $SIZE on the absolute path, then rebase -u to the
+# basename.
+snap_file() {
+	local o="backing_file=$SHARE/$3,backing_fmt=$4${5:+,$5}"
+	qemu-img create -q -f qcow2 -o "$o" "$SHARE/volume-$1.$2" "$SIZE" &&
+		(cd "$SHARE" && qemu-img rebase -q -u -b "$3" -F "$4" "volume-$1.$2")
+}
