@@ -14,7 +14,7 @@
 #   warm (the share's files read into the page cache just before, the file
 #   read through the mount evicted, the step's earlier output removed):
 #   A. incremental: s2/changes/s1 applied onto the first night's backup by
-#      examples/apply-changes (ranges from changes.json/s1, 4 threads; what
+#      examples/apply-changes (ranges from changes.json/s1, 8 threads; what
 #      examples/incremental-backup.sh runs), then the sha256 check of the
 #      changed ranges (apply-changes --sum of both, VERIFY=changes);
 #   A2. the same by a single-threaded SEEK_DATA walk (--walk seek -j 1);
@@ -162,7 +162,7 @@ step() {
 }
 
 # A. incremental (applied twice: the same bytes, idempotent)
-echo "# A. incremental: apply-changes s2/changes/s1 onto the backup (changes.json, 4 threads)"
+echo "# A. incremental: apply-changes s2/changes/s1 onto the backup (changes.json, 8 threads)"
 step A "$S2/changes/s1" "$WORK/backup.raw" "$APPLY" --no-fsync "$S2/changes/s1" "$WORK/backup.raw"
 copied=$out
 t1=$(now)
@@ -223,7 +223,7 @@ row() { # row NAME LABEL MIB
 	printf '  %-44s %6s %7s %7s %7s %7s  %s\n' "$2" "$3" "${!c}" "${!cs}" "${!w}" "${!ws}" \
 		"$(ratio "${!c}" "$A_cold") ($(ratio "${!cs}" "$A_cold_sync")), $(ratio "${!w}" "$A_warm") ($(ratio "${!ws}" "$A_warm_sync"))"
 }
-row A "A. apply-changes s2/changes/s1 (json, -j 4)" "$(mib "$copied")"
+row A "A. apply-changes s2/changes/s1 (json, -j 8)" "$(mib "$copied")"
 printf '  %-44s %6s %7s %7s %7s\n' "   then --sum of both (VERIFY=changes)" "" "" "" "$incr_verify"
 row A2 "A2. the same, SEEK_DATA walk, -j 1" "$(mib "$copied")"
 row B "B. cp --sparse=always s2/disk.raw (full)" "$(mib "$full_bytes")"
@@ -232,7 +232,7 @@ row A3 "A3. next night: s3/changes/s2" "$(mib "$copied3")"
 row A0 "A0. a night without writes: s4/changes/s3" "$(mib "$copied0")"
 printf '  %-44s %6s %7s\n' "first night: cp --sparse=always s1/disk.raw" "" "$first"
 # share NUM DEN: NUM / DEN to two places
-share() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", b > 0 ? a / b : 0 }'; }
+share() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }'; }
 printf '  A3 moves %s of A'"'"'s bytes in %s (cold) and %s (warm) of its time;\n' \
 	"$(share "$copied3" "$copied")" "$(share "$A3_cold" "$A_cold")" "$(share "$A3_warm" "$A_warm")"
 printf '  less the fixed part A0: %s (cold) and %s (warm) (proportional: %s)\n' \
