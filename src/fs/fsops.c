@@ -467,8 +467,54 @@ static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_
 	fuse_reply_err(req, -rc);
 }
 
+void fsops_handles_init(struct mount_ctx *ctx)
+{
+	pthread_mutex_init(&ctx->handles_lock, NULL);
+	ctx->handles.prev = ctx->handles.next = &ctx->handles;
+}
+
+static void handle_add(struct mount_ctx *ctx, struct fh_link *h)
+{
+	pthread_mutex_lock(&ctx->handles_lock);
+	h->next = &ctx->handles;
+	h->prev = ctx->handles.prev;
+	h->prev->next = h;
+	ctx->handles.prev = h;
+	pthread_mutex_unlock(&ctx->handles_lock);
+}
+
+static void handle_remove(struct mount_ctx *ctx, struct fh_link *h)
+{
+	pthread_mutex_lock(&ctx->handles_lock);
+	h->prev->next = h->next;
+	h->next->prev = h->prev;
+	h->prev = h->next = NULL;
+	pthread_mutex_unlock(&ctx->handles_lock);
+}
+
+void fsops_handles_drop(struct mount_ctx *ctx)
+{
+	unsigned n = 0;
+
+	while (ctx->handles.next != &ctx->handles) {
+		struct fh_link *h = ctx->handles.next;
+
+		h->drop(h); /* removes h from the list */
+		n++;
+	}
+	if (n)
+		log_info("%u open files or directories not released by the kernel: freed", n);
+}
+
+static struct mount_ctx *req_ctx(fuse_req_t req)
+{
+	return fuse_req_userdata(req);
+}
+
 /* What an open file handle (fi->fh) holds. */
 struct open_file {
+	struct fh_link link;      /* in the mount's handles once opened */
+	struct mount_ctx *ctx;    /* whose handles; NULL before */
 	unsigned refs;            /* the open, and each read replying from it */
 	enum node_type type;      /* NODE_INFO_JSON, NODE_DISK_RAW, NODE_MANAGEABLE_FILE (empty),
 				   * NODE_CHANGES_FILE or NODE_CHANGES_JSON */
@@ -485,6 +531,8 @@ static void open_file_free(struct snapfs *fs, struct open_file *of)
 {
 	if (!of || __atomic_sub_fetch(&of->refs, 1, __ATOMIC_ACQ_REL) > 0)
 		return;
+	if (of->ctx)
+		handle_remove(of->ctx, &of->link);
 	if (of->reader)
 		reader_release(fs, of->reader);
 	if (of->changes)
@@ -492,6 +540,15 @@ static void open_file_free(struct snapfs *fs, struct open_file *of)
 	if (of->type != NODE_CHANGES_JSON)
 		free(of->data);
 	free(of);
+}
+
+/* fsops_handles_drop(): no request runs, so only the open's reference is left. */
+static void open_file_drop(struct fh_link *link)
+{
+	struct open_file *of = (struct open_file *)link;
+
+	of->refs = 1;
+	open_file_free(of->ctx->fs, of);
 }
 
 /* changes.json: the pair's text, built by the first open, shared. */
@@ -595,6 +652,9 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		fuse_reply_err(req, -rc);
 		return;
 	}
+	of->ctx = req_ctx(req);
+	of->link.drop = open_file_drop;
+	handle_add(of->ctx, &of->link);
 	fi->fh = (uint64_t)(uintptr_t)of;
 	if (fuse_reply_open(req, fi) == -ENOENT)
 		open_file_free(fs, of);
@@ -843,24 +903,47 @@ static void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 	fuse_reply_err(req, 0);
 }
 
+/* What an open directory handle (fi->fh) holds. */
+struct open_dir {
+	struct fh_link link; /* in the mount's handles */
+	struct mount_ctx *ctx;
+	struct dir_listing *listing;
+};
+
+static void open_dir_free(struct open_dir *d)
+{
+	handle_remove(d->ctx, &d->link);
+	tree_listing_free(d->listing);
+	free(d);
+}
+
+static void open_dir_drop(struct fh_link *link)
+{
+	open_dir_free((struct open_dir *)link);
+}
+
 static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
-	struct dir_listing *l;
-	int rc = tree_readdir(req_fs(req), ino, &l);
+	struct open_dir *d = calloc(1, sizeof(*d));
+	int rc = d ? tree_readdir(req_fs(req), ino, &d->listing) : -ENOMEM;
 
 	if (rc) {
+		free(d);
 		fuse_reply_err(req, -rc);
 		return;
 	}
-	fi->fh = (uint64_t)(uintptr_t)l;
+	d->ctx = req_ctx(req);
+	d->link.drop = open_dir_drop;
+	handle_add(d->ctx, &d->link);
+	fi->fh = (uint64_t)(uintptr_t)d;
 	if (fuse_reply_open(req, fi) == -ENOENT)
-		tree_listing_free(l);
+		open_dir_free(d);
 }
 
 static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		       struct fuse_file_info *fi, bool plus)
 {
-	struct dir_listing *l = (struct dir_listing *)(uintptr_t)fi->fh;
+	struct dir_listing *l = ((struct open_dir *)(uintptr_t)fi->fh)->listing;
 	struct snapfs *fs = req_fs(req);
 	struct catalog_txn *txn = NULL;
 	char *buf = malloc(size);
@@ -918,7 +1001,7 @@ static void op_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t of
 
 static void op_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
-	tree_listing_free((struct dir_listing *)(uintptr_t)fi->fh);
+	open_dir_free((struct open_dir *)(uintptr_t)fi->fh);
 	fuse_reply_err(req, 0);
 }
 

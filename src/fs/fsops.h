@@ -13,12 +13,28 @@
  * back with fuse_req_userdata(). */
 struct notifier;
 
+/* A file or directory handle the kernel has not released yet. */
+struct fh_link {
+	struct fh_link *prev, *next;
+	void (*drop)(struct fh_link *link); /* frees the handle */
+};
+
 struct mount_ctx {
 	struct snapfs *fs;
 	struct fuse_session *se; /* for invalidation notices */
 	uint64_t read_ahead; /* bytes, 0: the kernel's (set before mounting) */
 	struct notifier *notifier; /* catalogue changes to the kernel */
+	pthread_mutex_t handles_lock;
+	struct fh_link handles; /* list head: open handles */
 };
+
+/* Set up ctx's list of open handles; before the session is made. */
+void fsops_handles_init(struct mount_ctx *ctx);
+
+/* Free the handles the kernel never released: a RELEASE still queued when
+ * the file system is unmounted goes with the connection. Call once the
+ * session loop has returned (no request runs), before ctx->fs goes. */
+void fsops_handles_drop(struct mount_ctx *ctx);
 
 /* Pass every catalogue change to the kernel (invalidate its cached
  * attributes and names): this mount's own as the write commits, before

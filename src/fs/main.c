@@ -264,6 +264,7 @@ int main(int argc, char *argv[])
 		goto out_cmdline;
 	}
 	ctx.read_ahead = cl.opts.read_ahead_bytes;
+	fsops_handles_init(&ctx);
 	ctx.se = fuse_session_new(&args, &snapfs_fsops, sizeof(snapfs_fsops), &ctx);
 	if (!ctx.se)
 		goto out_cmdline;
@@ -297,6 +298,7 @@ int main(int argc, char *argv[])
 	ret = ret ? 1 : 0;
 	fsops_notifier_stop(&ctx);
 	fuse_session_unmount(ctx.se);
+	fsops_handles_drop(&ctx);
 	log_info("unmounted %s", fo.mountpoint);
 out_signals:
 	fuse_remove_signal_handlers(ctx.se);
