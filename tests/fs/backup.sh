@@ -70,17 +70,22 @@ unmount_snapfs
 mkdir -m 700 "$WORK/restored-busy"
 cp "$WORK/bk-busy/data.mdb" "$WORK/restored-busy/"
 CAT=$WORK/restored-busy
+log_at=$(wc -l <"$LOG")
 mount_snapfs "admin_group=$ADMINS" || exit 1
 k=$(ls "$V" | sed -n 's/^w//p' | sort -n | tail -1)
 k=${k:-0}
+# a create the copy caught under way is undone at mount (its file removed)
+first_unknown=$((k + 1))
+tail -n +$((log_at + 1)) "$LOG" | grep -q "recovery: interrupted create of w$((k + 1)) " &&
+	first_unknown=$((k + 2))
 check_eq "volumes w1..w$k, at least w3, no gap" "$k ok" \
 	"$(ls "$V" | grep -c '^w') $([ "${k:-0}" -ge 3 ] && echo ok)"
 n=$(xattr user.meta.n "$V/db")
 check "db's meta n is that of the same moment (w$k: n=$n)" test "${n:-0}" = "$k" -o "${n:-0}" = $((k - 1))
 "$CHECK" -o catalog="$CAT" "$SHARE" >"$WORK/check.out"
 check_eq "snapfs-check: exit 1" 1 $?
-expected=$(for i in $(seq $((k + 1)) 40); do echo unknown; done | paste -sd' ')
-check_eq "it names only the volumes created after the copy (w$((k + 1))..w40 and s3's files)" \
+expected=$(for i in $(seq $first_unknown 40); do echo unknown; done | paste -sd' ')
+check_eq "it names only the volumes created after the copy (w$first_unknown..w40 and s3's files)" \
 	"$expected" \
 	"$(grep -v '^snapfs-check:' "$WORK/check.out" | grep -v "$(xattr user.id "$V/db")" | cut -d: -f1 | paste -sd' ')"
 unmount_snapfs
