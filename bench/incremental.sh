@@ -68,6 +68,11 @@ secs() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", b - a }'; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1fx", a / b }'; }
 mib() { awk -v a="$1" 'BEGIN { printf "%.0f", a / 1048576 }'; }
 whole_sum() { sha256sum <"$1" | cut -d' ' -f1; }
+# drop_caches: sync, then drop every cache (the reads that follow are cold)
+drop_caches() {
+	sync
+	echo 3 >/proc/sys/vm/drop_caches
+}
 
 "$SNAPFS" -f -o "catalog=$CAT,default_size=${VSIZE_GIB}G" "$SHARE" "$MNT" 2>>"$WORK/log" &
 PID=$!
@@ -82,8 +87,7 @@ for i in $(seq 0 $((BASE_GIB - 1))); do echo "write -P $((i % 200 + 1)) ${i}G 1G
 	qemu-io -f raw "$SHARE/$(active)" >/dev/null
 mkdir "$V/snapshots/s1"
 echo "# first night: cp --sparse=always s1/disk.raw (cold)"
-sync
-echo 3 >/proc/sys/vm/drop_caches
+drop_caches
 t0=$(now)
 cp --sparse=always "$V/snapshots/s1/disk.raw" "$WORK/backup.raw"
 t1=$(now)
@@ -147,8 +151,7 @@ step() {
 	for mode in cold warm; do
 		[ "$dst" = "$WORK/backup.raw" ] || rm -f "$dst"
 		if [ $mode = cold ]; then
-			sync
-			echo 3 >/proc/sys/vm/drop_caches
+			drop_caches
 		else
 			# (cp reads the data of sparse files only)
 			for f in "$SHARE"/volume-*; do cp --sparse=always "$f" /dev/null; done
@@ -233,14 +236,12 @@ row A0 "A0. a night without writes: s4/changes/s3" "$(mib "$copied0")"
 printf '  %-44s %6s %7s\n' "first night: cp --sparse=always s1/disk.raw" "" "$first"
 # share NUM DEN: NUM / DEN to two places
 share() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }'; }
+bytes_share=$(share "$copied3" "$copied")
 printf '  A3 moves %s of A'"'"'s bytes in %s (cold) and %s (warm) of its time;\n' \
-	"$(share "$copied3" "$copied")" "$(share "$A3_cold" "$A_cold")" "$(share "$A3_warm" "$A_warm")"
+	"$bytes_share" "$(share "$A3_cold" "$A_cold")" "$(share "$A3_warm" "$A_warm")"
 printf '  less the fixed part A0: %s (cold) and %s (warm) (proportional: %s)\n' \
-	"$(share "$(awk -v a="$A3_cold" -v b="$A0_cold" 'BEGIN { print a - b }')" \
-		"$(awk -v a="$A_cold" -v b="$A0_cold" 'BEGIN { print a - b }')")" \
-	"$(share "$(awk -v a="$A3_warm" -v b="$A0_warm" 'BEGIN { print a - b }')" \
-		"$(awk -v a="$A_warm" -v b="$A0_warm" 'BEGIN { print a - b }')")" \
-	"$(share "$copied3" "$copied")"
+	"$(share "$(secs "$A0_cold" "$A3_cold")" "$(secs "$A0_cold" "$A_cold")")" \
+	"$(share "$(secs "$A0_warm" "$A3_warm")" "$(secs "$A0_warm" "$A_warm")")" "$bytes_share"
 printf '  updated backup equals s3/disk.raw (sha256): %s; target: A >= 20x faster than B\n' "$same"
 echo "  reproduce: sudo VSIZE_GIB=$VSIZE_GIB BASE_GIB=$BASE_GIB CHANGE_MIB=$CHANGE_MIB bench/incremental.sh"
 [ "$same" != no ]
